@@ -1,0 +1,121 @@
+"""Frequency importance (the paper's Figure 4) and plots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._support import embed, final_estimator
+from ..sampling import episodic_accuracy
+
+__all__ = ["frequency_importance", "plot_frequency_importance", "plot_views"]
+
+
+def frequency_importance(
+    estimator,
+    X,
+    y,
+    *,
+    classes=None,
+    n_way=5,
+    k_shot=5,
+    n_query=5,
+    n_episodes=500,
+    low_view=1,
+    high_view=2,
+    random_state=0,
+    embeddings=None,
+    device=None,
+):
+    """Ratio of queries classified right by the high band alone vs the low band alone.
+
+    Queries are classified in N-way K-shot episodes drawn from ``(X, y)``,
+    once with only the high-band view's embedding and prototypes, once with
+    only the low-band view's (the same episodes). Per class, the importance is
+    ``n_correct_high / n_correct_low``: above 1 the high frequencies carry more
+    of the class, below 1 the low ones (HalluAudio, Section 3.4).
+
+    Parameters
+    ----------
+    estimator : fitted HalluAudioClassifier (with band views) or Pipeline ending in one
+    X, y : clips and labels
+    classes : list of labels or None
+        Restrict the episodes to these classes (the paper uses 5).
+    n_way, k_shot, n_query, n_episodes, random_state : episode settings
+    low_view, high_view : int, default=1, 2
+        View indices of the low and high band (FrequencyMaskTransformer's order).
+    embeddings : ndarray or None
+        Precomputed embeddings of X.
+    device : str or None
+        Torch device for the episode arithmetic.
+
+    Returns
+    -------
+    result : dict
+        ``classes``, ``correct_high``, ``correct_low``, ``ratio`` (arrays per class).
+    """
+    clf = final_estimator(estimator)
+    emb = embed(estimator, X) if embeddings is None else embeddings
+    y = np.asarray(y)
+    if classes is not None:
+        keep = np.isin(y, classes)
+        emb, y = emb[keep], y[keep]
+    if clf.n_views_ <= max(low_view, high_view):
+        raise ValueError(
+            f"The classifier has {clf.n_views_} view(s); low_view={low_view} and "
+            f"high_view={high_view} need band views. Fit it after FrequencyMaskTransformer."
+        )
+    labels = np.unique(y)
+    kw = dict(n_way=min(n_way, len(labels)), k_shot=k_shot, n_query=n_query,
+              n_episodes=n_episodes, random_state=random_state, device=device)
+    high = episodic_accuracy(emb, y, dims=clf.view_slices_[high_view], **kw)
+    low = episodic_accuracy(emb, y, dims=clf.view_slices_[low_view], **kw)
+    ch = np.array([high.correct[high.query_class == c].sum() for c in labels])
+    cl = np.array([low.correct[low.query_class == c].sum() for c in labels])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(cl > 0, ch / np.maximum(cl, 1), np.inf)
+    return {"classes": labels, "correct_high": ch, "correct_low": cl, "ratio": ratio}
+
+
+def plot_frequency_importance(result, ax=None, title="Frequency importance"):
+    """Bar chart of ``frequency_importance`` ratios on a log scale (1 = equal)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    names = [str(c) for c in result["classes"]]
+    ratio = np.asarray(result["ratio"], dtype=float)
+    colors = ["tab:orange" if r > 1 else "tab:blue" for r in ratio]
+    ax.bar(names, ratio, color=colors)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_ylabel("correct(high) / correct(low)")
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=30)
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_views(views, *, titles=None, axes=None, sr=None):
+    """Show one clip's views (whole, low, high, ...) side by side.
+
+    Parameters
+    ----------
+    views : ndarray of shape (n_views, n_mels, n_frames)
+    titles : list of str or None
+    """
+    import matplotlib.pyplot as plt
+
+    views = np.asarray(views)
+    n = views.shape[0]
+    if axes is None:
+        _, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), sharey=True)
+    axes = np.atleast_1d(axes)
+    titles = titles or (["whole"] + [f"view {i}" for i in range(1, n)])
+    vmin, vmax = views.min(), views.max()
+    for ax, v, t in zip(axes, views, titles):
+        ax.imshow(v, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="magma")
+        ax.set_title(t)
+        ax.set_xlabel("frame")
+    axes[0].set_ylabel("mel row")
+    axes[0].figure.tight_layout()
+    return axes

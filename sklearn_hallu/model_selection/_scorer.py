@@ -1,0 +1,229 @@
+"""Few-shot scorer, class-disjoint splitter and report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+from sklearn.model_selection import BaseCrossValidator
+from sklearn.utils import check_random_state
+
+from .._support import embed
+from ..sampling import EpisodeResult, episodic_accuracy
+
+__all__ = ["FewShotScorer", "ClassKFold", "few_shot_report", "FewShotReport"]
+
+
+class FewShotScorer:
+    """Episodic N-way K-shot accuracy on the classes of a (validation) fold.
+
+    Usable as ``scoring=`` in ``cross_val_score``, ``cross_validate`` and
+    ``GridSearchCV``: called as ``scorer(estimator, X, y)`` with a fitted
+    :class:`~sklearn_hallu.HalluAudioClassifier` or a Pipeline ending in one,
+    it embeds ``X`` (through the Pipeline's transformers), draws episodes from
+    ``y`` with the library's episode sampler and classifies queries by the
+    nearest prototype (the same routine training uses). The fold's classes
+    need not be known to the estimator: use class-disjoint folds
+    (:class:`ClassKFold`, or ``GroupKFold`` with ``groups=y``) so they are not.
+
+    Parameters
+    ----------
+    n_way : int, default=5
+    k_shot : int, default=1
+    protocol : {"random", "paper"}, default="random"
+        ``"random"``: ``n_episodes`` episodes of ``n_query`` queries per class.
+        ``"paper"``: every clip of the fold is a query once per pass, supports
+        from the rest of the fold; ``n_repeats`` passes.
+    n_query : int, default=5
+    n_episodes : int, default=300
+    n_repeats : int, default=5
+    random_state : int or None, default=0
+        Seeds the episodes; a fixed seed scores every candidate of a search on
+        the same episodes.
+    device : str or None, default=None
+        Torch device for the episode arithmetic (e.g. "cuda"); CPU by default.
+
+    Examples
+    --------
+    >>> from sklearn_hallu.model_selection import FewShotScorer
+    >>> scorer = FewShotScorer(n_way=5, k_shot=1)
+    """
+
+    def __init__(self, n_way=5, k_shot=1, *, protocol="random", n_query=5, n_episodes=300,
+                 n_repeats=5, random_state=0, device=None):
+        self.n_way = n_way
+        self.k_shot = k_shot
+        self.protocol = protocol
+        self.n_query = n_query
+        self.n_episodes = n_episodes
+        self.n_repeats = n_repeats
+        self.random_state = random_state
+        self.device = device
+
+    def evaluate(self, estimator, X, y, *, dims=None) -> EpisodeResult:
+        """Per-query outcome (see :class:`~sklearn_hallu.sampling.EpisodeResult`)."""
+        if self.protocol not in ("random", "paper"):
+            raise ValueError(f"protocol must be 'random' or 'paper', got {self.protocol!r}.")
+        emb = embed(estimator, X)
+        return self.evaluate_embeddings(emb, y, dims=dims)
+
+    def evaluate_embeddings(self, emb, y, *, dims=None) -> EpisodeResult:
+        """Like :meth:`evaluate`, on embeddings already computed."""
+        return episodic_accuracy(
+            emb, y, n_way=self.n_way, k_shot=self.k_shot, protocol=self.protocol,
+            n_query=self.n_query, n_episodes=self.n_episodes, n_repeats=self.n_repeats,
+            random_state=self.random_state, dims=dims, device=self.device,
+        )
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        return self.evaluate(estimator, X, y).accuracy
+
+    def __repr__(self):
+        return (
+            f"FewShotScorer(n_way={self.n_way}, k_shot={self.k_shot}, "
+            f"protocol={self.protocol!r})"
+        )
+
+
+class ClassKFold(BaseCrossValidator):
+    """K folds of whole classes: no class is in both the train and test part.
+
+    Like ``GroupKFold(n_splits).split(X, y, groups=y)`` but needs no
+    ``groups``, and shuffles the classes with ``random_state``, so it works as
+    ``cv=`` anywhere scikit-learn takes a splitter.
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+    shuffle : bool, default=True
+    random_state : int or None, default=None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_hallu.model_selection import ClassKFold
+    >>> y = np.repeat(np.arange(6), 3)
+    >>> [sorted(set(y[test])) for _, test in ClassKFold(3, random_state=0).split(y, y)]
+    [[1, 2], [0, 3], [4, 5]]
+    """
+
+    def __init__(self, n_splits=5, *, shuffle=True, random_state=None):
+        if not isinstance(n_splits, Integral) or n_splits < 2:
+            raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}.")
+        self.n_splits = n_splits
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def _iter_test_indices(self, X=None, y=None, groups=None):
+        if y is None:
+            raise ValueError("ClassKFold needs y: folds are made of whole classes of y.")
+        y = np.asarray(y)
+        classes = np.unique(y)
+        if len(classes) < self.n_splits:
+            raise ValueError(
+                f"Cannot split {len(classes)} classes into n_splits={self.n_splits} "
+                "class-disjoint folds. Lower n_splits."
+            )
+        if self.shuffle:
+            classes = check_random_state(self.random_state).permutation(classes)
+        for fold_classes in np.array_split(classes, self.n_splits):
+            yield np.flatnonzero(np.isin(y, fold_classes))
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return self.n_splits
+
+
+@dataclass
+class FewShotReport:
+    """Few-shot accuracies for several (N, K) settings.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per setting: ``setting``, ``n_way``, ``k_shot``, ``accuracy`` and
+        ``ci95`` in percent, ``n_queries``, ``per_class`` (label -> percent).
+    """
+
+    rows: list = field(default_factory=list)
+
+    def as_dict(self):
+        return {r["setting"]: {k: v for k, v in r.items() if k != "setting"} for r in self.rows}
+
+    def to_markdown(self, per_class=False):
+        lines = ["| setting | accuracy (%) | 95% CI | queries |", "|---|---|---|---|"]
+        for r in self.rows:
+            lines.append(
+                f"| {r['setting']} | {r['accuracy']:.2f} | ±{r['ci95']:.2f} | {r['n_queries']} |"
+            )
+        if per_class and self.rows:
+            labels = list(self.rows[0]["per_class"])
+            lines += ["", "| class | " + " | ".join(r["setting"] for r in self.rows) + " |",
+                      "|---" * (len(self.rows) + 1) + "|"]
+            for c in labels:
+                vals = " | ".join(f"{r['per_class'][c]:.1f}" for r in self.rows)
+                lines.append(f"| {c} | {vals} |")
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.to_markdown()
+
+
+def few_shot_report(
+    estimator,
+    X,
+    y,
+    settings=((5, 1), (5, 5), (10, 1), (10, 5)),
+    *,
+    protocol="paper",
+    n_repeats=50,
+    n_query=5,
+    n_episodes=600,
+    random_state=0,
+    embeddings=None,
+    device=None,
+):
+    """Mean accuracy, 95% CI (1.96 std / sqrt(n)) and per-class accuracy per setting.
+
+    The clips are embedded once; every setting reuses the embeddings.
+
+    Parameters
+    ----------
+    estimator : fitted HalluAudioClassifier or Pipeline ending in one
+    X, y : the clips (raw input of the estimator) and their labels; usually
+        classes the estimator never trained on
+    settings : sequence of (n_way, k_shot)
+    protocol, n_repeats, n_query, n_episodes, random_state
+        As in :class:`FewShotScorer`; the default is the paper's protocol with
+        50 passes.
+    embeddings : ndarray or None
+        Precomputed ``embed(estimator, X)``; ``X`` is then not used.
+    device : str or None
+        Torch device for the episode arithmetic.
+
+    Returns
+    -------
+    FewShotReport
+    """
+    emb = embed(estimator, X) if embeddings is None else embeddings
+    y = np.asarray(y)
+    report = FewShotReport()
+    for n_way, k_shot in settings:
+        res = FewShotScorer(
+            n_way, k_shot, protocol=protocol, n_query=n_query, n_episodes=n_episodes,
+            n_repeats=n_repeats, random_state=random_state, device=device,
+        ).evaluate_embeddings(emb, y)
+        per_class = {
+            (c.item() if hasattr(c, "item") else c): 100 * float(res.correct[res.query_class == c].mean())
+            for c in np.unique(y)
+        }
+        report.rows.append({
+            "setting": f"{n_way}-way {k_shot}-shot",
+            "n_way": n_way,
+            "k_shot": k_shot,
+            "accuracy": 100 * res.accuracy,
+            "ci95": 100 * res.ci95,
+            "n_queries": int(res.correct.size),
+            "per_class": per_class,
+        })
+    return report

@@ -1,0 +1,86 @@
+"""The one prototype routine: class means and negative squared distances.
+
+Training (the episode loss), prediction, validation, scoring and the
+frequency-importance analysis all call these two functions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["prototypes", "prototype_logits", "prototypical_loss"]
+
+
+def prototypes(support: torch.Tensor) -> torch.Tensor:
+    """Class prototypes: the mean over the shot axis.
+
+    Parameters
+    ----------
+    support : Tensor of shape (..., n_way, k_shot, dim)
+
+    Returns
+    -------
+    Tensor of shape (..., n_way, dim)
+    """
+    return support.mean(dim=-2)
+
+
+def prototype_logits(query: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
+    """Logits ``-||q - p_c||^2`` of each query against each prototype.
+
+    With embeddings that concatenate several views, this is minus the sum over
+    views of each view's squared distance, HalluAudio's combination rule.
+
+    Parameters
+    ----------
+    query : Tensor of shape (..., n_query, dim)
+    protos : Tensor of shape (..., n_way, dim)
+
+    Returns
+    -------
+    Tensor of shape (..., n_query, n_way)
+    """
+    # ||q||^2 - 2 q.p + ||p||^2, computed without materialising q - p.
+    qq = query.square().sum(-1, keepdim=True)
+    pp = protos.square().sum(-1).unsqueeze(-2)
+    qp = torch.matmul(query, protos.transpose(-1, -2))
+    return -(qq - 2 * qp + pp).clamp_min(0)
+
+
+def prototypical_loss(emb: torch.Tensor, n_way: int, k_shot: int, view_slices=None,
+                      per_view_weight: float = 0.0):
+    """Cross-entropy of one episode whose clips are ordered class by class.
+
+    Parameters
+    ----------
+    emb : Tensor of shape (n_way * (k_shot + n_query), dim)
+        Class ``c`` owns rows ``c * (k_shot + n_query)`` onwards: its first
+        ``k_shot`` rows are supports, the rest queries.
+    n_way, k_shot : int
+    view_slices : list of slice or None
+        Where each view's embedding lies in ``dim``; needed for ``per_view_weight``.
+    per_view_weight : float
+        Adds ``per_view_weight`` times the mean of each view's own loss, so that
+        every branch also learns to classify alone.
+
+    Returns
+    -------
+    loss : Tensor (scalar)
+    accuracy : Tensor (scalar)
+    """
+    per_class = emb.reshape(n_way, -1, emb.shape[-1])
+    support, query = per_class[:, :k_shot], per_class[:, k_shot:]
+    n_query = query.shape[1]
+    query = query.reshape(n_way * n_query, -1)
+    target = torch.arange(n_way, device=emb.device).repeat_interleave(n_query)
+    logits = prototype_logits(query, prototypes(support))
+    loss = F.cross_entropy(logits, target)
+    if per_view_weight and view_slices is not None and len(view_slices) > 1:
+        view_losses = [
+            F.cross_entropy(prototype_logits(query[:, s], prototypes(support[..., s])), target)
+            for s in view_slices
+        ]
+        loss = loss + per_view_weight * torch.stack(view_losses).mean()
+    acc = (logits.argmax(-1) == target).float().mean()
+    return loss, acc
