@@ -230,6 +230,10 @@ def run(args):
                     for c, r, h, lo in zip(imp["classes"], imp["ratio"], imp["correct_high"],
                                            imp["correct_low"])}
             per_seed.append(entry)
+            results["models"][kind] = {"per_seed": per_seed, "mean": _mean_over_seeds(per_seed),
+                                       "untrained": floors or None}
+            results["timings_s"]["total"] = time.perf_counter() - t_start
+            write_outputs(results, out)  # partial results survive an interrupted run
             if args.floor:
                 untrained = make_model(kind, cfg, seed, split_hz, validation=False)
                 untrained.set_params(**{("clf__" if kind != "baseline" else "")
@@ -265,6 +269,7 @@ def _mean_over_seeds(per_seed):
         accs = np.array([p["test"][s]["accuracy"] for p in per_seed])
         cis = np.array([p["test"][s]["ci95"] for p in per_seed])
         out[s] = {"accuracy": float(accs.mean()), "ci95": float(cis.mean()),
+                  "per_seed": accs.tolist(),
                   "seed_std": float(accs.std(ddof=1)) if len(accs) > 1 else None}
     return out
 
