@@ -175,7 +175,8 @@ def run(args):
     cfg["val_classes"] = list(ids["validation"])
     seeds = args.seeds
     results = {"config": {k: v for k, v in cfg.items()}, "models": {}, "sweep": None,
-               "paper": PAPER_TABLES, "command": " ".join(sys.argv),
+               "paper": PAPER_TABLES,
+               "command": "python -m sklearn_hallu.reproduce " + " ".join(sys.argv[1:]),
                "machine": machine_info(device), "commit": git_commit(),
                "quick": quick, "seeds": seeds, "timings_s": {}}
 
