@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import unpack_data
@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from ._compat import Interval, StrOptions
 from .nn._backbone import MultiViewEncoder
+from .preprocessing._audio import reject_sparse
 from .nn._prototypes import prototype_logits, prototypical_loss
 from .sampling import EpisodeSampler, check_episode_feasible, episodic_accuracy
 
@@ -381,8 +382,14 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input
     def _check_X(self, X, *, fitting):
+        if not fitting:
+            check_is_fitted(self, "prototypes_")
+        reject_sparse(X)
         if not hasattr(X, "shape") or not hasattr(X, "dtype"):
             X = np.asarray(X)
+        if X.ndim <= 2 or X.dtype.kind not in "biuf":
+            if X.ndim <= 2:  # scikit-learn's own messages for 1-D, empty, complex, object
+                X = check_array(X, dtype=np.float32, ensure_all_finite=False)
         if X.dtype.kind not in "biuf":
             raise TypeError(
                 f"X must be a numeric array of spectrogram views, got dtype {X.dtype}. "
@@ -407,17 +414,39 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
                 "Check the audio (LogMelTransformer refuses such waveforms) or drop them."
             )
         if not fitting:
-            check_is_fitted(self, "prototypes_")
             if X.shape[1:] != self.view_shape_:
                 raise ValueError(
-                    f"X has views of shape {X.shape[1:]} (n_views, n_mels, n_frames) but the "
-                    f"classifier was fitted on {self.view_shape_}. Use the same transformers "
-                    "(and clip duration) as in fit."
+                    f"X has {int(np.prod(X.shape[1:]))} features, but "
+                    f"{type(self).__name__} is expecting {self.n_features_in_} features as "
+                    f"input: views of shape {X.shape[1:]} (n_views, n_mels, n_frames) instead "
+                    f"of {self.view_shape_}. Use the same transformers (and clip duration) "
+                    "as in fit."
                 )
         return X
 
     def _check_y(self, y, n):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None. "
+                "Pass one label per clip."
+            )
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            import warnings
+
+            from sklearn.exceptions import DataConversionWarning
+
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it is raveled.",
+                DataConversionWarning,
+                stacklevel=3,
+            )
+            y = y.ravel()
+        if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+            raise ValueError(
+                "Unknown label type: y holds continuous values; a classifier needs class "
+                "labels (integers or strings)."
+            )
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(
                 f"y must be 1-D with one label per clip ({n}), got shape {y.shape}."
@@ -528,8 +557,10 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         X = self._check_X(X, fitting=True)
         y = self._check_y(y, len(X))
         if len(np.unique(y)) < 2:
+            only = np.unique(y)[0]
             raise ValueError(
-                f"y has a single class ({np.unique(y)[0]!r}); a few-shot classifier needs "
+                f"y has a single class ({only.item() if hasattr(only, 'item') else only!r}): "
+                "the classifier can't train when only one class is present. Give clips of "
                 "at least 2 classes."
             )
         if self.time_shift is not None and (
@@ -558,6 +589,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         Xt, yt = X[train_mask], y[train_mask]
         self.view_shape_ = X.shape[1:]
         self.n_views_ = X.shape[1]
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
         if self.train_backbone and self.max_epochs > 0:
             check_episode_feasible(yt, self.n_way, self.k_shot, self.n_query,
                                    what="the training classes of y")
@@ -653,7 +685,8 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Label of the nearest prototype (in ``classes_``) for each clip."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     @property
     def history_(self):

@@ -65,6 +65,17 @@ def load_audio(path, sr: int) -> np.ndarray:
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+def reject_sparse(X):
+    """Raise a TypeError for scipy sparse input (waveforms and spectrograms are dense)."""
+    from scipy import sparse
+
+    if sparse.issparse(X):
+        raise TypeError(
+            "Sparse data was passed, but dense data is required: waveforms and spectrograms "
+            "are dense arrays. Convert with X.toarray()."
+        )
+
+
 def _fix_length(y: np.ndarray, n_samples: int) -> np.ndarray:
     if y.shape[-1] >= n_samples:
         return y[..., :n_samples]
@@ -98,33 +109,49 @@ def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) ->
             f"X must be a sequence of clips or file paths, got a single path {X!r}. "
             "Wrap it in a list: [path]."
         )
-    if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
-        if X.ndim != 2:
-            hint = "X[np.newaxis]" if X.ndim == 1 else "one clip per row"
-            raise ValueError(
-                f"Waveform array X must be 2-D (n_clips, n_samples), got shape {X.shape}. "
-                f"Pass {hint}, or a list of 1-D arrays for clips of different lengths."
-            )
-        clips = list(X)
-        names = None
+    from sklearn.utils import check_array
+
+    reject_sparse(X)
+    if hasattr(X, "to_numpy"):  # pandas objects
+        X = X.to_numpy()
+    elif hasattr(X, "__array__") and not isinstance(X, (list, tuple, np.ndarray)):
+        X = np.asarray(X)
+    if isinstance(X, np.ndarray) and X.dtype.kind in "biufc" and X.ndim != 2:
+        hint = "X[np.newaxis] for one clip" if X.ndim == 1 else "one clip per row"
+        raise ValueError(
+            f"Waveform array X must be 2-D (n_clips, n_samples), got shape {X.shape}. "
+            f"Reshape your data: pass {hint}, or a list of 1-D arrays for clips of "
+            "different lengths."
+        )
+    try:
+        items = list(X)
+    except TypeError:
+        raise TypeError(
+            f"X must be an array of waveforms, a list of 1-D arrays or a list of "
+            f"file paths, got {type(X).__name__}."
+        ) from None
+    ragged = len({np.shape(c) for c in items}) > 1
+    if any(_is_pathlike(c) for c in items) or ragged:
+        names = [str(c) if _is_pathlike(c) else None for c in items]
+        clips = [load_audio(c, sr) if _is_pathlike(c) else c for c in items]
     else:
-        if hasattr(X, "to_numpy"):  # pandas objects
-            X = X.to_numpy()
-        try:
-            clips = list(X)
-        except TypeError:
-            raise TypeError(
-                f"X must be an array of waveforms, a list of 1-D arrays or a list of "
-                f"file paths, got {type(X).__name__}."
-            ) from None
-        names = [str(c) if _is_pathlike(c) else None for c in clips]
-        clips = [load_audio(c, sr) if _is_pathlike(c) else c for c in clips]
+        arr = X if isinstance(X, np.ndarray) else np.asarray(items)
+        if arr.dtype.kind in "biuf" and arr.ndim == 2 and min(arr.shape) > 0:
+            arr = arr.astype(np.float32, copy=False)
+        else:  # sklearn's messages for complex, object, empty and 1-D input
+            arr = check_array(arr, dtype=np.float32, ensure_all_finite=False)
+        clips, names = list(arr), None
     if len(clips) == 0:
         raise ValueError("X holds no clips (0 rows); pass at least one waveform or file.")
     out = []
     for i, clip in enumerate(clips):
         what = f"clip {i}" if names is None or names[i] is None else f"file {names[i]!r}"
         arr = np.asarray(clip)
+        if arr.dtype.kind == "c":
+            raise ValueError(
+                f"{what} is complex ({arr.dtype}); complex data is not supported. Pass "
+                "real-valued waveforms."
+            )
         if arr.dtype.kind not in "biuf":
             raise TypeError(
                 f"{what} has dtype {arr.dtype}; waveforms must be numeric arrays "

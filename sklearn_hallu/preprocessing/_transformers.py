@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._compat import Interval, StrOptions
-from ._audio import _check_ref, as_waveform_batch, log_mel_spectrogram
+from ._audio import _check_ref, as_waveform_batch, log_mel_spectrogram, reject_sparse
 from ._masks import band_rows, masked_views
 
 __all__ = ["LogMelTransformer", "FrequencyMaskTransformer", "check_spectrograms"]
@@ -16,6 +16,7 @@ __all__ = ["LogMelTransformer", "FrequencyMaskTransformer", "check_spectrograms"
 
 def check_spectrograms(X, *, n_mels=None, name="X", ndim=3):
     """Validate a float array of spectrograms (or views) and return it as float32."""
+    reject_sparse(X)
     if not hasattr(X, "shape") or not hasattr(X, "dtype"):
         X = np.asarray(X)
     if X.dtype.kind not in "biuf":
@@ -165,6 +166,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         self : LogMelTransformer
         """
         self._check_params()
+        reject_sparse(X)
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
             self.n_features_in_ = X.shape[1]
         as_waveform_batch(X[:1] if hasattr(X, "__getitem__") else X, sr=self.sr,

@@ -1,0 +1,69 @@
+"""Shared fixtures: small synthetic sounds made here, and the real ESC-50 copy."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sklearn_hallu.datasets import make_sounds
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_ESC50 = HERE.parent.parent / "shared" / "data" / "esc50"
+
+
+def esc50_path():
+    """The ESC-50 copy: $SKLEARN_HALLU_ESC50, else ../shared/data/esc50 beside the repo."""
+    return Path(os.environ.get("SKLEARN_HALLU_ESC50", DEFAULT_ESC50))
+
+
+@pytest.fixture(scope="session")
+def esc50_root():
+    """Path of the real ESC-50. Fails loudly (never skips) when it is missing."""
+    root = esc50_path()
+    if not (root / "meta" / "esc50.csv").is_file():
+        pytest.fail(
+            f"ESC-50 not found at {root}. Integration tests need the real data: set "
+            "SKLEARN_HALLU_ESC50=/path/to/esc50 (holding meta/esc50.csv and audio/)."
+        )
+    return root
+
+
+@pytest.fixture(scope="session")
+def sounds():
+    """12 classes x 10 clips of 0.5 s at 8 kHz."""
+    return make_sounds(n_classes=12, n_per_class=10, sr=8000, duration=0.5, random_state=0)
+
+
+SMALL_LOGMEL = dict(sr=8000, n_mels=32, n_fft=256, hop_length=128, fmax=4000.0, duration=0.5)
+SMALL_MASK = dict(sr=8000, n_mels=32, fmax=4000.0)
+
+
+@pytest.fixture(scope="session")
+def small_logmel(sounds):
+    from sklearn_hallu import LogMelTransformer
+
+    X, y = sounds
+    return LogMelTransformer(**SMALL_LOGMEL).fit_transform(X), y
+
+
+@pytest.fixture(scope="session")
+def small_views(small_logmel):
+    from sklearn_hallu import FrequencyMaskTransformer
+
+    S, y = small_logmel
+    return FrequencyMaskTransformer(1000.0, **SMALL_MASK).fit_transform(S), y
+
+
+def tiny_clf(**kw):
+    from sklearn_hallu import HalluAudioClassifier
+
+    params = dict(n_way=4, k_shot=2, n_query=2, max_epochs=3, channels=(8, 8, 8),
+                  random_state=0, n_threads=1)
+    params.update(kw)
+    return HalluAudioClassifier(**params)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
