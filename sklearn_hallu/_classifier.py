@@ -218,6 +218,10 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         Widths of the three conv blocks. 64 channels train a 3-view model on a
         2-core CPU at roughly 20 clips/s; Chou et al.'s widths are
         ``(128, 256, 384)``.
+    pooling : {"time_mean", "flatten"}, default="time_mean"
+        How each backbone's last feature map becomes a vector: averaged over
+        time (the embedding ignores when the sound happens; Chou et al. pool
+        over time too), or flattened.
     time_shift : (int, int) or None, default=None
         Roll each training episode circularly along time by a random number of
         frames in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
@@ -299,6 +303,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         "lr_step": [Interval(Integral, 1, None, closed="left")],
         "lr_gamma": [Interval(Real, 0, 1, closed="right")],
         "channels": [tuple, list],
+        "pooling": [StrOptions({"time_mean", "flatten"})],
         "time_shift": [tuple, list, None],
         "per_view_weight": [Interval(Real, 0, None, closed="left")],
         "crop_views": ["boolean"],
@@ -333,6 +338,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         lr_step=20,
         lr_gamma=0.1,
         channels=(64, 64, 64),
+        pooling="time_mean",
         time_shift=None,
         per_view_weight=0.0,
         crop_views=False,
@@ -362,6 +368,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         self.lr_step = lr_step
         self.lr_gamma = lr_gamma
         self.channels = channels
+        self.pooling = pooling
         self.time_shift = time_shift
         self.per_view_weight = per_view_weight
         self.crop_views = crop_views
@@ -508,6 +515,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
             module__channels=tuple(self.channels),
             module__crops=crops,
             module__channels_last=self.channels_last,
+            module__pooling=self.pooling,
             module__mean=mean,
             module__std=std,
             criterion=PrototypicalLoss,
@@ -706,8 +714,8 @@ class _StandardizedEncoder(MultiViewEncoder):
     """MultiViewEncoder with the input standardisation learned in ``fit`` as buffers."""
 
     def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
-                 mean=0.0, std=1.0):
-        super().__init__(n_views, channels, crops, channels_last)
+                 pooling="time_mean", mean=0.0, std=1.0):
+        super().__init__(n_views, channels, crops, channels_last, pooling)
         self.register_buffer("mean", torch.tensor(float(mean)))
         self.register_buffer("std", torch.tensor(float(std)))
 

@@ -30,25 +30,34 @@ class ConvBlock(nn.Module):
 
 
 class Backbone(nn.Module):
-    """Three ConvBlocks then flatten: one view's feature extractor.
+    """Three ConvBlocks, then pooling to a vector: one view's feature extractor.
 
     Parameters
     ----------
     channels : tuple of int
         Output channels of each block (the paper's 3 blocks; Chou et al. use
         (128, 256, 384)).
+    pooling : {"time_mean", "flatten"}
+        ``"time_mean"`` averages the last block's output over time (frames)
+        and keeps the frequency cells: the embedding does not depend on when a
+        sound happens in the clip (Chou et al. pool over time with attention).
+        ``"flatten"`` keeps every time-frequency cell (Snell et al.'s conv-4).
     """
 
-    def __init__(self, channels=(64, 64, 64)):
+    def __init__(self, channels=(64, 64, 64), pooling="time_mean"):
         super().__init__()
         blocks, c_in = [], 1
         for c in channels:
             blocks.append(ConvBlock(c_in, c))
             c_in = c
         self.blocks = nn.Sequential(*blocks)
+        self.pooling = pooling
 
     def forward(self, x):  # x: (B, 1, H, W)
-        return self.blocks(x).flatten(1)
+        z = self.blocks(x)
+        if self.pooling == "time_mean":
+            z = z.mean(dim=-1)
+        return z.flatten(1)
 
     def output_dim(self, height: int, width: int) -> int:
         with torch.no_grad():
@@ -73,17 +82,22 @@ class MultiViewEncoder(nn.Module):
         a band view then sees only its own mel rows (a variant of the model).
     channels_last : bool
         Run convolutions in channels-last memory format (faster on CPU).
+    pooling : {"time_mean", "flatten"}
+        How each backbone turns its last feature map into a vector.
 
     Input ``(B, n_views, H, W)``; output ``(B, sum of view dims)``. The slice of
     each view in the output is ``view_slices``, set by :meth:`set_input_shape`.
     """
 
-    def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True):
+    def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
+                 pooling="time_mean"):
         super().__init__()
         self.n_views = n_views
         self.crops = crops
         self.channels_last = channels_last
-        self.backbones = nn.ModuleList(Backbone(tuple(channels)) for _ in range(n_views))
+        self.backbones = nn.ModuleList(
+            Backbone(tuple(channels), pooling) for _ in range(n_views)
+        )
         self.view_slices = None
 
     def set_input_shape(self, height: int, width: int):

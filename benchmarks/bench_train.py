@@ -1,0 +1,160 @@
+"""Training throughput of the baseline (1 view) and HalluAudio (3 views), CPU or GPU.
+
+Measures, in one run: a large float32 matrix product (the machine's rate), and
+episodic training steps (5-way, 5 supports + 5 queries = batch 50, 1x128x160
+input per view, 64-channel backbone, SGD) for these variants of the same function:
+
+* ``eager``: conv, batch norm, ReLU, max pool (the paper's order), NCHW memory;
+* ``channels_last``: the same in NHWC memory;
+* ``channels_last+pool_first``: NHWC, max pool before ReLU (they commute, so the
+  output is identical; the ReLU then touches 16x fewer values) -- the library's block;
+* ``crop_views`` (3 views only): each band view gets only its own mel rows, a
+  different model (reported for speed; its accuracy comes from the reproduction).
+
+Writes benchmarks/results/train_<device>.json.
+
+    python benchmarks/bench_train.py [--device cpu] [--steps 6]
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sklearn_hallu.nn import MultiViewEncoder, prototypical_loss
+
+H, W, BATCH, CH = 128, 160, 50, (64, 64, 64)
+
+
+class PaperOrderBlock(nn.Module):
+    """conv -> BN -> ReLU -> pool, the order written in the paper."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.conv, self.bn, self.pool = block.conv, block.bn, block.pool
+
+    def forward(self, x):
+        return self.pool(torch.relu(self.bn(self.conv(x))))
+
+
+def make_model(n_views, variant):
+    crops = None
+    if variant == "crop_views" and n_views == 3:
+        crops = [(0, H, 0, W), (0, 71, 0, W), (71, H, 0, W)]
+    m = MultiViewEncoder(n_views, CH, crops=crops, channels_last=variant != "eager")
+    if variant in ("eager", "channels_last"):
+        for bb in m.backbones:
+            bb.blocks = nn.Sequential(*[PaperOrderBlock(b) for b in bb.blocks])
+    m.set_input_shape(H, W)
+    if variant != "eager":
+        m = m.to(memory_format=torch.channels_last)
+    return m
+
+
+def conv_flops(n_views, crops=None):
+    """Forward FLOPs per clip of the convolutions (2 * MACs)."""
+    total = 0
+    for v in range(n_views):
+        h, w = (H, W) if crops is None else (crops[v][1] - crops[v][0], W)
+        c_in = 1
+        for c in CH:
+            total += 2 * c_in * c * 9 * h * w
+            h, w = -(-h // 4), -(-w // 4)
+            c_in = c
+    return total
+
+
+def time_training(model, n_views, device, steps):
+    x = torch.randn(BATCH, n_views, H, W, device=device)
+    model = model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+
+    def step():
+        opt.zero_grad()
+        loss, _ = prototypical_loss(model(x), 5, 5)
+        loss.backward()
+        opt.step()
+
+    for _ in range(2):
+        step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return BATCH * steps / (time.perf_counter() - t)
+
+
+def matmul_gflops(device, n=2048, reps=10):
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def check_same_function():
+    """The reordered block computes exactly what the paper's order computes."""
+    torch.manual_seed(0)
+    ref = make_model(3, "eager").eval()
+    ours = make_model(3, "channels_last+pool_first").eval()
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 3, H, W)
+    with torch.no_grad():
+        return float((ref(x) - ours(x)).abs().max())
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    out = Path(args.out or Path(__file__).parent / "results" / f"train_{args.device}.json")
+    res = {"device": args.device, "torch_threads": torch.get_num_threads(),
+           "matmul_gflops": matmul_gflops(args.device),
+           "max_abs_diff_pool_first_vs_paper_order": check_same_function(),
+           "runs": []}
+    for n_views in (1, 3):
+        for variant in ("eager", "channels_last", "channels_last+pool_first", "crop_views"):
+            if variant == "crop_views" and n_views == 1:
+                continue
+            model = make_model(n_views, variant)
+            cps = time_training(model, n_views, args.device, args.steps)
+            fl = conv_flops(n_views, model.crops) * 3  # forward + backward ~ 3x forward
+            res["runs"].append({"n_views": n_views, "variant": variant, "clips_per_s": cps,
+                                "achieved_gflops": cps * fl / 1e9,
+                                "train_gflop_per_clip": fl / 1e9})
+            print(res["runs"][-1], flush=True)
+    for n_views in (1, 3):
+        eager = next(r for r in res["runs"] if r["n_views"] == n_views and r["variant"] == "eager")
+        for r in res["runs"]:
+            if r["n_views"] == n_views:
+                r["speedup_vs_eager"] = r["clips_per_s"] / eager["clips_per_s"]
+    res["machine"] = {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                      "torch": torch.__version__}
+    if args.device.startswith("cuda"):
+        res["machine"]["gpu"] = torch.cuda.get_device_name(0)
+    res["command"] = f"python benchmarks/bench_train.py --device {args.device}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=1))
+
+
+if __name__ == "__main__":
+    np.random.seed(0)
+    main()

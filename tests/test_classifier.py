@@ -1,0 +1,201 @@
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+
+from sklearn_hallu import (FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer,
+                           fit_support)
+from sklearn_hallu._support import embed
+from sklearn_hallu.sampling import episodic_accuracy
+
+from .conftest import SMALL_LOGMEL, SMALL_MASK, tiny_clf
+
+BASE = np.arange(8)  # classes 0..7 train, 8..11 are novel
+
+
+def split_base_novel(X, y):
+    base = np.isin(y, BASE)
+    return X[base], y[base], X[~base], y[~base]
+
+
+def novel_accuracy(clf, X, y, seed=0):
+    return episodic_accuracy(clf.embed(X), y, n_way=4, k_shot=1, n_query=3, n_episodes=300,
+                             random_state=seed).accuracy
+
+
+def test_training_beats_untrained_on_novel_classes(small_views):
+    X, y = small_views
+    Xb, yb, Xn, yn = split_base_novel(X, y)
+    trained = tiny_clf(max_epochs=8, channels=(16, 16, 16)).fit(Xb, yb)
+    untrained = tiny_clf(channels=(16, 16, 16), train_backbone=False).fit(Xb, yb)
+    acc_t, acc_u = novel_accuracy(trained, Xn, yn), novel_accuracy(untrained, Xn, yn)
+    assert acc_t > acc_u + 0.05, (acc_t, acc_u)
+    assert acc_t > 0.6
+
+
+def test_one_view_is_plain_protonet(small_logmel):
+    S, y = small_logmel
+    clf = tiny_clf().fit(S, y)
+    assert clf.n_views_ == 1 and clf.view_shape_ == (1,) + S.shape[1:]
+    assert clf.predict_proba(S).shape == (len(S), 12)
+
+
+def test_logits_are_minus_summed_view_distances(small_views):
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1).fit(X, y)
+    emb = clf.embed(X[:5])
+    expected = np.zeros((5, len(clf.classes_)))
+    for sl in clf.view_slices_:
+        d = ((emb[:, None, sl] - clf.prototypes_[None, :, sl]) ** 2).sum(-1)
+        expected -= d
+    np.testing.assert_allclose(clf.decision_function(X[:5]), expected, rtol=1e-3, atol=1e-2)
+    proba = clf.predict_proba(X[:5])
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X[:5]), clf.classes_[proba.argmax(1)])
+
+
+def test_string_labels_round_trip(small_views):
+    X, y = small_views
+    names = np.array([f"sound_{i}" for i in range(12)])[y]
+    clf = tiny_clf(max_epochs=1).fit(X, names)
+    assert clf.classes_.dtype.kind == "U"
+    assert set(clf.predict(X)) <= set(names)
+
+
+def test_same_seed_same_predictions(small_views):
+    X, y = small_views
+    a = tiny_clf(time_shift=(1, 3)).fit(X, y).predict_proba(X)
+    b = tiny_clf(time_shift=(1, 3)).fit(X, y).predict_proba(X)
+    c = tiny_clf(time_shift=(1, 3), random_state=1).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_validation_classes_keep_best_epoch(small_views):
+    X, y = small_views
+    clf = tiny_clf(max_epochs=4, validation_classes=4, val_n_episodes=20).fit(X, y)
+    hist = clf.history_
+    assert len(hist) == 4 and all("valid_acc" in h for h in hist)
+    assert len(clf.validation_classes_) == 4
+    assert not set(clf.validation_classes_) & set(clf.train_classes_)
+    # prototypes of every class of y, validation classes included
+    assert len(clf.classes_) == 12
+
+
+def test_novel_classes_in_a_pipeline(sounds):
+    X, y = sounds
+    Xb, yb, Xn, yn = split_base_novel(X, y)
+    pipe = Pipeline([("logmel", LogMelTransformer(**SMALL_LOGMEL)),
+                     ("masks", FrequencyMaskTransformer(1000.0, **SMALL_MASK)),
+                     ("clf", tiny_clf(max_epochs=6, channels=(16, 16, 16)))]).fit(Xb, yb)
+    weights = [p.detach().clone() for p in pipe[-1].net_.module_.parameters()]
+    support = np.concatenate([np.flatnonzero(yn == c)[:2] for c in np.unique(yn)])
+    query = np.setdiff1d(np.arange(len(yn)), support)
+    fit_support(pipe, Xn[support], yn[support])
+    assert set(pipe.classes_) == set(np.unique(yn))
+    acc = np.mean(pipe.predict(Xn[query]) == yn[query])
+    assert acc > 0.5
+    # the same through set_params(train_backbone=False).fit(...)
+    pipe.set_params(clf__train_backbone=False).fit(Xb, yb)
+    assert set(pipe.classes_) == set(BASE)
+    for w, p in zip(weights, pipe[-1].net_.module_.parameters()):
+        torch.testing.assert_close(w, p)
+
+
+def test_crop_views_variant_sees_only_band_rows(small_views):
+    X, y = small_views
+    clf = tiny_clf(crop_views=True, max_epochs=1).fit(X, y)
+    crops = clf.net_.module_.crops
+    assert crops[0] == (0, 32, 0, X.shape[-1])
+    assert crops[1][1] == crops[2][0]  # low band ends where high band starts
+    assert clf.predict_proba(X).shape == (len(X), 12)
+
+
+def test_joblib_round_trip_in_fresh_process(small_views, tmp_path):
+    X, y = small_views
+    clf = tiny_clf().fit(X, y)
+    joblib.dump(clf, tmp_path / "m.joblib")
+    np.save(tmp_path / "X.npy", X)
+    expected = clf.predict_proba(X)
+    code = textwrap.dedent(f"""
+        import joblib, numpy as np, torch
+        torch.set_num_threads(1)
+        clf = joblib.load({str(tmp_path / 'm.joblib')!r})
+        np.save({str(tmp_path / 'p.npy')!r}, clf.predict_proba(np.load({str(tmp_path / 'X.npy')!r})))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
+
+
+def test_cuda_saved_model_loads_on_cpu(small_views, tmp_path, monkeypatch):
+    """Pretend the model was on CUDA when pickled; it must load on a CPU-only machine."""
+    from skorch.exceptions import DeviceWarning
+
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1).fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.net_.device = "cuda"  # what a GPU-trained net records
+    clf.device = "cuda"
+    path = tmp_path / "gpu.joblib"
+    joblib.dump(clf, path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(DeviceWarning):
+        loaded = joblib.load(path)
+    assert loaded.net_.device == "cpu"
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cuda_unavailable_is_a_clear_error(small_views, monkeypatch):
+    X, y = small_views
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='cuda'.*CUDA is not available.*device='cpu'"):
+        tiny_clf(device="cuda").fit(X, y)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_trains_on_gpu(small_views):
+    X, y = small_views
+    clf = tiny_clf(device="cuda").fit(X, y)
+    assert clf.predict_proba(X).shape == (len(X), 12)
+
+
+def test_verbose_prints_epoch_log(small_views, capsys):
+    X, y = small_views
+    tiny_clf(max_epochs=2, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "epoch" in out and "train_loss" in out and "time_left" in out
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_inputs(small_views):
+    X, y = small_views
+    with pytest.raises(ValueError, match=r"n_way=13 is larger than the number of classes.*\(12\)"):
+        tiny_clf(n_way=13).fit(X, y)
+    with pytest.raises(ValueError, match=r"Class\(es\) 0 \(10\).*k_shot=6 \+ n_query=5"):
+        tiny_clf(k_shot=6, n_query=5).fit(X, y)
+    with pytest.raises(ValueError, match="must be 3-D.*or 4-D.*got shape"):
+        tiny_clf().fit(X[:, :, :, :, None], y)
+    bad = X.copy()
+    bad[4, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity.*index 4"):
+        tiny_clf().fit(bad, y)
+    with pytest.raises(ValueError, match="only one class"):
+        tiny_clf().fit(X[y == 0], y[y == 0])
+    with pytest.raises(NotFittedError):
+        tiny_clf().predict(X)
+    clf = tiny_clf(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="views of shape .* instead of"):
+        clf.predict(X[:, :2])
+    with pytest.raises(ValueError, match="support set has a single class"):
+        clf.fit_support(X[y == 1], y[y == 1])
+    with pytest.raises(ValueError, match="validation_classes=12 leaves no class"):
+        tiny_clf(validation_classes=12).fit(X, y)

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from sklearn_hallu import LogMelTransformer
+from sklearn_hallu.datasets import esc50_class_split, fetch_esc50, make_sounds
+from sklearn_hallu.exceptions import DataNotFoundError
+
+from .test_preprocessing import librosa_reference
+
+DESIGN_SPLIT = {
+    "validation": {"crackling_fire", "clock_alarm", "coughing", "hen", "breathing"},
+    "test": {"vacuum_cleaner", "sneezing", "thunderstorm", "crow", "glass_breaking",
+             "church_bells", "cow", "dog", "airplane", "engine"},
+}
+
+
+def test_make_sounds_is_seeded_and_balanced():
+    X, y = make_sounds(n_classes=4, n_per_class=3, sr=8000, duration=0.25, random_state=3)
+    X2, _ = make_sounds(n_classes=4, n_per_class=3, sr=8000, duration=0.25, random_state=3)
+    assert X.shape == (12, 2000) and np.bincount(y).tolist() == [3, 3, 3, 3]
+    np.testing.assert_array_equal(X, X2)
+    with pytest.raises(ValueError, match="n_classes and n_per_class"):
+        make_sounds(n_classes=0)
+
+
+def test_class_split_sizes():
+    split = esc50_class_split()
+    assert [len(split[k]) for k in ("train", "validation", "test")] == [35, 5, 10]
+    assert len(set(sum(split.values(), []))) == 50
+
+
+def test_missing_data_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("SKLEARN_HALLU_ESC50", raising=False)
+    monkeypatch.setenv("SKLEARN_HALLU_DATA", str(tmp_path / "home"))
+    with pytest.raises(DataNotFoundError, match="SKLEARN_HALLU_ESC50"):
+        fetch_esc50(tmp_path / "nothing", download_if_missing=False)
+
+
+def test_failed_download_says_what_to_do(tmp_path, monkeypatch):
+    import pooch
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("network unreachable")
+
+    monkeypatch.setattr(pooch, "retrieve", offline)
+    monkeypatch.delenv("SKLEARN_HALLU_ESC50", raising=False)
+    monkeypatch.setenv("SKLEARN_HALLU_DATA", str(tmp_path / "home"))
+    with pytest.raises(DataNotFoundError, match="could not be downloaded.*data_home"):
+        fetch_esc50(tmp_path / "nothing")
+
+
+# ------------------------------------------------------------- real ESC-50
+@pytest.mark.esc50
+def test_fetch_esc50_real(esc50_root):
+    b = fetch_esc50(esc50_root)
+    assert len(b.data) == 2000 and np.bincount(b.target).tolist() == [40] * 50
+    assert set(b.fold) == {1, 2, 3, 4, 5}
+    for part, names in DESIGN_SPLIT.items():
+        assert set(b.class_split_names[part]) == names
+    assert len(b.class_split_names["train"]) == 35
+    X, y = fetch_esc50(esc50_root, return_X_y=True, subset="test")
+    assert len(X) == 400 and set(np.unique(y)) == set(b.class_split["test"])
+
+
+@pytest.mark.esc50
+def test_fetch_esc50_env_variable(esc50_root, monkeypatch):
+    monkeypatch.setenv("SKLEARN_HALLU_ESC50", str(esc50_root))
+    assert len(fetch_esc50(download_if_missing=False).target) == 2000
+
+
+@pytest.mark.esc50
+def test_logmel_on_real_clips(esc50_root):
+    import soundfile as sf
+
+    b = fetch_esc50(esc50_root)
+    files = list(b.data[::250])
+    S = LogMelTransformer().transform(files)
+    assert S.shape == (len(files), 128, 160) and np.isfinite(S).all()
+    for f, s in zip(files, S):
+        clip, sr = sf.read(f, dtype="float32")
+        assert sr == 16000
+        np.testing.assert_allclose(s, librosa_reference(clip), atol=1e-3)
+    W = fetch_esc50(esc50_root, load_audio=True, subset="validation")
+    assert W.data.shape == (200, 80000)

@@ -1,0 +1,218 @@
+import pickle
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
+from sklearn_hallu.datasets import make_sounds
+from sklearn_hallu.preprocessing import band_rows, mel_row_centres
+
+from .conftest import SMALL_LOGMEL, SMALL_MASK
+
+
+def librosa_reference(clip, *, sr=16000, n_fft=2048, hop=502, n_mels=128, fmax=8000.0,
+                      ref=1.0, top_db=80.0):
+    S = librosa.feature.melspectrogram(y=clip, sr=sr, n_fft=n_fft, hop_length=hop,
+                                       n_mels=n_mels, fmax=fmax)
+    return librosa.power_to_db(S, ref=np.max if ref == "max" else ref, top_db=top_db)
+
+
+@pytest.fixture(scope="module")
+def five_second_clips():
+    X, y = make_sounds(n_classes=3, n_per_class=2, sr=16000, duration=5.0, random_state=1)
+    X[1] *= 1e-3  # a quiet clip beside loud ones
+    return X
+
+
+def test_default_shape_is_papers(five_second_clips):
+    S = LogMelTransformer().fit_transform(five_second_clips)
+    assert S.shape == (6, 128, 160)
+    assert S.dtype == np.float32
+
+
+@pytest.mark.parametrize("ref", [1.0, "max"])
+def test_matches_librosa_per_clip(five_second_clips, ref):
+    S = LogMelTransformer(ref=ref).fit_transform(five_second_clips)
+    for clip, s in zip(five_second_clips, S):
+        np.testing.assert_allclose(s, librosa_reference(clip, ref=ref), atol=1e-3)
+
+
+@pytest.mark.parametrize("ref", [1.0, "max"])
+def test_each_clip_scaled_on_its_own(five_second_clips, ref):
+    tr = LogMelTransformer(ref=ref, batch_size=4)
+    batch = tr.transform(five_second_clips)
+    alone = np.stack([tr.transform(c[None])[0] for c in five_second_clips])
+    np.testing.assert_array_equal(batch, alone)
+
+
+def test_crop_and_pad_are_documented_behaviour(rng):
+    sr = 8000
+    long = rng.normal(size=sr).astype(np.float32)
+    short = long[: sr // 2]
+    tr = LogMelTransformer(**{**SMALL_LOGMEL, "duration": 0.75})
+    S = tr.transform([long, short])
+    n = int(0.75 * sr)
+    padded = np.zeros(n, np.float32)
+    padded[: short.size] = short
+    np.testing.assert_array_equal(S[0], tr.transform(long[None, :n])[0])
+    np.testing.assert_array_equal(S[1], tr.transform(padded[None])[0])
+
+
+def test_duration_none_needs_equal_lengths(rng):
+    tr = LogMelTransformer(**{**SMALL_LOGMEL, "duration": None})
+    assert tr.transform(rng.normal(size=(2, 4000))).shape[0] == 2
+    with pytest.raises(ValueError, match="different lengths.*Set duration"):
+        tr.transform([rng.normal(size=4000), rng.normal(size=3000)])
+
+
+@pytest.mark.parametrize("fmt,ext", [("WAV", ".wav"), ("FLAC", ".flac"), ("OGG", ".ogg")])
+def test_reads_files_mixes_to_mono_and_resamples(tmp_path, rng, fmt, ext):
+    sr_file = 22050
+    stereo = 0.1 * rng.normal(size=(sr_file, 2)).astype(np.float32)
+    path = tmp_path / f"clip{ext}"
+    sf.write(path, stereo, sr_file, format=fmt)
+    tr = LogMelTransformer(**{**SMALL_LOGMEL, "duration": 1.0})
+    S = tr.transform([path, str(path)])
+    assert S.shape == (2, 32, 1 + 8000 // 128)
+    decoded, _ = sf.read(path, dtype="float32")
+    mono = librosa.resample(decoded.mean(axis=1), orig_sr=sr_file, target_sr=8000)
+    np.testing.assert_allclose(S[0], tr.transform(mono[None])[0], atol=1e-3)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "X,exc,match",
+    [
+        (np.full((2, 4000), np.nan), ValueError, "clip 0 contains NaN or infinity"),
+        (np.full((1, 4000), np.inf), ValueError, "NaN or infinity"),
+        (np.zeros((0, 4000)), ValueError, "0 sample"),
+        (np.zeros((2, 3, 4000)), ValueError, r"must be 2-D.*got shape \(2, 3, 4000\)"),
+        (np.zeros((2, 100)), ValueError, "100 samples, shorter than one frame"),
+        ([], ValueError, "no clips"),
+        ("clip.wav", TypeError, r"single path.*\[path\]"),
+    ],
+)
+def test_logmel_bad_input(X, exc, match):
+    with pytest.raises(exc, match=match):
+        LogMelTransformer(**SMALL_LOGMEL).fit_transform(X)
+
+
+def test_missing_and_undecodable_files_are_named(tmp_path):
+    bad = tmp_path / "noise.wav"
+    bad.write_bytes(b"this is not audio")
+    tr = LogMelTransformer(**SMALL_LOGMEL)
+    with pytest.raises(ValueError, match=r"nowhere\.wav.*does not exist"):
+        tr.transform([tmp_path / "nowhere.wav"])
+    with pytest.raises(ValueError, match=r"noise\.wav.*could not be decoded"):
+        tr.transform([bad])
+
+
+@pytest.mark.parametrize("param,value", [("sr", 0), ("sr", -16000), ("hop_length", 0),
+                                          ("n_mels", 0), ("duration", -1.0)])
+def test_logmel_bad_parameters(param, value):
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
+        LogMelTransformer(**{param: value}).fit(np.zeros((1, 16000)))
+
+
+def test_fmax_above_nyquist():
+    with pytest.raises(ValueError, match="fmax=9000.*sr/2"):
+        LogMelTransformer(fmax=9000.0).fit(np.zeros((1, 16000)))
+
+
+def test_input_is_not_modified(rng):
+    X = rng.normal(size=(2, 4000)).astype(np.float32)
+    before = X.copy()
+    LogMelTransformer(**SMALL_LOGMEL).fit_transform(X)
+    np.testing.assert_array_equal(X, before)
+
+
+# ---------------------------------------------------------------- masks
+def test_mel_rows_of_design_notes():
+    c = mel_row_centres(128, 0.0, 8000.0)
+    assert np.flatnonzero(c >= 1000)[0] == 42
+    assert np.flatnonzero(c >= 2000)[0] == 71
+    assert np.flatnonzero(c >= 4000)[0] == 100
+    assert band_rows([(0, 2000), (2000, 8000)], n_mels=128, fmin=0, fmax=8000) == [(0, 71),
+                                                                                (71, 128)]
+
+
+def test_views_whole_low_high(small_logmel):
+    S, _ = small_logmel
+    tr = FrequencyMaskTransformer(1000.0, **SMALL_MASK)
+    V = tr.fit_transform(S)
+    (lo0, lo1), (hi0, hi1) = tr.ranges_
+    assert V.shape == (S.shape[0], 3) + S.shape[1:]
+    assert (lo0, hi1) == (0, 32) and lo1 == hi0
+    np.testing.assert_array_equal(V[:, 0], S)
+    np.testing.assert_array_equal(V[:, 1, :lo1], S[:, :lo1])
+    np.testing.assert_array_equal(V[:, 2, hi0:], S[:, hi0:])
+    floor = S.reshape(len(S), -1).min(axis=1)
+    assert np.all(V[:, 1, hi0:] == floor[:, None, None])
+    assert np.all(V[:, 2, :lo1] == floor[:, None, None])
+
+
+def test_fill_value_and_bands_and_time_axis(small_logmel):
+    S, _ = small_logmel
+    V = FrequencyMaskTransformer(bands=[(0, 500), (500, 1500), (1500, 4000)], fill=-100.0,
+                                 **SMALL_MASK).fit_transform(S)
+    assert V.shape[1] == 4
+    assert (V[:, 1:] == -100.0).any()
+    T = FrequencyMaskTransformer(axis="time", **SMALL_MASK).fit_transform(S)
+    half = S.shape[2] // 2
+    np.testing.assert_array_equal(T[:, 1, :, :half], S[:, :, :half])
+    np.testing.assert_array_equal(T[:, 2, :, half:], S[:, :, half:])
+    assert not np.array_equal(T[:, 1, :, half:], S[:, :, half:])
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(split_hz=0.0), r"split_hz=0.0 must lie strictly inside \[fmin, fmax\]"),
+        (dict(split_hz=9000.0), r"split_hz=9000.0 must lie strictly inside"),
+        (dict(bands=[(0, 2000), (1000, 4000)]), "overlap"),
+        (dict(bands=[(1000, 1010), (2000, 4000)]), "holds no mel row"),
+        (dict(bands=[(3000, 2000)]), "fmin <= low < high <= fmax"),
+        (dict(bands=[(0, 2000), (2000, 9000)]), "fmin <= low < high <= fmax"),
+    ],
+)
+def test_mask_bad_bands(small_logmel, kwargs, match):
+    S, _ = small_logmel
+    with pytest.raises(ValueError, match=match):
+        FrequencyMaskTransformer(**{**SMALL_MASK, **kwargs}).fit_transform(S)
+
+
+def test_mask_rejects_wrong_n_mels_and_nan(small_logmel):
+    S, _ = small_logmel
+    with pytest.raises(ValueError, match="32 mel rows but n_mels=128"):
+        FrequencyMaskTransformer().fit(S)
+    bad = S.copy()
+    bad[3, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity in 1 clip.*index 3"):
+        FrequencyMaskTransformer(**SMALL_MASK).transform(bad)
+    with pytest.raises(ValueError, match="must be 3-D"):
+        FrequencyMaskTransformer(**SMALL_MASK).transform(S[0])
+
+
+# --------------------------------- our own checks where sklearn's skip 3-D input
+@pytest.mark.parametrize(
+    "est", [LogMelTransformer(**SMALL_LOGMEL), FrequencyMaskTransformer(1000.0, **SMALL_MASK)]
+)
+def test_own_checks_for_3d_io(est, sounds, small_logmel):
+    X = sounds[0] if isinstance(est, LogMelTransformer) else small_logmel[0]
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    c.set_params(**est.get_params())
+    out = c.fit(X).transform(X)
+    # stateless: transform works without fit, and gives the same output
+    np.testing.assert_array_equal(clone(est).transform(X), out)
+    # pickling round trip
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(c)).transform(X), out)
+    # subset and order invariance
+    np.testing.assert_array_equal(c.transform(X[5:9]), out[5:9])
+    np.testing.assert_array_equal(c.transform(X[::-1]), out[::-1])
+    # fit twice gives the same
+    np.testing.assert_array_equal(c.fit(X).transform(X), out)
