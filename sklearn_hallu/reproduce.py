@@ -92,6 +92,7 @@ def make_model(kind, cfg, seed, split_hz, validation=True):
         lr=0.01, momentum=0.9, weight_decay=1e-4,
         lr_step=cfg["lr_step"], lr_gamma=0.1,
         channels=tuple(cfg["channels"]),
+        pooling=cfg["pooling"],
         time_shift=shift if cfg["time_shift"] else None,
         per_view_weight=cfg["per_view_weight"],
         crop_views=cfg["crop_views"],
@@ -153,6 +154,7 @@ def run(args):
         "lr_step": args.lr_step if args.lr_step is not None else (1 if quick else 20),
         "channels": [int(c) for c in args.channels.split(",")] if args.channels
         else ([8, 8, 8] if quick else [64, 64, 64]),
+        "pooling": args.pooling,
         "time_shift": not args.no_time_shift,
         "per_view_weight": args.per_view_weight,
         "crop_views": args.crop_views,
@@ -197,29 +199,32 @@ def run(args):
     Xte, yte = feats["X"][split["test"]], y[split["test"]]
     names = ESC50_NAMES
     kinds = args.models
-    for i, kind in enumerate(kinds, 1):
-        per_seed, floors = [], []
-        for seed in seeds:
+    per_seed = {k: [] for k in kinds}
+    floors = {k: [] for k in kinds}
+    # Seeds outside, models inside: an interrupted run keeps whole seeds of every model.
+    for seed in seeds:
+        for i, kind in enumerate(kinds, 1):
+            tag = f"[seed {seed}, {i}/{len(kinds)}] {kind}"
             path = out / "models" / f"{kind}_seed{seed}.joblib"
             if args.stage == "test":
-                log(f"[{i}/{len(kinds)}] {kind} seed {seed}: loading {path}")
+                log(f"{tag}: loading {path}")
                 model = joblib.load(path)
             else:
-                log(f"[{i}/{len(kinds)}] {kind} seed {seed}: training on {trval.sum()} clips "
-                    f"({cfg['epochs']} epochs, device {device})")
+                log(f"{tag}: training on {trval.sum()} clips ({cfg['epochs']} epochs, "
+                    f"device {device})")
                 t0 = time.perf_counter()
                 model = make_model(kind, cfg, seed, split_hz).fit(feats["X"][trval], y[trval])
                 results["timings_s"][f"{kind}_seed{seed}_fit"] = time.perf_counter() - t0
                 joblib.dump(model, path)
             hist = _history(model)
             best = max(hist, key=lambda h: h["valid_acc"] if h["valid_acc"] is not None else -1)
-            log(f"[{i}/{len(kinds)}] {kind} seed {seed}: best epoch {best['epoch']} "
-                f"(valid 5w5s {100 * best['valid_acc']:.2f}); testing")
+            log(f"{tag}: best epoch {best['epoch']} (valid 5w5s {100 * best['valid_acc']:.2f}); "
+                "testing")
             t0 = time.perf_counter()
             rep = few_shot_report(model, Xte, yte, settings=SETTINGS, protocol="paper",
                                   n_repeats=cfg["repeats"], random_state=seed, device=device)
             results["timings_s"][f"{kind}_seed{seed}_test"] = time.perf_counter() - t0
-            log(f"{kind} seed {seed}:\n{rep}")
+            log(f"{tag}:\n{rep}")
             entry = {"seed": seed, "best_epoch": best["epoch"], "history": hist,
                      "test": _report_dict(rep)}
             if kind == "halluaudio":
@@ -230,21 +235,20 @@ def run(args):
                     names[c]: {"ratio": float(r), "correct_high": int(h), "correct_low": int(lo)}
                     for c, r, h, lo in zip(imp["classes"], imp["ratio"], imp["correct_high"],
                                            imp["correct_low"])}
-            per_seed.append(entry)
-            results["models"][kind] = {"per_seed": per_seed, "mean": _mean_over_seeds(per_seed),
-                                       "untrained": floors or None}
-            results["timings_s"]["total"] = time.perf_counter() - t_start
-            write_outputs(results, out)  # partial results survive an interrupted run
+            per_seed[kind].append(entry)
             if args.floor:
                 untrained = make_model(kind, cfg, seed, split_hz, validation=False)
                 untrained.set_params(**{("clf__" if kind != "baseline" else "")
                                         + "train_backbone": False})
                 untrained.fit(feats["X"][trval], y[trval])
-                floors.append(_report_dict(few_shot_report(
+                floors[kind].append(_report_dict(few_shot_report(
                     untrained, Xte, yte, settings=SETTINGS, protocol="paper",
                     n_repeats=cfg["repeats"], random_state=seed, device=device)))
-        results["models"][kind] = {"per_seed": per_seed, "mean": _mean_over_seeds(per_seed),
-                                   "untrained": floors or None}
+            results["models"][kind] = {"per_seed": per_seed[kind],
+                                       "mean": _mean_over_seeds(per_seed[kind]),
+                                       "untrained": floors[kind] or None}
+            results["timings_s"]["total"] = time.perf_counter() - t_start
+            write_outputs(results, out)  # partial results survive an interrupted run
     results["timings_s"]["total"] = time.perf_counter() - t_start
     results["config"]["split_hz"] = split_hz
     write_outputs(results, out)
@@ -321,7 +325,7 @@ def markdown_table(results):
         f"Machine: {results['machine']}  ",
         f"Wall time: {results['timings_s']['total'] / 60:.1f} min  ",
         f"Seeds: {results['seeds']}; epochs {cfg['epochs']}, lr step {cfg['lr_step']}, "
-        f"channels {cfg['channels']}, split_hz {cfg['split_hz']:g}, time shift "
+        f"channels {cfg['channels']}, pooling {cfg.get('pooling')}, split_hz {cfg['split_hz']:g}, time shift "
         f"{cfg['time_shift']}, per-view loss weight {cfg['per_view_weight']}, "
         f"{cfg['repeats']} test passes" + (" (QUICK RUN: not a result)" if results["quick"] else ""),
         "",
@@ -454,6 +458,8 @@ def build_parser(parser=None):
     p.add_argument("--lr-step", type=int, default=None, help="default 20 epochs (paper)")
     p.add_argument("--channels", default=None,
                    help="backbone widths, e.g. 128,256,384 (Chou); default 64,64,64")
+    p.add_argument("--pooling", default="time_mean", choices=["time_mean", "flatten"],
+                   help="backbone output pooling (default time_mean)")
     p.add_argument("--split-hz", type=float, default=None,
                    help="HalluAudio split; default: best of --sweep on validation, else 2000")
     p.add_argument("--sweep", nargs="*", type=float, default=None,

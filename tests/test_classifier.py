@@ -149,7 +149,7 @@ def test_cuda_saved_model_loads_on_cpu(small_views, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.warns(DeviceWarning):
         loaded = joblib.load(path)
-    assert loaded.net_.device == "cpu"
+    assert str(loaded.net_.device) == "cpu"
     np.testing.assert_allclose(loaded.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
 
 

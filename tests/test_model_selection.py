@@ -119,7 +119,7 @@ def test_grid_search_split_hz_cached_and_persisted(pipe_and_data, tmp_path):
     expected = search.best_estimator_.predict_proba(X[:10])
     code = textwrap.dedent(f"""
         import joblib, numpy as np, torch
-        torch.set_num_threads(1)
+        torch.set_num_threads({__import__("torch").get_num_threads()})  # as in this process
         from sklearn_hallu import fit_support
         pipe = joblib.load({str(path)!r})
         X = np.load({str(tmp_path / 'X.npy')!r})

@@ -89,7 +89,7 @@ def test_reads_files_mixes_to_mono_and_resamples(tmp_path, rng, fmt, ext):
     [
         (np.full((2, 4000), np.nan), ValueError, "clip 0 contains NaN or infinity"),
         (np.full((1, 4000), np.inf), ValueError, "NaN or infinity"),
-        (np.zeros((0, 4000)), ValueError, "0 sample"),
+        (np.zeros((0, 4000)), ValueError, "no clips"),
         (np.zeros((2, 3, 4000)), ValueError, r"must be 2-D.*got shape \(2, 3, 4000\)"),
         (np.zeros((2, 100)), ValueError, "100 samples, shorter than one frame"),
         ([], ValueError, "no clips"),

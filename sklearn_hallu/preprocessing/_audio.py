@@ -130,6 +130,8 @@ def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) ->
             f"X must be an array of waveforms, a list of 1-D arrays or a list of "
             f"file paths, got {type(X).__name__}."
         ) from None
+    if len(items) == 0:
+        raise ValueError("X holds no clips (0 rows); pass at least one waveform or file.")
     ragged = len({np.shape(c) for c in items}) > 1
     if any(_is_pathlike(c) for c in items) or ragged:
         names = [str(c) if _is_pathlike(c) else None for c in items]
@@ -215,7 +217,7 @@ def log_mel_spectrogram(
     fmin: float = 0.0,
     fmax: float = 8000.0,
     htk: bool = False,
-    ref=1.0,
+    ref="max",
     amin: float = 1e-10,
     top_db: float | None = 80.0,
     batch_size: int = 64,

@@ -1,0 +1,37 @@
+"""The reproduction harness, end to end at a tiny budget on the real ESC-50."""
+
+import json
+
+import pytest
+
+from sklearn_hallu import reproduce
+
+
+@pytest.mark.esc50
+def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
+    out = tmp_path / "rep"
+    reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
+                    "--sweep", "1000", "3000", "--floor", "--device", "cpu"])
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["models"]) == {"baseline", "halluaudio", "time_concept"}
+    for kind, entry in res["models"].items():
+        assert set(entry["mean"]) == set(reproduce.SETTING_NAMES)
+        for s, v in entry["mean"].items():
+            assert 0 <= v["accuracy"] <= 100 and v["ci95"] > 0
+        assert entry["untrained"] is not None
+    assert [r["split_hz"] for r in res["sweep"]] == [1000, 3000]
+    assert res["config"]["split_hz"] in (1000, 3000)
+    fi = res["models"]["halluaudio"]["per_seed"][0]["frequency_importance"]
+    assert set(fi) == {"vacuum_cleaner", "sneezing", "thunderstorm", "crow", "glass_breaking",
+                       "church_bells", "cow", "dog", "airplane", "engine"}
+    md = (out / "results.md").read_text()
+    assert "| HalluAudio | 5-way 1-shot |" in md and "QUICK RUN" in md
+    for png in ("frequency_importance.png", "split_sweep.png", "accuracy_vs_paper.png"):
+        assert (out / png).stat().st_size > 1000
+    log = capsys.readouterr().out
+    assert "epoch" in log and "time_left" in log and "valid_acc" in log
+    # the test stage reloads the saved models instead of training
+    reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
+                    "--stage", "test", "--models", "baseline", "--device", "cpu"])
+    again = json.loads((out / "results.json").read_text())
+    assert again["models"]["baseline"]["mean"] == res["models"]["baseline"]["mean"]
