@@ -254,6 +254,11 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         CPU-only machine (with a skorch ``DeviceWarning``).
     channels_last : bool, default=True
         Channels-last memory format, faster convolutions on CPU.
+    fuse_views : bool, default=True
+        Compute the views' backbones as one network of grouped convolutions
+        (``groups=n_views``): the same function as separate backbones, fewer
+        passes over memory (see ``benchmarks/bench_train.py``). Not used with
+        ``crop_views``.
     n_threads : int or None, default=None
         Torch threads during fit and predict (``None``: leave as is). A seeded
         fit repeats exactly only with the same thread count.
@@ -318,6 +323,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "channels_last": ["boolean"],
+        "fuse_views": ["boolean"],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "callbacks": [list, None],
         "random_state": ["random_state"],
@@ -352,6 +358,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         batch_size=64,
         device="cpu",
         channels_last=True,
+        fuse_views=True,
         n_threads=None,
         callbacks=None,
         random_state=None,
@@ -382,6 +389,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.device = device
         self.channels_last = channels_last
+        self.fuse_views = fuse_views
         self.n_threads = n_threads
         self.callbacks = callbacks
         self.random_state = random_state
@@ -516,6 +524,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
             module__crops=crops,
             module__channels_last=self.channels_last,
             module__pooling=self.pooling,
+            module__fuse_views=self.fuse_views,
             module__mean=mean,
             module__std=std,
             criterion=PrototypicalLoss,
@@ -714,8 +723,8 @@ class _StandardizedEncoder(MultiViewEncoder):
     """MultiViewEncoder with the input standardisation learned in ``fit`` as buffers."""
 
     def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
-                 pooling="time_mean", mean=0.0, std=1.0):
-        super().__init__(n_views, channels, crops, channels_last, pooling)
+                 pooling="time_mean", fuse_views=False, mean=0.0, std=1.0):
+        super().__init__(n_views, channels, crops, channels_last, pooling, fuse_views)
         self.register_buffer("mean", torch.tensor(float(mean)))
         self.register_buffer("std", torch.tensor(float(std)))
 

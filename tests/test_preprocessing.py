@@ -15,7 +15,7 @@ from .conftest import SMALL_LOGMEL, SMALL_MASK
 
 
 def librosa_reference(clip, *, sr=16000, n_fft=2048, hop=502, n_mels=128, fmax=8000.0,
-                      ref=1.0, top_db=80.0):
+                      ref="max", top_db=80.0):
     S = librosa.feature.melspectrogram(y=clip, sr=sr, n_fft=n_fft, hop_length=hop,
                                        n_mels=n_mels, fmax=fmax)
     return librosa.power_to_db(S, ref=np.max if ref == "max" else ref, top_db=top_db)
@@ -34,11 +34,22 @@ def test_default_shape_is_papers(five_second_clips):
     assert S.dtype == np.float32
 
 
+def assert_matches_reference(S, refs, dtype):
+    """float64: within 1e-3 dB everywhere. float32: within 1e-3 dB for 99.9% of cells and
+    5e-3 dB at worst (the float32 FFT's rounding shows at the -80 dB floor)."""
+    diff = np.abs(S - refs)
+    if dtype == "float64":
+        assert diff.max() < 1e-3
+    else:
+        assert np.mean(diff < 1e-3) > 0.999 and diff.max() < 5e-3
+
+
 @pytest.mark.parametrize("ref", [1.0, "max"])
-def test_matches_librosa_per_clip(five_second_clips, ref):
-    S = LogMelTransformer(ref=ref).fit_transform(five_second_clips)
-    for clip, s in zip(five_second_clips, S):
-        np.testing.assert_allclose(s, librosa_reference(clip, ref=ref), atol=1e-3)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matches_librosa_per_clip(five_second_clips, ref, dtype):
+    S = LogMelTransformer(ref=ref, dtype=dtype).fit_transform(five_second_clips)
+    refs = np.stack([librosa_reference(c, ref=ref) for c in five_second_clips])
+    assert_matches_reference(S, refs, dtype)
 
 
 @pytest.mark.parametrize("ref", [1.0, "max"])

@@ -104,8 +104,8 @@ class ClassKFold(BaseCrossValidator):
     >>> import numpy as np
     >>> from sklearn_hallu.model_selection import ClassKFold
     >>> y = np.repeat(np.arange(6), 3)
-    >>> [sorted(set(y[test])) for _, test in ClassKFold(3, random_state=0).split(y, y)]
-    [[1, 2], [0, 3], [4, 5]]
+    >>> [sorted(set(y[test].tolist())) for _, test in ClassKFold(3, random_state=0).split(y, y)]
+    [[2, 5], [1, 3], [0, 4]]
     """
 
     def __init__(self, n_splits=5, *, shuffle=True, random_state=None):

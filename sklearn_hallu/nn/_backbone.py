@@ -18,9 +18,10 @@ class ConvBlock(nn.Module):
     reduce to at least one cell after three blocks.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, pool: int = 4):
+    def __init__(self, in_channels: int, out_channels: int, pool: int = 4, groups: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False,
+                              groups=groups)
         self.bn = nn.BatchNorm2d(out_channels)
         self.pool = nn.MaxPool2d(pool, ceil_mode=True)
         self.relu = nn.ReLU(inplace=True)
@@ -44,28 +45,30 @@ class Backbone(nn.Module):
         ``"flatten"`` keeps every time-frequency cell (Snell et al.'s conv-4).
     """
 
-    def __init__(self, channels=(64, 64, 64), pooling="time_mean"):
+    def __init__(self, channels=(64, 64, 64), pooling="time_mean", groups=1):
         super().__init__()
-        blocks, c_in = [], 1
+        blocks, c_in = [], groups
         for c in channels:
-            blocks.append(ConvBlock(c_in, c))
-            c_in = c
+            blocks.append(ConvBlock(c_in, c * groups, groups=groups))
+            c_in = c * groups
         self.blocks = nn.Sequential(*blocks)
         self.pooling = pooling
+        self.groups = groups
 
-    def forward(self, x):  # x: (B, 1, H, W)
+    def forward(self, x):  # x: (B, groups, H, W), one channel per view
         z = self.blocks(x)
         if self.pooling == "time_mean":
             z = z.mean(dim=-1)
-        return z.flatten(1)
+        # (B, groups * C, ...) -> view-major flat embedding, as separate backbones give
+        return z.reshape(z.shape[0], self.groups, -1).flatten(1)
 
     def output_dim(self, height: int, width: int) -> int:
         with torch.no_grad():
             was = self.training
             self.eval()
-            out = self(torch.zeros(1, 1, height, width)).shape[1]
+            out = self(torch.zeros(1, self.groups, height, width)).shape[1]
             self.train(was)
-        return out
+        return out // self.groups
 
 
 class MultiViewEncoder(nn.Module):
@@ -84,24 +87,37 @@ class MultiViewEncoder(nn.Module):
         Run convolutions in channels-last memory format (faster on CPU).
     pooling : {"time_mean", "flatten"}
         How each backbone turns its last feature map into a vector.
+    fuse_views : bool
+        Run the views' backbones as one network of grouped convolutions
+        (``groups=n_views``): the same function as separate backbones (each
+        group sees one view and has its own weights and batch-norm channels),
+        computed in one pass per layer. Ignored with ``crops``.
 
     Input ``(B, n_views, H, W)``; output ``(B, sum of view dims)``. The slice of
     each view in the output is ``view_slices``, set by :meth:`set_input_shape`.
     """
 
     def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
-                 pooling="time_mean"):
+                 pooling="time_mean", fuse_views=False):
         super().__init__()
         self.n_views = n_views
         self.crops = crops
         self.channels_last = channels_last
-        self.backbones = nn.ModuleList(
-            Backbone(tuple(channels), pooling) for _ in range(n_views)
-        )
+        self.fused = bool(fuse_views) and crops is None and n_views > 1
+        if self.fused:
+            self.backbones = nn.ModuleList([Backbone(tuple(channels), pooling, groups=n_views)])
+        else:
+            self.backbones = nn.ModuleList(
+                Backbone(tuple(channels), pooling) for _ in range(n_views)
+            )
         self.view_slices = None
 
     def set_input_shape(self, height: int, width: int):
         slices, start = [], 0
+        if self.fused:
+            d = self.backbones[0].output_dim(height, width)
+            self.view_slices = [slice(v * d, (v + 1) * d) for v in range(self.n_views)]
+            return self
         for v, bb in enumerate(self.backbones):
             h, w = height, width
             if self.crops is not None:
@@ -114,6 +130,10 @@ class MultiViewEncoder(nn.Module):
         return self
 
     def forward(self, X):
+        if self.fused:
+            if self.channels_last:
+                X = X.contiguous(memory_format=torch.channels_last)
+            return self.backbones[0](X)
         outs = []
         for v, bb in enumerate(self.backbones):
             x = X[:, v : v + 1]

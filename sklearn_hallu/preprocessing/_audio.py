@@ -172,7 +172,8 @@ def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) ->
                 f"clip 0 has {arr.shape[1]} samples, shorter than one frame "
                 f"(n_fft={min_samples}). Use longer clips or a smaller n_fft."
             )
-        return arr if n_samples is None else _fix_length(arr, n_samples)
+        arr = arr if n_samples is None else _fix_length(arr, n_samples)
+        return np.ascontiguousarray(arr)  # torch needs positive strides (e.g. X[::-1])
     if len(clips) == 0:
         raise ValueError("X holds no clips (0 rows); pass at least one waveform or file.")
     out = []
