@@ -23,7 +23,7 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks = set()
 autodoc_default_options = {"members": True, "inherited-members": False}
-templates_path = []
+templates_path = ["_templates"]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "sg_execution_times.rst"]
 html_theme = "pydata_sphinx_theme"
@@ -36,6 +36,7 @@ sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
+    "ignore_pattern": r"grid_search_esc50\.py",
     "download_all_examples": False,
     "plot_gallery": "True",
     "abort_on_example_error": True,

@@ -1,0 +1,35 @@
+"""The docs build (with the gallery executed) and the ESC-50 example script run."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_docs_build_and_gallery_run(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(tmp_path / "doctrees"), str(ROOT / "docs"), str(tmp_path / "html")],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("plot_logmel_views", "plot_few_shot_own_sounds", "plot_grid_search_split",
+                 "plot_save_load"):
+        assert (tmp_path / "html" / "auto_examples" / f"{name}.html").is_file()
+
+
+@pytest.mark.esc50
+def test_grid_search_esc50_example(esc50_root, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "grid_search_esc50.py"), "--data-home",
+         str(esc50_root), "--epochs", "1", "--clips-per-class", "6", "--splits", "1000",
+         "3000", "--out", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "best split" in proc.stdout and "mean_test_score" in proc.stdout
+    assert (tmp_path / "cv_results.csv").is_file()
+    assert (tmp_path / "split_vs_accuracy.png").stat().st_size > 1000
