@@ -26,7 +26,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -171,5 +170,4 @@ def main():
 
 
 if __name__ == "__main__":
-    np.random.seed(0)
     main()

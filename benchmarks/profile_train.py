@@ -9,9 +9,9 @@ import argparse
 from pathlib import Path
 
 import torch
+from bench_train import BATCH, H, W, make_model
 from torch.profiler import ProfilerActivity, profile
 
-from bench_train import BATCH, H, W, make_model
 from sklearn_hallu.nn import prototypical_loss
 
 

@@ -16,15 +16,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from joblib import Memory  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 
-from sklearn_hallu import (FrequencyMaskTransformer, HalluAudioClassifier,  # noqa: E402
-                           LogMelTransformer)
+from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer  # noqa: E402
 from sklearn_hallu.datasets import fetch_esc50  # noqa: E402
 from sklearn_hallu.model_selection import ClassKFold, FewShotScorer  # noqa: E402
 

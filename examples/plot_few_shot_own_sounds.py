@@ -14,8 +14,12 @@ arrays (``LogMelTransformer`` reads wav, flac and ogg).
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from sklearn_hallu import (FrequencyMaskTransformer, HalluAudioClassifier,
-                           LogMelTransformer, fit_support)
+from sklearn_hallu import (
+    FrequencyMaskTransformer,
+    HalluAudioClassifier,
+    LogMelTransformer,
+    fit_support,
+)
 from sklearn_hallu.datasets import make_sounds
 
 X, y = make_sounds(n_classes=14, n_per_class=12, sr=8000, duration=0.5, random_state=0)

@@ -12,7 +12,6 @@ synthetic sounds, turns them into log-mel spectrograms with
 # %%
 # Two sounds: a low tone and a high tone, one second each at 16 kHz.
 import matplotlib.pyplot as plt
-import numpy as np
 
 from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
 from sklearn_hallu.datasets import make_sounds

@@ -20,8 +20,8 @@ from torch.utils.data import DataLoader
 
 from ._compat import Interval, StrOptions
 from .nn._backbone import MultiViewEncoder
-from .preprocessing._audio import reject_sparse
 from .nn._prototypes import prototype_logits, prototypical_loss
+from .preprocessing._audio import reject_sparse
 from .sampling import EpisodeSampler, check_episode_feasible, episodic_accuracy
 
 __all__ = ["HalluAudioClassifier"]

@@ -139,7 +139,8 @@ def sweep_split(feats, split, cfg, splits, seed):
         row = {"split_hz": hz, "fit_s": time.perf_counter() - t0,
                **{r["setting"]: r["accuracy"] for r in rep.rows},
                **{r["setting"] + " ci95": r["ci95"] for r in rep.rows}}
-        log(f"sweep: split_hz={hz:g}: 5w1s {row['5-way 1-shot']:.2f}, 5w5s {row['5-way 5-shot']:.2f}")
+        log(f"sweep: split_hz={hz:g}: 5w1s {row['5-way 1-shot']:.2f}, "
+            f"5w5s {row['5-way 5-shot']:.2f}")
         results.append(row)
     return results
 
@@ -330,9 +331,11 @@ def markdown_table(results):
         f"Machine: {results['machine']}  ",
         f"Wall time: {results['timings_s']['total'] / 60:.1f} min  ",
         f"Seeds: {results['seeds']}; epochs {cfg['epochs']}, lr step {cfg['lr_step']}, "
-        f"channels {cfg['channels']}, pooling {cfg.get('pooling')}, split_hz {cfg['split_hz']:g}, time shift "
+        f"channels {cfg['channels']}, pooling {cfg.get('pooling')}, "
+        f"split_hz {cfg['split_hz']:g}, time shift "
         f"{cfg['time_shift']}, per-view loss weight {cfg['per_view_weight']}, "
-        f"{cfg['repeats']} test passes" + (" (QUICK RUN: not a result)" if results["quick"] else ""),
+        f"{cfg['repeats']} test passes"
+        + (" (QUICK RUN: not a result)" if results["quick"] else ""),
         "",
         "Accuracy (%) with 95% CI on the 10 test classes, paper's protocol. "
         "'diff' is ours minus the paper's; 'within' says whether |diff| is inside the "

@@ -1,8 +1,6 @@
-import os
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import joblib
 import numpy as np
@@ -11,9 +9,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 
-from sklearn_hallu import (FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer,
-                           fit_support)
-from sklearn_hallu._support import embed
+from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer, fit_support
 from sklearn_hallu.sampling import episodic_accuracy
 
 from .conftest import SMALL_LOGMEL, SMALL_MASK, tiny_clf
@@ -129,7 +125,8 @@ def test_joblib_round_trip_in_fresh_process(small_views, tmp_path):
         import joblib, numpy as np, torch
         torch.set_num_threads(1)
         clf = joblib.load({str(tmp_path / 'm.joblib')!r})
-        np.save({str(tmp_path / 'p.npy')!r}, clf.predict_proba(np.load({str(tmp_path / 'X.npy')!r})))
+        X = np.load({str(tmp_path / 'X.npy')!r})
+        np.save({str(tmp_path / 'p.npy')!r}, clf.predict_proba(X))
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)

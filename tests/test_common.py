@@ -1,13 +1,9 @@
 """scikit-learn's common checks, and our own for what they skip (3-D/4-D input)."""
 
-import pickle
 
-import numpy as np
-import pytest
-from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
+from sklearn_hallu import HalluAudioClassifier, LogMelTransformer
 
 # A LogMelTransformer sized for the checks' tiny tabular data: each row of X is a
 # waveform of a few samples.

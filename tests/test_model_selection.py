@@ -1,7 +1,6 @@
 import subprocess
 import sys
 import textwrap
-import time
 
 import joblib
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
-from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer, fit_support
+from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
 from sklearn_hallu.inspection import frequency_importance, plot_frequency_importance
 from sklearn_hallu.model_selection import ClassKFold, FewShotScorer, few_shot_report
 from sklearn_hallu.sampling import episodic_accuracy, paper_episodes

@@ -14,9 +14,9 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
                     "--sweep", "1000", "3000", "--floor", "--device", "cpu"])
     res = json.loads((out / "results.json").read_text())
     assert set(res["models"]) == {"baseline", "halluaudio", "time_concept"}
-    for kind, entry in res["models"].items():
+    for _kind, entry in res["models"].items():
         assert set(entry["mean"]) == set(reproduce.SETTING_NAMES)
-        for s, v in entry["mean"].items():
+        for _s, v in entry["mean"].items():
             assert 0 <= v["accuracy"] <= 100 and v["ci95"] > 0
         assert entry["untrained"] is not None
     assert [r["split_hz"] for r in res["sweep"]] == [1000, 3000]

@@ -214,7 +214,8 @@ def few_shot_report(
             n_repeats=n_repeats, random_state=random_state, device=device,
         ).evaluate_embeddings(emb, y)
         per_class = {
-            (c.item() if hasattr(c, "item") else c): 100 * float(res.correct[res.query_class == c].mean())
+            (c.item() if hasattr(c, "item") else c):
+                100 * float(res.correct[res.query_class == c].mean())
             for c in np.unique(y)
         }
         report.rows.append({
