@@ -7,10 +7,10 @@ input per view, 64-channel backbone, SGD) for these variants of the same functio
 * ``eager``: conv, batch norm, ReLU, max pool (the paper's order), NCHW memory;
 * ``channels_last``: the same in NHWC memory;
 * ``channels_last+pool_first``: NHWC, max pool before ReLU (they commute, so the
-  output is identical; the ReLU then touches 16x fewer values) -- the library's block;
+  output is identical; the ReLU then touches 16x fewer values) -- the library's default;
 * ``fused`` (3 views only): channels_last+pool_first with the three backbones run
-  as one network of grouped convolutions (groups=3), the same function again --
-  the library's default;
+  as one network of grouped convolutions (groups=3), the same function again
+  (an option, ``fuse_views=True``);
 * ``crop_views`` (3 views only): each band view gets only its own mel rows, a
   different model (reported for speed; its accuracy comes from the reproduction).
 

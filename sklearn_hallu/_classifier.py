@@ -254,11 +254,11 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         CPU-only machine (with a skorch ``DeviceWarning``).
     channels_last : bool, default=True
         Channels-last memory format, faster convolutions on CPU.
-    fuse_views : bool, default=True
+    fuse_views : bool, default=False
         Compute the views' backbones as one network of grouped convolutions
-        (``groups=n_views``): the same function as separate backbones, fewer
-        passes over memory (see ``benchmarks/bench_train.py``). Not used with
-        ``crop_views``.
+        (``groups=n_views``): the same function as separate backbones. On the
+        2-core CPU it was slower (37 vs 43 clips/s, ``benchmarks/bench_train.py``),
+        so it is off by default. Not used with ``crop_views``.
     n_threads : int or None, default=None
         Torch threads during fit and predict (``None``: leave as is). A seeded
         fit repeats exactly only with the same thread count.
@@ -358,7 +358,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         batch_size=64,
         device="cpu",
         channels_last=True,
-        fuse_views=True,
+        fuse_views=False,
         n_threads=None,
         callbacks=None,
         random_state=None,
