@@ -33,3 +33,14 @@ def test_grid_search_esc50_example(esc50_root, tmp_path):
     assert "best split" in proc.stdout and "mean_test_score" in proc.stdout
     assert (tmp_path / "cv_results.csv").is_file()
     assert (tmp_path / "split_vs_accuracy.png").stat().st_size > 1000
+
+
+def test_readme_quickstart_runs():
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    quickstart = next(b for b in blocks if "fit_support(pipe" in b)
+    proc = subprocess.run([sys.executable, "-c", quickstart], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    acc = float(proc.stdout.strip().split()[-1])
+    assert acc > 0.5  # 4 new classes: chance is 0.25
