@@ -33,6 +33,7 @@ def main():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--clips-per-class", type=int, default=20)
     p.add_argument("--splits", type=float, nargs="+", default=[500, 1000, 2000, 4000])
+    p.add_argument("--folds", type=int, default=5, help="class-disjoint folds")
     p.add_argument("--out", default="results/grid_search_esc50")
     args = p.parse_args()
     out = Path(args.out)
@@ -55,7 +56,7 @@ def main():
                                          random_state=0)),
         ], memory=memory)
         return GridSearchCV(pipe, {"masks__split_hz": args.splits},
-                            cv=ClassKFold(n_splits=5, random_state=0),
+                            cv=ClassKFold(n_splits=args.folds, random_state=0),
                             scoring=FewShotScorer(n_way=5, k_shot=1, n_episodes=200), n_jobs=2)
 
     timings = {}

@@ -25,8 +25,8 @@ def test_docs_build_and_gallery_run(tmp_path):
 def test_grid_search_esc50_example(esc50_root, tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "grid_search_esc50.py"), "--data-home",
-         str(esc50_root), "--epochs", "1", "--clips-per-class", "6", "--splits", "1000",
-         "3000", "--out", str(tmp_path)],
+         str(esc50_root), "--epochs", "1", "--clips-per-class", "10", "--splits", "1000",
+         "3000", "--folds", "2", "--out", str(tmp_path)],
         capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
