@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-test: install  ## the test suite (about 10 minutes on 2 cores)
+test: install  ## the test suite (about 3 minutes on 2 cores)
 	$(PY) -m pytest
 
 demo: install  ## train a small HalluAudio and baseline on ESC-50, print and plot accuracies
