@@ -257,7 +257,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
     fuse_views : bool, default=False
         Compute the views' backbones as one network of grouped convolutions
         (``groups=n_views``): the same function as separate backbones. On the
-        2-core CPU it was slower (37 vs 43 clips/s, ``benchmarks/bench_train.py``),
+        2-core CPU it was slower (38 vs 43 clips/s, ``benchmarks/bench_train.py``),
         so it is off by default. Not used with ``crop_views``.
     n_threads : int or None, default=None
         Torch threads during fit and predict (``None``: leave as is). A seeded
