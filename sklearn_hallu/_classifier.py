@@ -402,9 +402,8 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         reject_sparse(X)
         if not hasattr(X, "shape") or not hasattr(X, "dtype"):
             X = np.asarray(X)
-        if X.ndim <= 2 or X.dtype.kind not in "biuf":
-            if X.ndim <= 2:  # scikit-learn's own messages for 1-D, empty, complex, object
-                X = check_array(X, dtype=np.float32, ensure_all_finite=False)
+        if X.ndim <= 2:  # scikit-learn's own messages for 1-D, empty, complex, object
+            X = check_array(X, dtype=np.float32, ensure_all_finite=False)
         if X.dtype.kind not in "biuf":
             raise TypeError(
                 f"X must be a numeric array of spectrogram views, got dtype {X.dtype}. "

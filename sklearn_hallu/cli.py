@@ -50,7 +50,7 @@ def scan_folder(folder, *, min_per_class=1):
     return files, labels
 
 
-def read_clips(files, *, sr, duration, verbose=True):
+def read_clips(files, *, sr, verbose=True):
     """Load audio files (progress bar), naming any file that cannot be read."""
     from tqdm.auto import tqdm
 
@@ -107,7 +107,7 @@ def cmd_train(args):
     if n_cls < args.n_way:
         raise CLIError(f"{n_cls} classes found but --n-way {args.n_way}; lower --n-way")
     pipe = build_pipeline(args)
-    clips = read_clips(files, sr=pipe[0].sr, duration=args.duration, verbose=args.progress)
+    clips = read_clips(files, sr=pipe[0].sr, verbose=args.progress)
     print(f"training on {len(clips)} clips of {n_cls} classes", file=sys.stderr)
     pipe.fit(clips, labels)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def cmd_predict(args):
     if len(np.unique(sup_labels)) < 2:
         raise CLIError(f"the support folder {args.support!r} holds one class; give at least 2")
     sr = pipe[0].sr
-    fit_support(pipe, read_clips(sup_files, sr=sr, duration=None, verbose=args.progress),
+    fit_support(pipe, read_clips(sup_files, sr=sr, verbose=args.progress),
                 sup_labels)
     queries = []
     for q in args.queries:
@@ -148,8 +148,7 @@ def cmd_predict(args):
             raise CLIError(f"query {q!r} does not exist")
     if not queries:
         raise CLIError("no query files given")
-    proba = pipe.predict_proba(read_clips(queries, sr=sr, duration=None,
-                                          verbose=args.progress))
+    proba = pipe.predict_proba(read_clips(queries, sr=sr, verbose=args.progress))
     classes = [str(c) for c in pipe.classes_]
     labels = [classes[i] for i in proba.argmax(1)]
     if args.format == "json":
@@ -178,7 +177,7 @@ def cmd_evaluate(args):
     n_cls = len(np.unique(labels))
     if n_cls < args.n_way:
         raise CLIError(f"{n_cls} classes in {args.data!r} but --n-way {args.n_way}")
-    clips = read_clips(files, sr=pipe[0].sr, duration=None, verbose=args.progress)
+    clips = read_clips(files, sr=pipe[0].sr, verbose=args.progress)
     rep = few_shot_report(pipe, clips, labels, settings=settings, protocol="paper",
                           n_repeats=args.repeats, random_state=args.seed)
     if args.format == "json":
