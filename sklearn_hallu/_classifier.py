@@ -216,8 +216,8 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         The learning rate is multiplied by ``lr_gamma`` every ``lr_step`` epochs.
     channels : tuple of int, default=(64, 64, 64)
         Widths of the three conv blocks. 64 channels train a 3-view model on a
-        2-core CPU at roughly 20 clips/s; Chou et al.'s widths are
-        ``(128, 256, 384)``.
+        2-core CPU at about 40 clips/s (``benchmarks/bench_train.py``); Chou et
+        al.'s widths are ``(128, 256, 384)``.
     pooling : {"time_mean", "flatten"}, default="time_mean"
         How each backbone's last feature map becomes a vector: averaged over
         time (the embedding ignores when the sound happens; Chou et al. pool

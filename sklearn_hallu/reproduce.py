@@ -27,6 +27,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from . import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
+from ._support import embed
 from .datasets import fetch_esc50
 from .inspection import frequency_importance
 from .model_selection import few_shot_report
@@ -57,7 +58,7 @@ def log(msg):
 
 
 # --------------------------------------------------------------------- features
-def load_features(data_home, cache, *, quick, dtype="float32", subset_classes=None):
+def load_features(data_home, cache, *, quick):
     """Log-mel of ESC-50 (all clips, or a quick subset), cached in an .npz file."""
     if cache is not None and Path(cache).is_file():
         log(f"features: loading cache {cache}")
@@ -69,14 +70,12 @@ def load_features(data_home, cache, *, quick, dtype="float32", subset_classes=No
         keep = np.zeros_like(keep)
         for c in range(50):
             keep[np.flatnonzero(bunch.target == c)[:12]] = True
-    if subset_classes is not None:
-        keep &= np.isin(bunch.target, subset_classes)
     files = list(bunch.filenames[keep])
     log(f"features: log-mel of {len(files)} clips from {bunch.root}")
     t0 = time.perf_counter()
     X = LogMelTransformer().transform(files)
     log(f"features: done in {time.perf_counter() - t0:.1f} s, shape {X.shape}")
-    feats = {"X": X.astype(dtype), "target": bunch.target[keep],
+    feats = {"X": X, "target": bunch.target[keep],
              "filenames": np.asarray([os.path.basename(f) for f in files])}
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
@@ -227,8 +226,10 @@ def run(args):
             log(f"{tag}: best epoch {best['epoch']} (valid 5w5s {100 * best['valid_acc']:.2f}); "
                 "testing")
             t0 = time.perf_counter()
+            emb = embed(model, Xte)  # once, for the report and the frequency importance
             rep = few_shot_report(model, Xte, yte, settings=SETTINGS, protocol="paper",
-                                  n_repeats=cfg["repeats"], random_state=seed, device=device)
+                                  n_repeats=cfg["repeats"], random_state=seed, device=device,
+                                  embeddings=emb)
             results["timings_s"][f"{kind}_seed{seed}_test"] = time.perf_counter() - t0
             log(f"{tag}:\n{rep}")
             entry = {"seed": seed, "best_epoch": best["epoch"], "history": hist,
@@ -236,7 +237,7 @@ def run(args):
             if kind in ("halluaudio", "halluaudio_crop"):
                 imp = frequency_importance(model, Xte, yte, n_way=5, k_shot=5,
                                            n_episodes=100 if quick else 2000,
-                                           random_state=seed, device=device)
+                                           random_state=seed, device=device, embeddings=emb)
                 entry["frequency_importance"] = {
                     names[c]: {"ratio": float(r), "correct_high": int(h), "correct_low": int(lo)}
                     for c, r, h, lo in zip(imp["classes"], imp["ratio"], imp["correct_high"],

@@ -78,7 +78,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
     ref : "max" or float, default="max"
         Power of 0 dB. ``"max"`` uses each clip's own peak, so that every clip
         spans 0 dB down to ``-top_db`` whatever its recording level (chosen on
-        ESC-50's validation classes: +4 points 5-way 1-shot over ``ref=1.0``).
+        ESC-50's validation classes, ``benchmarks/validation_probe.py``).
         A float gives absolute dB.
     top_db : float or None, default=80.0
         Dynamic range kept below each clip's peak.
@@ -181,8 +181,13 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         reject_sparse(X)
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
             self.n_features_in_ = X.shape[1]
-        # check the input (a whole array, or the first clip of a list: files are not read)
-        head = X if isinstance(X, np.ndarray) or not hasattr(X, "__getitem__") else X[:1]
+        # Check the input's shape and first clip only: transform checks every clip, so
+        # fit_transform does not validate (and copy) the whole batch twice. Arrays that
+        # are not 2-D go in whole so that the error reports their real shape.
+        if isinstance(X, np.ndarray):
+            head = X[:1] if X.ndim == 2 else X
+        else:
+            head = X[:1] if hasattr(X, "__getitem__") else X
         as_waveform_batch(head, sr=self.sr, n_samples=self.n_samples, min_samples=self.n_fft)
         return self
 
@@ -344,8 +349,10 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
         -------
         self : FrequencyMaskTransformer
         """
-        X = check_spectrograms(X, n_mels=self.n_mels)
-        self.ranges_ = self._ranges(X.shape[2])
+        # shape and parameters only; transform checks every clip (no double copy in
+        # fit_transform)
+        head = check_spectrograms(X[:1] if getattr(X, "ndim", 0) == 3 else X, n_mels=self.n_mels)
+        self.ranges_ = self._ranges(head.shape[2])
         self.n_views_ = len(self.ranges_) + int(self.include_whole)
         return self
 
