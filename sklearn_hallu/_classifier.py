@@ -88,13 +88,30 @@ class _EpisodicNet(NeuralNet):
         Xi = to_tensor(Xi, device=self.device)
         shift = self.episodes_["time_shift"]
         if shift is not None:
-            lo, hi = shift
-            Xi = torch.roll(Xi, int(self.episodes_["rng"].randint(lo, hi + 1)), dims=-1)
+            Xi = _random_time_shift(Xi, shift, self.episodes_["time_shift_per"],
+                                    self.episodes_["rng"])
         emb = self.infer(Xi, **fit_params)
         loss = self.get_loss(emb, yi, X=Xi, training=True)
         loss.backward()
         self.history.record_batch("train_acc", self.criterion_.last_accuracy)
         return {"loss": loss, "y_pred": emb}
+
+
+def _random_time_shift(X, shift, per, rng):
+    """Roll ``X`` (..., n_frames) circularly along time by random frame counts.
+
+    ``per="clip"`` draws one shift in ``[low, high]`` for every clip (all views of a
+    clip move together) and applies them with one gather; ``per="episode"`` rolls
+    the whole batch by a single draw.
+    """
+    lo, hi = shift
+    if per == "episode":
+        return torch.roll(X, int(rng.randint(lo, hi + 1)), dims=-1)
+    n, w = X.shape[0], X.shape[-1]
+    s = torch.from_numpy(rng.randint(lo, hi + 1, size=n)).to(X.device)
+    idx = (torch.arange(w, device=X.device)[None, :] - s[:, None]) % w  # out[j] = x[j - s]
+    idx = idx.reshape((n,) + (1,) * (X.ndim - 2) + (w,)).expand_as(X)
+    return torch.gather(X, -1, idx)
 
 
 class _ArrayEpisodes:
@@ -223,8 +240,11 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         time (the embedding ignores when the sound happens; Chou et al. pool
         over time too), or flattened.
     time_shift : (int, int) or None, default=None
-        Roll each training episode circularly along time by a random number of
-        frames in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
+        Roll training clips circularly along time by a random number of frames
+        in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
+    time_shift_per : {"clip", "episode"}, default="clip"
+        Draw one shift for every clip, or one for the whole episode. Per clip
+        was better on the validation classes (``benchmarks/ablation.py``).
     per_view_weight : float, default=0.0
         Weight of an extra loss that makes each view's branch classify alone.
     crop_views : bool, default=False
@@ -310,6 +330,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         "channels": [tuple, list],
         "pooling": [StrOptions({"time_mean", "flatten"})],
         "time_shift": [tuple, list, None],
+        "time_shift_per": [StrOptions({"clip", "episode"})],
         "per_view_weight": [Interval(Real, 0, None, closed="left")],
         "crop_views": ["boolean"],
         "standardize": ["boolean"],
@@ -346,6 +367,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         channels=(64, 64, 64),
         pooling="time_mean",
         time_shift=None,
+        time_shift_per="clip",
         per_view_weight=0.0,
         crop_views=False,
         standardize=True,
@@ -377,6 +399,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         self.channels = channels
         self.pooling = pooling
         self.time_shift = time_shift
+        self.time_shift_per = time_shift_per
         self.per_view_weight = per_view_weight
         self.crop_views = crop_views
         self.standardize = standardize
@@ -421,8 +444,11 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         if X.shape[0] == 0:
             raise ValueError(f"X holds no clips (shape {X.shape}).")
         X = np.asarray(X, dtype=np.float32)
-        if not np.isfinite(X).all():
-            bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
+        # NaN is allowed only in band views (view >= 1): masked cells read as the
+        # training mean (FrequencyMaskTransformer(fill="nan")).
+        if np.isinf(X).any() or np.isnan(X[:, 0]).any():
+            bad_cells = np.isinf(X).reshape(len(X), -1).any(axis=1)
+            bad = np.flatnonzero(bad_cells | np.isnan(X[:, 0]).reshape(len(X), -1).any(axis=1))
             raise ValueError(
                 f"X contains NaN or infinity in {bad.size} clip(s), first at index {bad[0]}. "
                 "Check the audio (LogMelTransformer refuses such waveforms) or drop them."
@@ -548,6 +574,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
             "n_episodes": self.n_episodes
             or _default_episodes(n_train, self.n_way, self.k_shot, self.n_query),
             "time_shift": None if self.time_shift is None else tuple(self.time_shift),
+            "time_shift_per": self.time_shift_per,
             "rng": np.random.RandomState(seeds[1]),
             "input_hw": (h, w),
         }
@@ -728,4 +755,5 @@ class _StandardizedEncoder(MultiViewEncoder):
         self.register_buffer("std", torch.tensor(float(std)))
 
     def forward(self, X):
-        return super().forward((X - self.mean) / self.std)
+        # masked (NaN) cells of band views read as the training mean: 0 here
+        return super().forward(torch.nan_to_num((X - self.mean) / self.std, nan=0.0))

@@ -65,9 +65,10 @@ def masked_views(S: np.ndarray, ranges, *, axis: int, fill="min", include_whole=
     ranges : list of (start, stop)
         Rows (``axis=1``) or frames (``axis=2``) kept by each view.
     axis : {1, 2}
-    fill : "min" or float
+    fill : "min", "nan" or float
         Value written where a view is masked. ``"min"`` writes each clip's own
-        minimum, the quietest value it has, so masked cells read as "nothing there".
+        minimum, the quietest value it has, so masked cells read as "nothing there";
+        ``"nan"`` marks them missing.
     include_whole : bool
         Put the unmasked spectrogram first, as view 0.
 
@@ -78,7 +79,9 @@ def masked_views(S: np.ndarray, ranges, *, axis: int, fill="min", include_whole=
     n = S.shape[0]
     n_views = len(ranges) + int(include_whole)
     out = np.empty((n, n_views) + S.shape[1:], dtype=np.float32)
-    if isinstance(fill, str):
+    if isinstance(fill, str) and fill == "nan":
+        fill_values = np.full((n, 1, 1), np.nan, dtype=np.float32)
+    elif isinstance(fill, str):
         fill_values = S.reshape(n, -1).min(axis=1)[:, None, None]
     else:
         fill_values = np.full((n, 1, 1), fill, dtype=np.float32)

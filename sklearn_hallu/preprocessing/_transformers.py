@@ -249,10 +249,13 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
         ``"time"`` is the paper's time-concept ablation: the bands are replaced
         by the first and second half of the frames (``split_hz``/``bands`` are
         then ignored).
-    fill : "min" or float, default="min"
+    fill : "min", "nan" or float, default="min"
         Value written in masked cells. In dB, 0 is loud, not silent; ``"min"``
         writes each clip's own minimum (its ``top_db`` floor), so a masked cell
-        reads as the quietest thing in the clip: "nothing there".
+        reads as the quietest thing in the clip: "nothing there". ``"nan"`` marks
+        masked cells as missing: :class:`~sklearn_hallu.HalluAudioClassifier`
+        reads them as the mean of its training spectrograms, i.e. 0 after its
+        standardisation (the paper's "set to zero").
     include_whole : bool, default=True
         Put the unmasked spectrogram first (view 0), as HalluAudio does.
     sr, n_mels, fmin, fmax, htk
@@ -271,7 +274,7 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
         "split_hz": [Interval(Real, 0, None, closed="left")],
         "bands": [list, tuple, None],
         "axis": [StrOptions({"frequency", "time"})],
-        "fill": [StrOptions({"min"}), Real],
+        "fill": [StrOptions({"min", "nan"}), Real],
         "include_whole": ["boolean"],
         "sr": [Interval(Integral, 1, None, closed="left")],
         "n_mels": [Interval(Integral, 1, None, closed="left")],

@@ -1,0 +1,230 @@
+"""One factor at a time, from the reference recipe to ours, on ESC-50's VALIDATION classes.
+
+Every variant trains on the 35 training classes (the 5 validation classes held out for
+the best-epoch choice, as in the reproduction), then embeds the 200 validation clips and
+is scored with the paper's protocol on the SAME episodes for every variant and seed
+(paired). The test classes are never read.
+
+    python benchmarks/ablation.py run --seeds 0 1 --variants base_ref base_episode_shift
+    python benchmarks/ablation.py report          # table with paired differences
+
+Each finished run is one JSON file under ``--out``/runs (per-clip accuracies included),
+so an interrupted ``run`` continues where it stopped. ``report`` writes ``ablation.md``
+and ``ablation.json`` beside them.
+
+Paired differences: for each validation clip, the variant's accuracy minus the
+reference's (each averaged over the passes and the seeds); the CI is
+1.96 * std / sqrt(n_clips) over those clip differences, so 20 passes over the same 200
+clips are not counted as 4000 independent queries. Per-seed differences are listed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
+from sklearn_hallu.datasets import fetch_esc50
+from sklearn_hallu.sampling import episodic_accuracy
+
+#: The reference recipe (../shared/reference) in library terms, per model.
+REFERENCE = {
+    "baseline": {"n_fft": 1024, "time_shift_per": "clip", "pooling": "time_mean"},
+    "halluaudio": {"n_fft": 1024, "time_shift_per": "clip", "pooling": "time_mean",
+                   "fill": "nan", "split_hz": 2000.0, "per_view_weight": 0.0},
+}
+#: variant name -> (model, the one factor changed from REFERENCE[model])
+VARIANTS = {
+    "base_ref": ("baseline", {}),
+    "base_episode_shift": ("baseline", {"time_shift_per": "episode"}),
+    "base_nfft2048": ("baseline", {"n_fft": 2048}),
+    "base_flatten": ("baseline", {"pooling": "flatten"}),
+    "hallu_ref": ("halluaudio", {}),
+    "hallu_fill_min": ("halluaudio", {"fill": "min"}),
+    "hallu_per_view": ("halluaudio", {"per_view_weight": 1.0}),
+}
+SETTINGS = ((5, 1), (5, 5))
+EPISODE_SEED = 20261126  # the same validation episodes for every variant and seed
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def variant_config(name):
+    model, change = VARIANTS[name]
+    return model, {**REFERENCE[model], **change}
+
+
+def features(data, n_fft, keep):
+    t = time.perf_counter()
+    X = LogMelTransformer(n_fft=n_fft).transform(list(data.filenames[keep]))
+    log(f"log-mel n_fft={n_fft}: {X.shape} in {time.perf_counter() - t:.1f} s")
+    return X
+
+
+def build(model, cfg, args, seed, val_classes):
+    clf = HalluAudioClassifier(
+        max_epochs=args.epochs, n_episodes=args.episodes, lr_step=args.lr_step,
+        channels=(args.channels,) * 3, pooling=cfg["pooling"], time_shift=(20, 139),
+        time_shift_per=cfg["time_shift_per"], per_view_weight=cfg.get("per_view_weight", 0.0),
+        validation_classes=list(val_classes), val_n_way=5, val_k_shot=5,
+        n_threads=args.threads, random_state=seed, verbose=args.verbose,
+    )
+    if model == "baseline":
+        return clf
+    masks = FrequencyMaskTransformer(split_hz=cfg["split_hz"], fill=cfg["fill"])
+    return Pipeline([("masks", masks), ("clf", clf)])
+
+
+def score(model, Xva, yva, passes):
+    clf = model[-1] if isinstance(model, Pipeline) else model
+    Xv = model[:-1].transform(Xva) if isinstance(model, Pipeline) else Xva
+    emb = clf.embed(Xv)
+    out = {}
+    for n_way, k_shot in SETTINGS:
+        res = episodic_accuracy(emb, yva, n_way=n_way, k_shot=k_shot, protocol="paper",
+                                n_repeats=passes, random_state=EPISODE_SEED)
+        per_clip = res.correct.reshape(passes, len(yva)).mean(axis=0)
+        out[f"{n_way}w{k_shot}s"] = per_clip.tolist()
+    return out
+
+
+def cmd_run(args):
+    out = Path(args.out) / "runs"
+    out.mkdir(parents=True, exist_ok=True)
+    data = fetch_esc50(args.data_home)
+    split = data.class_split
+    keep = np.isin(data.target, split["train"] + split["validation"])
+    y = data.target[keep]
+    va = np.isin(y, split["validation"])
+    feats = {}
+    for seed in args.seeds:
+        for name in args.variants:
+            path = out / f"{name}_seed{seed}.json"
+            if path.exists():
+                log(f"{name} seed {seed}: done before ({path.name})")
+                continue
+            model_kind, cfg = variant_config(name)
+            if cfg["n_fft"] not in feats:
+                feats[cfg["n_fft"]] = features(data, cfg["n_fft"], keep)
+            X = feats[cfg["n_fft"]]
+            log(f"{name} seed {seed}: training ({model_kind}, {cfg})")
+            t0 = time.perf_counter()
+            model = build(model_kind, cfg, args, seed, split["validation"]).fit(X, y)
+            fit_s = time.perf_counter() - t0
+            clf = model[-1] if isinstance(model, Pipeline) else model
+            hist = [{k: row.get(k) for k in ("epoch", "train_loss", "train_acc", "valid_acc")}
+                    for row in clf.history_]
+            best = max(hist, key=lambda h: h["valid_acc"])
+            per_clip = score(model, X[va], y[va], args.passes)
+            rec = {"variant": name, "model": model_kind, "config": cfg, "seed": seed,
+                   "epochs": args.epochs, "episodes": args.episodes, "lr_step": args.lr_step,
+                   "channels": args.channels, "passes": args.passes, "fit_s": fit_s,
+                   "best_epoch": best["epoch"], "best_valid_acc": best["valid_acc"],
+                   "history": hist, "val_clip_target": y[va].tolist(), "per_clip": per_clip}
+            path.write_text(json.dumps(rec))
+            log(f"{name} seed {seed}: fit {fit_s:.0f} s, best epoch {best['epoch']}, "
+                + ", ".join(f"{k} {100 * np.mean(v):.2f}" for k, v in per_clip.items()))
+
+
+def _ci(d):
+    return float(1.96 * d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def summarize(runs):
+    """Per variant: mean accuracy; paired differences with the model's reference."""
+    by_var = {}
+    for r in runs:
+        by_var.setdefault(r["variant"], {})[r["seed"]] = r
+    rows = []
+    for name in VARIANTS:
+        if name not in by_var:
+            continue
+        model_kind, cfg = variant_config(name)
+        ref_name = "base_ref" if model_kind == "baseline" else "hallu_ref"
+        seeds = sorted(by_var[name])
+        row = {"variant": name, "model": model_kind, "change": VARIANTS[name][1],
+               "seeds": seeds, "fit_s": float(np.mean([by_var[name][s]["fit_s"] for s in seeds])),
+               "best_epoch": [by_var[name][s]["best_epoch"] for s in seeds]}
+        for key in (f"{n}w{k}s" for n, k in SETTINGS):
+            clip = np.mean([by_var[name][s]["per_clip"][key] for s in seeds], axis=0)
+            row[key] = {"accuracy": 100 * float(clip.mean()), "ci95_clips": 100 * _ci(clip),
+                        "per_seed": [100 * float(np.mean(by_var[name][s]["per_clip"][key]))
+                                     for s in seeds]}
+            common = [s for s in seeds if s in by_var.get(ref_name, {})]
+            if name != ref_name and common:
+                d_seed = [np.subtract(by_var[name][s]["per_clip"][key],
+                                      by_var[ref_name][s]["per_clip"][key]) for s in common]
+                d = np.mean(d_seed, axis=0)
+                row[key]["diff_vs_ref"] = {
+                    "ref": ref_name, "seeds": common, "mean": 100 * float(d.mean()),
+                    "ci95_clips": 100 * _ci(d),
+                    "per_seed": [100 * float(x.mean()) for x in d_seed]}
+        rows.append(row)
+    return rows
+
+
+def to_markdown(rows, args):
+    lines = [
+        "# Ablation on ESC-50's validation classes (5 classes, 200 clips; test classes unread)",
+        "",
+        f"Command: `python benchmarks/ablation.py report --out {args.out}` over runs made by "
+        "`python benchmarks/ablation.py run ...`.",
+        "Reference recipe: " + json.dumps(REFERENCE) + ".",
+        "Accuracy: paper protocol, the same episodes for every variant and seed; mean over "
+        "seeds. CI (clips): 1.96 sd/sqrt(200) over per-clip accuracies. Diff: the variant minus "
+        "its model's reference on the same clips, episodes and seeds.",
+        "",
+        "| variant | change | seeds | fit s | best epochs | 5w1s | 5w5s | diff 5w1s | diff 5w5s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [r["variant"], json.dumps(r["change"]) if r["change"] else "(reference)",
+                 ",".join(map(str, r["seeds"])), f"{r['fit_s']:.0f}",
+                 ",".join(map(str, r["best_epoch"]))]
+        for key in ("5w1s", "5w5s"):
+            cells.append(f"{r[key]['accuracy']:.2f} ± {r[key]['ci95_clips']:.2f}")
+        for key in ("5w1s", "5w5s"):
+            d = r[key].get("diff_vs_ref")
+            cells.append("" if d is None else
+                         f"{d['mean']:+.2f} ± {d['ci95_clips']:.2f} (seeds: "
+                         + ", ".join(f"{x:+.1f}" for x in d["per_seed"]) + ")")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_report(args):
+    runs = [json.loads(p.read_text()) for p in sorted((Path(args.out) / "runs").glob("*.json"))]
+    rows = summarize(runs)
+    (Path(args.out) / "ablation.json").write_text(json.dumps(rows, indent=1))
+    md = to_markdown(rows, args)
+    (Path(args.out) / "ablation.md").write_text(md)
+    print(md)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("command", choices=["run", "report"])
+    p.add_argument("--out", default="benchmarks/results/ablation")
+    p.add_argument("--data-home", default=None)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--epochs", type=int, default=21)
+    p.add_argument("--episodes", type=int, default=30, help="episodes per epoch")
+    p.add_argument("--lr-step", type=int, default=7)
+    p.add_argument("--channels", type=int, default=64)
+    p.add_argument("--passes", type=int, default=20)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--verbose", type=int, default=0)
+    args = p.parse_args(argv)
+    cmd_run(args) if args.command == "run" else cmd_report(args)
+
+
+if __name__ == "__main__":
+    main()
