@@ -7,8 +7,8 @@ The three steps of a Pipeline::
               ("clf", HalluAudioClassifier())])
 """
 
-from ._classifier import HalluAudioClassifier
 from ._support import fit_support
+from .classifier import HalluAudioClassifier
 from .preprocessing import FrequencyMaskTransformer, LogMelTransformer
 
 __version__ = "0.1.0"

@@ -1,13 +1,18 @@
-"""PyTorch building blocks: backbone, multi-view encoder, prototype routine."""
+"""PyTorch building blocks: backbone, encoders, prototype routines and the episode loss."""
 
 from ._backbone import Backbone, ConvBlock, MultiViewEncoder
-from ._prototypes import prototype_logits, prototypes, prototypical_loss
+from ._encoder import StandardizedEncoder
+from ._loss import PrototypicalLoss
+from ._prototypes import class_prototypes, prototype_logits, prototypes, prototypical_loss
 
 __all__ = [
     "ConvBlock",
     "Backbone",
     "MultiViewEncoder",
+    "StandardizedEncoder",
+    "PrototypicalLoss",
     "prototypes",
+    "class_prototypes",
     "prototype_logits",
     "prototypical_loss",
 ]

@@ -1,7 +1,7 @@
 """The one prototype routine: class means and negative squared distances.
 
 Training (the episode loss), prediction, validation, scoring and the
-frequency-importance analysis all call these two functions.
+frequency-importance analysis all call these functions.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["prototypes", "prototype_logits", "prototypical_loss"]
+__all__ = ["prototypes", "class_prototypes", "prototype_logits", "prototypical_loss"]
 
 
 def prototypes(support: torch.Tensor) -> torch.Tensor:
@@ -18,12 +18,38 @@ def prototypes(support: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     support : Tensor of shape (..., n_way, k_shot, dim)
+        Support embeddings, class by class.
 
     Returns
     -------
     Tensor of shape (..., n_way, dim)
+        One prototype per class.
     """
     return support.mean(dim=-2)
+
+
+def class_prototypes(emb: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Class prototypes of clips in any order and any number per class: class means.
+
+    The same prototypes as :func:`prototypes` when every class has ``k_shot`` clips.
+
+    Parameters
+    ----------
+    emb : Tensor of shape (n_clips, dim)
+        Embeddings.
+    labels : Tensor of shape (n_clips,), int64
+        Class index of each clip, in ``[0, n_classes)``; every class present.
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    Tensor of shape (n_classes, dim)
+        The mean embedding of each class.
+    """
+    sums = emb.new_zeros((n_classes, emb.shape[-1])).index_add_(0, labels, emb)
+    counts = torch.bincount(labels, minlength=n_classes).to(emb.dtype)
+    return sums / counts[:, None]
 
 
 def prototype_logits(query: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
@@ -35,11 +61,14 @@ def prototype_logits(query: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     query : Tensor of shape (..., n_query, dim)
+        Query embeddings.
     protos : Tensor of shape (..., n_way, dim)
+        Class prototypes.
 
     Returns
     -------
     Tensor of shape (..., n_query, n_way)
+        The logits.
     """
     # ||q||^2 - 2 q.p + ||p||^2, computed without materialising q - p.
     qq = query.square().sum(-1, keepdim=True)
@@ -57,17 +86,22 @@ def prototypical_loss(emb: torch.Tensor, n_way: int, k_shot: int, view_slices=No
     emb : Tensor of shape (n_way * (k_shot + n_query), dim)
         Class ``c`` owns rows ``c * (k_shot + n_query)`` onwards: its first
         ``k_shot`` rows are supports, the rest queries.
-    n_way, k_shot : int
-    view_slices : list of slice or None
+    n_way : int
+        Classes in the episode.
+    k_shot : int
+        Supports per class.
+    view_slices : list of slice or None, default=None
         Where each view's embedding lies in ``dim``; needed for ``per_view_weight``.
-    per_view_weight : float
+    per_view_weight : float, default=0.0
         Adds ``per_view_weight`` times the mean of each view's own loss, so that
         every branch also learns to classify alone.
 
     Returns
     -------
-    loss : Tensor (scalar)
-    accuracy : Tensor (scalar)
+    loss : Tensor
+        The scalar loss.
+    accuracy : Tensor
+        The scalar accuracy of the episode's queries.
     """
     per_class = emb.reshape(n_way, -1, emb.shape[-1])
     support, query = per_class[:, :k_shot], per_class[:, k_shot:]

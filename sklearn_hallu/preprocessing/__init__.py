@@ -1,8 +1,9 @@
 """Log-mel features and masked views (the two Pipeline transformers)."""
 
-from ._audio import load_audio, log_mel_spectrogram, mel_filterbank
+from ..utils.validation import check_spectrograms
+from ._audio import as_waveform_batch, load_audio, log_mel_spectrogram, mel_filterbank
 from ._masks import band_rows, masked_views, mel_row_centres
-from ._transformers import FrequencyMaskTransformer, LogMelTransformer, check_spectrograms
+from ._transformers import FrequencyMaskTransformer, LogMelTransformer
 
 __all__ = [
     "LogMelTransformer",
@@ -10,6 +11,7 @@ __all__ = [
     "log_mel_spectrogram",
     "mel_filterbank",
     "load_audio",
+    "as_waveform_batch",
     "mel_row_centres",
     "band_rows",
     "masked_views",

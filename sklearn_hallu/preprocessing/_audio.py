@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from numbers import Real
 
 import numpy as np
 import torch
+
+from ..utils.validation import check_waveform, check_waveform_array, reject_sparse
 
 __all__ = [
     "load_audio",
@@ -65,17 +66,6 @@ def load_audio(path, sr: int) -> np.ndarray:
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
-def reject_sparse(X):
-    """Raise a TypeError for scipy sparse input (waveforms and spectrograms are dense)."""
-    from scipy import sparse
-
-    if sparse.issparse(X):
-        raise TypeError(
-            "Sparse data was passed, but dense data is required: waveforms and spectrograms "
-            "are dense arrays. Convert with X.toarray()."
-        )
-
-
 def _load_all(items, sr):
     """Decode the paths among ``items`` in threads (libsndfile and soxr release the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -100,33 +90,13 @@ def _fix_length(y: np.ndarray, n_samples: int) -> np.ndarray:
     return out
 
 
-def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) -> np.ndarray:
-    """Turn any accepted input into a float32 array ``(n_clips, n_samples)``.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_clips, n_samples), sequence of 1-D arrays, or sequence of paths
-        Waveforms at ``sr`` Hz, or audio files (loaded, mixed to mono, resampled).
-    sr : int
-        Sample rate of arrays, and target rate of files.
-    n_samples : int or None
-        Length every clip is brought to: longer clips keep their first
-        ``n_samples`` samples, shorter ones are padded with zeros at the end.
-        ``None`` keeps the input length, which must then be the same for all clips.
-    min_samples : int
-        Clips with fewer samples than this (before padding) are refused.
-
-    Returns
-    -------
-    waveforms : ndarray of shape (n_clips, n_samples), float32
-    """
+def _as_items(X):
+    """The clips of ``X``: ``(None, arr)`` for one 2-D numeric array, else ``(items, None)``."""
     if _is_pathlike(X):
         raise TypeError(
             f"X must be a sequence of clips or file paths, got a single path {X!r}. "
             "Wrap it in a list: [path]."
         )
-    from sklearn.utils import check_array
-
     reject_sparse(X)
     if hasattr(X, "to_numpy"):  # pandas objects
         X = X.to_numpy()
@@ -148,66 +118,45 @@ def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) ->
         ) from None
     if len(items) == 0:
         raise ValueError("X holds no clips (0 rows); pass at least one waveform or file.")
-    ragged = len({np.shape(c) for c in items}) > 1
-    if any(_is_pathlike(c) for c in items) or ragged:
-        names = [str(c) if _is_pathlike(c) else None for c in items]
-        clips = _load_all(items, sr)
-    else:
-        arr = X if isinstance(X, np.ndarray) else np.asarray(items)
-        if arr.dtype.kind in "biuf" and arr.ndim == 2 and min(arr.shape) > 0:
-            arr = arr.astype(np.float32, copy=False)
-        else:  # sklearn's messages for complex, object, empty and 1-D input
-            arr = check_array(arr, dtype=np.float32, ensure_all_finite=False)
-        # Fast path for a 2-D array: vectorised checks, no per-clip copies.
-        finite = np.isfinite(arr).all(axis=1)
-        if not finite.all():
-            i = int(np.flatnonzero(~finite)[0])
-            n_bad = int(arr[i].size - np.count_nonzero(np.isfinite(arr[i])))
-            raise ValueError(
-                f"clip {i} contains NaN or infinity ({n_bad} samples). Replace them "
-                "(e.g. np.nan_to_num) or drop the clip."
-            )
-        if arr.shape[1] < min_samples:
-            raise ValueError(
-                f"clip 0 has {arr.shape[1]} samples, shorter than one frame "
-                f"(n_fft={min_samples}). Use longer clips or a smaller n_fft."
-            )
+    if any(_is_pathlike(c) for c in items) or len({np.shape(c) for c in items}) > 1:
+        return items, None
+    return None, (X if isinstance(X, np.ndarray) else np.asarray(items))
+
+
+def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) -> np.ndarray:
+    """Turn any accepted input into a float32 array ``(n_clips, n_samples)``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_clips, n_samples), or sequence of 1-D arrays or of paths
+        Waveforms at ``sr`` Hz, or audio files (loaded, mixed to mono, resampled).
+    sr : int
+        Sample rate of arrays, and target rate of files.
+    n_samples : int or None
+        Length every clip is brought to: longer clips keep their first
+        ``n_samples`` samples, shorter ones are padded with zeros at the end.
+        ``None`` keeps the input length, which must then be the same for all clips.
+    min_samples : int
+        Clips with fewer samples than this (before padding) are refused.
+
+    Returns
+    -------
+    waveforms : ndarray of shape (n_clips, n_samples), float32
+        C-contiguous.
+    """
+    items, arr = _as_items(X)
+    if arr is not None:  # one 2-D array: vectorised checks, no per-clip copies
+        arr = check_waveform_array(arr, min_samples=min_samples)
         arr = arr if n_samples is None else _fix_length(arr, n_samples)
         return np.ascontiguousarray(arr)  # torch needs positive strides (e.g. X[::-1])
-    if len(clips) == 0:
-        raise ValueError("X holds no clips (0 rows); pass at least one waveform or file.")
-    out = []
-    for i, clip in enumerate(clips):
-        what = f"clip {i}" if names is None or names[i] is None else f"file {names[i]!r}"
-        arr = np.asarray(clip)
-        if arr.dtype.kind == "c":
-            raise ValueError(
-                f"{what} is complex ({arr.dtype}); complex data is not supported. Pass "
-                "real-valued waveforms."
-            )
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(
-                f"{what} has dtype {arr.dtype}; waveforms must be numeric arrays "
-                "(or file paths)."
-            )
-        if arr.ndim != 1:
-            raise ValueError(
-                f"{what} must be a 1-D waveform, got shape {arr.shape}. Mix multichannel "
-                "audio to mono first (e.g. arr.mean(axis=0)) or pass the file path."
-            )
-        arr = arr.astype(np.float32, copy=False)
-        if not np.all(np.isfinite(arr)):
-            n_bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-            raise ValueError(
-                f"{what} contains NaN or infinity ({n_bad} samples). Replace them "
-                "(e.g. np.nan_to_num) or drop the clip."
-            )
-        if arr.shape[0] < min_samples:
-            raise ValueError(
-                f"{what} has {arr.shape[0]} samples, shorter than one frame "
-                f"(n_fft={min_samples}). Use longer clips or a smaller n_fft."
-            )
-        out.append(arr)
+    clips = _load_all(items, sr)
+    out = [
+        check_waveform(
+            clip, min_samples=min_samples,
+            what=f"file {str(item)!r}" if _is_pathlike(item) else f"clip {i}",
+        )
+        for i, (item, clip) in enumerate(zip(items, clips))
+    ]
     if n_samples is None:
         lengths = {a.shape[0] for a in out}
         if len(lengths) > 1:
@@ -274,11 +223,11 @@ def log_mel_spectrogram(
     top_db : float or None
         Per clip, values below ``clip_max - top_db`` are raised to it.
     batch_size : int
-        Clips per torch call. Small batches keep the STFT frames in cache, which
-        on a 2-core CPU was several times faster than batches of 64.
+        Clips per torch call. Small batches keep the STFT frames in cache
+        (``benchmarks/bench_logmel.py`` compares batch sizes).
     dtype : {"float32", "float64"}
         Precision of the STFT and mel product (the output is float32 either
-        way). float32 is about 2x faster; its error grows towards the
+        way). float32 is faster (``benchmarks/bench_logmel.py``); its error grows towards the
         ``top_db`` floor, where a bin 80 dB below the frame's peak carries the
         float32 FFT's relative rounding (up to about 3e-3 dB there, below 3e-4 dB
         for 99.99% of cells). float64 matches librosa to about 1e-5 dB.
@@ -316,13 +265,3 @@ def log_mel_spectrogram(
                 db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - top_db)
             out[start : start + batch_size] = db.numpy()
     return out
-
-
-def _check_ref(ref):
-    if isinstance(ref, str):
-        if ref != "max":
-            raise ValueError(f"ref must be a positive float or 'max', got {ref!r}.")
-        return ref
-    if not isinstance(ref, Real) or not ref > 0:
-        raise ValueError(f"ref must be a positive float or 'max', got {ref!r}.")
-    return float(ref)

@@ -8,45 +8,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._compat import Interval, StrOptions
-from ._audio import _check_ref, as_waveform_batch, log_mel_spectrogram, reject_sparse
+from ..utils.validation import check_spectrograms, reject_sparse
+from ._audio import as_waveform_batch, log_mel_spectrogram
 from ._masks import band_rows, masked_views
 
-__all__ = ["LogMelTransformer", "FrequencyMaskTransformer", "check_spectrograms"]
-
-
-def check_spectrograms(X, *, n_mels=None, name="X", ndim=3):
-    """Validate a float array of spectrograms (or views) and return it as float32."""
-    reject_sparse(X)
-    if not hasattr(X, "shape") or not hasattr(X, "dtype"):
-        X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a numeric array, got dtype {X.dtype}.")
-    if X.ndim != ndim:
-        raise ValueError(
-            f"{name} must be {ndim}-D, got shape {X.shape}. "
-            + (
-                "Pass log-mel spectrograms (n_clips, n_mels, n_frames), e.g. the output "
-                "of LogMelTransformer."
-                if ndim == 3
-                else "Pass views (n_clips, n_views, n_mels, n_frames) from "
-                "FrequencyMaskTransformer, or 3-D spectrograms."
-            )
-        )
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} holds no clips (shape {X.shape}); pass at least one.")
-    X = np.asarray(X, dtype=np.float32)
-    if not np.isfinite(X).all():
-        bad = np.flatnonzero(~np.isfinite(X.reshape(X.shape[0], -1)).all(axis=1))
-        raise ValueError(
-            f"{name} contains NaN or infinity in {bad.size} clip(s), first at index "
-            f"{bad[0]}. Clean or drop those clips before transforming."
-        )
-    if n_mels is not None and X.shape[-2] != n_mels:
-        raise ValueError(
-            f"{name} has {X.shape[-2]} mel rows but n_mels={n_mels}. Set n_mels (and "
-            "the other mel parameters) to those used to make the spectrograms."
-        )
-    return X
+__all__ = ["LogMelTransformer", "FrequencyMaskTransformer"]
 
 
 class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -68,8 +34,10 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         Chou et al.'s and librosa's default).
     hop_length : int, default=502
         Samples between frames; 502 gives 160 frames for a 5 s clip at 16 kHz.
-    fmin, fmax : float, default=0.0, 8000.0
-        Frequency range of the mel filters in Hz.
+    fmin : float, default=0.0
+        Lowest frequency of the mel filters in Hz.
+    fmax : float, default=8000.0
+        Highest frequency of the mel filters in Hz.
     duration : float or None, default=5.0
         Every clip is brought to ``round(duration * sr)`` samples: longer clips
         keep their beginning, shorter ones are padded with silence (zeros) at
@@ -91,7 +59,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         Precision of the computation (the output is float32). float32 agrees
         with librosa to within 3e-4 dB for 99.99% of cells and 3e-3 dB at worst,
         in cells at the ``top_db`` floor; float64 agrees to about 1e-5 dB
-        everywhere at half the speed.
+        everywhere, and is slower (``benchmarks/bench_logmel.py``).
 
     Attributes
     ----------
@@ -153,16 +121,15 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
 
     def _check_params(self):
         self._validate_params()
-        if self.sr is not None and not self.fmin < self.fmax <= self.sr / 2:
+        if not self.fmin < self.fmax <= self.sr / 2:
             raise ValueError(
                 f"fmin={self.fmin} and fmax={self.fmax} must satisfy fmin < fmax <= sr/2 "
                 f"= {self.sr / 2}. Lower fmax or raise sr."
             )
-        _check_ref(self.ref)
 
     @property
     def n_samples(self):
-        """Samples per clip after cropping/padding (None: the input's own length)."""
+        """int or None: samples per clip after cropping/padding (None: the input's length)."""
         return None if self.duration is None else int(round(self.duration * self.sr))
 
     def fit(self, X, y=None):
@@ -170,12 +137,15 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_samples), list of 1-D arrays, or list of paths
-        y : ignored
+        X : array-like of shape (n_clips, n_samples), or list of 1-D arrays or of paths
+            Waveforms at ``sr`` Hz, or audio files.
+        y : None
+            Ignored.
 
         Returns
         -------
         self : LogMelTransformer
+            The transformer itself.
         """
         self._check_params()
         reject_sparse(X)
@@ -196,7 +166,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_samples), list of 1-D arrays, or list of paths
+        X : array-like of shape (n_clips, n_samples), or list of 1-D arrays or of paths
             Waveforms at ``sr`` Hz, or audio files of any rate and channel count.
 
         Returns
@@ -237,6 +207,12 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
     the spectrograms (``n_mels`` is checked against the input). A row belongs to
     a band when its filter's centre frequency lies in ``[low_hz, high_hz)``.
 
+    ``fit`` computes the bands once (``ranges_``) and describes them
+    (``view_names_``, ``bands_hz_``, ``view_windows_``): the metadata that
+    :func:`~sklearn_hallu.inspection.frequency_importance` and the classifier's
+    ``crop_views`` read. ``transform`` uses the fitted bands; called unfitted it
+    computes them from the parameters (the transformer learns nothing from data).
+
     Parameters
     ----------
     split_hz : float, default=2000.0
@@ -258,16 +234,43 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
         standardisation (the paper's "set to zero").
     include_whole : bool, default=True
         Put the unmasked spectrogram first (view 0), as HalluAudio does.
-    sr, n_mels, fmin, fmax, htk
-        Mel-scale parameters, as in :class:`LogMelTransformer`.
+    sr : int, default=16000
+        Sample rate, as in :class:`LogMelTransformer`.
+    n_mels : int, default=128
+        Number of mel rows, as in :class:`LogMelTransformer`.
+    fmin : float, default=0.0
+        Lowest mel frequency in Hz, as in :class:`LogMelTransformer`.
+    fmax : float, default=8000.0
+        Highest mel frequency in Hz, as in :class:`LogMelTransformer`.
+    htk : bool, default=False
+        HTK mel formula, as in :class:`LogMelTransformer`.
+
+    Attributes
+    ----------
+    ranges_ : list of (int, int)
+        Rows (frequency axis) or frames (time axis) ``(start, stop)`` each band view keeps.
+    n_views_ : int
+        Views in the output.
+    view_names_ : list of str
+        Name of each output view: ``"whole"``, then ``"low"`` and ``"high"`` for
+        ``split_hz``, ``"<low>-<high> Hz"`` for ``bands``, ``"first half"`` and
+        ``"second half"`` for ``axis="time"``.
+    bands_hz_ : list of (float, float) or None
+        The Hz band of each band view; ``None`` for ``axis="time"``.
+    view_windows_ : list of (int, int, int, int)
+        For each output view, the window ``(row_start, row_stop, frame_start,
+        frame_stop)`` where it is unmasked, on the spectrograms seen in ``fit``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn_hallu.preprocessing import FrequencyMaskTransformer
     >>> S = np.zeros((2, 128, 160), dtype="float32")
-    >>> FrequencyMaskTransformer(split_hz=2000).fit_transform(S).shape
+    >>> masks = FrequencyMaskTransformer(split_hz=2000).fit(S)
+    >>> masks.transform(S).shape
     (2, 3, 128, 160)
+    >>> masks.view_names_, masks.view_windows_[1]
+    (['whole', 'low', 'high'], (0, 71, 0, 160))
     """
 
     _parameter_constraints = {
@@ -308,16 +311,8 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
         self.fmax = fmax
         self.htk = htk
 
-    def _ranges(self, n_frames):
-        """Rows (frequency) or frames (time) each band view keeps."""
-        self._validate_params()
-        if self.axis == "time":
-            half = n_frames // 2
-            if half == 0:
-                raise ValueError(
-                    f"axis='time' needs at least 2 frames, got {n_frames}. Use longer clips."
-                )
-            return [(0, half), (half, n_frames)]
+    def _bands_hz(self):
+        """The Hz bands of the band views (frequency axis), checked against the mel range."""
         if not self.fmin < self.fmax <= self.sr / 2:
             raise ValueError(
                 f"fmin={self.fmin} and fmax={self.fmax} must satisfy fmin < fmax <= sr/2 = "
@@ -330,33 +325,63 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
                     f"[{self.fmin}, {self.fmax}] so both bands hold mel rows. Choose a "
                     "split frequency in that range."
                 )
-            bands = [(self.fmin, self.split_hz), (self.split_hz, self.fmax)]
-        else:
-            bands = [tuple(b) for b in self.bands]
-            if any(len(b) != 2 for b in bands) or len(bands) == 0:
+            return [(self.fmin, self.split_hz), (self.split_hz, self.fmax)]
+        bands = [tuple(b) for b in self.bands]
+        if any(len(b) != 2 for b in bands) or len(bands) == 0:
+            raise ValueError(
+                f"bands must be a non-empty list of (low_hz, high_hz) pairs, got {self.bands!r}."
+            )
+        return bands
+
+    def _ranges(self, n_frames):
+        """Rows (frequency) or frames (time) each band view keeps."""
+        self._validate_params()
+        if self.axis == "time":
+            half = n_frames // 2
+            if half == 0:
                 raise ValueError(
-                    f"bands must be a non-empty list of (low_hz, high_hz) pairs, got "
-                    f"{self.bands!r}."
+                    f"axis='time' needs at least 2 frames, got {n_frames}. Use longer clips."
                 )
-        return band_rows(bands, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, htk=self.htk)
+            return [(0, half), (half, n_frames)]
+        return band_rows(self._bands_hz(), n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
+                         htk=self.htk)
+
+    def _describe(self, n_frames):
+        """``view_names_``, ``bands_hz_`` and ``view_windows_`` of the fitted ranges."""
+        whole = ["whole"] if self.include_whole else []
+        if self.axis == "time":
+            self.bands_hz_ = None
+            self.view_names_ = whole + ["first half", "second half"]
+            windows = [(0, self.n_mels, a, b) for a, b in self.ranges_]
+        else:
+            self.bands_hz_ = [(float(lo), float(hi)) for lo, hi in self._bands_hz()]
+            names = (["low", "high"] if self.bands is None
+                     else [f"{lo:g}-{hi:g} Hz" for lo, hi in self.bands_hz_])
+            self.view_names_ = whole + names
+            windows = [(a, b, 0, n_frames) for a, b in self.ranges_]
+        self.view_windows_ = [(0, self.n_mels, 0, n_frames)] * len(whole) + windows
 
     def fit(self, X, y=None):
-        """Check the parameters against the spectrograms; nothing is learned.
+        """Compute the bands for spectrograms shaped like ``X``.
 
         Parameters
         ----------
         X : ndarray of shape (n_clips, n_mels, n_frames)
-        y : ignored
+            Log-mel spectrograms; only their shape and first clip are checked.
+        y : None
+            Ignored.
 
         Returns
         -------
         self : FrequencyMaskTransformer
+            The fitted transformer.
         """
         # shape and parameters only; transform checks every clip (no double copy in
         # fit_transform)
         head = check_spectrograms(X[:1] if getattr(X, "ndim", 0) == 3 else X, n_mels=self.n_mels)
         self.ranges_ = self._ranges(head.shape[2])
         self.n_views_ = len(self.ranges_) + int(self.include_whole)
+        self._describe(head.shape[2])
         return self
 
     def transform(self, X):
@@ -365,6 +390,7 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
         Parameters
         ----------
         X : ndarray of shape (n_clips, n_mels, n_frames)
+            Log-mel spectrograms.
 
         Returns
         -------
@@ -373,7 +399,9 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
             view per band in the order given (low before high for ``split_hz``).
         """
         X = check_spectrograms(X, n_mels=self.n_mels)
-        ranges = self._ranges(X.shape[2])
+        ranges = getattr(self, "ranges_", None)
+        if ranges is None or (self.axis == "time" and ranges[-1][1] != X.shape[2]):
+            ranges = self._ranges(X.shape[2])  # unfitted (stateless), or other clip lengths
         axis = 2 if self.axis == "time" else 1
         return masked_views(X, ranges, axis=axis, fill=self.fill, include_whole=self.include_whole)
 

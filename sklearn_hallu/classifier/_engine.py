@@ -1,0 +1,382 @@
+"""The skorch training engine of HalluAudioClassifier: episodic net, batches, callbacks.
+
+The estimator (``_estimator.py``) validates input and keeps the fitted state;
+everything here runs the training: the net whose training batches are
+episodes, the in-memory episode iterator, the per-epoch callbacks, and the
+function that assembles them from the estimator's parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from numbers import Integral
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+from torch.utils.data import DataLoader
+
+from ..nn import PrototypicalLoss, StandardizedEncoder
+from ..sampling import EpisodeSampler, check_episode_feasible, episodic_accuracy
+
+__all__ = [
+    "EpisodicValidation",
+    "make_net",
+    "add_validation",
+    "split_validation",
+    "resolve_crops",
+    "resolve_device",
+    "crop_windows",
+    "torch_threads",
+]
+
+
+class _EpisodicNet(NeuralNet):
+    """skorch net whose training batches are episodes (prediction is plain batching).
+
+    ``episodes_`` holds the sampler settings, set by :func:`make_net`.
+    """
+
+    def initialize_criterion(self, *args, **kwargs):
+        super().initialize_criterion(*args, **kwargs)
+        if getattr(self, "module_", None) is not None:
+            self.criterion_.view_slices = self.module_.view_slices
+        return self
+
+    def initialize_module(self, *args, **kwargs):
+        super().initialize_module(*args, **kwargs)
+        self.module_.set_input_shape(*self.episodes_["input_hw"])
+        if self.module_.channels_last:
+            self.module_.to(memory_format=torch.channels_last)
+        if getattr(self, "criterion_", None) is not None:
+            self.criterion_.view_slices = self.module_.view_slices
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        cfg = self.episodes_
+        sampler = EpisodeSampler(
+            dataset.y, cfg["n_way"], cfg["k_shot"], cfg["n_query"], cfg["n_episodes"],
+            random_state=cfg["rng"],
+        )
+        if isinstance(dataset.X, np.ndarray) and isinstance(dataset.y, np.ndarray):
+            return _ArrayEpisodes(dataset.X, dataset.y, sampler)
+        return DataLoader(dataset, batch_sampler=sampler)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_tensor(Xi, device=self.device)
+        shift = self.episodes_["time_shift"]
+        if shift is not None:
+            Xi = _random_time_shift(Xi, shift, self.episodes_["time_shift_per"],
+                                    self.episodes_["rng"])
+        emb = self.infer(Xi, **fit_params)
+        loss = self.get_loss(emb, yi, X=Xi, training=True)
+        loss.backward()
+        self.history.record_batch("train_acc", self.criterion_.last_accuracy)
+        return {"loss": loss, "y_pred": emb}
+
+
+def _random_time_shift(X, shift, per, rng):
+    """Roll ``X`` (..., n_frames) circularly along time by random frame counts.
+
+    ``per="clip"`` draws one shift in ``[low, high]`` for every clip (all views of a
+    clip move together) and applies them with one gather; ``per="episode"`` rolls
+    the whole batch by a single draw.
+    """
+    lo, hi = shift
+    if per == "episode":
+        return torch.roll(X, int(rng.randint(lo, hi + 1)), dims=-1)
+    n, w = X.shape[0], X.shape[-1]
+    s = torch.from_numpy(rng.randint(lo, hi + 1, size=n)).to(X.device)
+    idx = (torch.arange(w, device=X.device)[None, :] - s[:, None]) % w  # out[j] = x[j - s]
+    idx = idx.reshape((n,) + (1,) * (X.ndim - 2) + (w,)).expand_as(X)
+    return torch.gather(X, -1, idx)
+
+
+class _ArrayEpisodes:
+    """Episodes gathered from in-memory arrays with one fancy index per batch.
+
+    Equivalent to ``DataLoader(dataset, batch_sampler=sampler)`` on numpy
+    arrays, without the per-clip ``__getitem__`` and collate overhead.
+    """
+
+    def __init__(self, X, y, sampler):
+        self.X, self.y, self.sampler = X, y, sampler
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        for idx in self.sampler:
+            yield torch.from_numpy(self.X[idx]), torch.from_numpy(self.y[idx])
+
+
+class _EpochSummary(Callback):
+    """Mean training accuracy of the epoch, and the time left (seconds)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        accs = net.history[-1, "batches", :, "train_acc"]
+        net.history.record("train_acc", float(np.mean(accs)))
+        durs = net.history[:, "dur"]
+        net.history.record(
+            "time_left", float(np.mean(durs) * (net.max_epochs - len(net.history)))
+        )
+
+
+class EpisodicValidation(Callback):
+    """Episodic accuracy on held-out classes after every epoch (``valid_acc``).
+
+    The same episodes (fixed seed) are scored each epoch, so epochs compare on
+    equal terms. The data is dropped when training ends.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+        Clips of the held-out classes.
+    y : ndarray of shape (n_clips,)
+        Their labels.
+    n_way : int
+        Classes per validation episode.
+    k_shot : int
+        Supports per class.
+    n_query : int, default=5
+        Queries per class.
+    n_episodes : int, default=200
+        Episodes scored after every epoch.
+    random_state : int, default=0
+        Seeds the episodes (the same every epoch).
+    """
+
+    def __init__(self, X, y, n_way, k_shot, n_query=5, n_episodes=200, random_state=0):
+        self.X, self.y = X, y
+        self.n_way, self.k_shot, self.n_query = n_way, k_shot, n_query
+        self.n_episodes, self.random_state = n_episodes, random_state
+
+    def on_epoch_end(self, net, **kwargs):
+        """Record ``valid_acc`` in the history."""
+        emb = net.forward(self.X)
+        res = episodic_accuracy(
+            emb, self.y, n_way=self.n_way, k_shot=self.k_shot, n_query=self.n_query,
+            n_episodes=self.n_episodes, random_state=self.random_state,
+        )
+        net.history.record("valid_acc", res.accuracy)
+
+    def on_train_end(self, net, **kwargs):
+        """Drop the validation data."""
+        self.X = self.y = None
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """Run the block with ``n`` torch threads (``None``: leave the setting as is)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def crop_windows(X):
+    """Per view, the window (rows, frames) where it equals view 0 on all of X.
+
+    The fallback of ``crop_views=True`` when no band metadata is given: the
+    windows are found by comparing each view with the whole spectrogram.
+    """
+    n, v, h, w = X.shape
+    crops = [(0, h, 0, w)]
+    for k in range(1, v):
+        eq = (X[:, k] == X[:, 0]).all(axis=0)
+        rows, cols = np.flatnonzero(eq.all(axis=1)), np.flatnonzero(eq.all(axis=0))
+        if 0 < len(rows) < h:
+            crops.append((int(rows[0]), int(rows[-1]) + 1, 0, w))
+        elif 0 < len(cols) < w:
+            crops.append((0, h, int(cols[0]), int(cols[-1]) + 1))
+        else:
+            crops.append((0, h, 0, w))
+    return crops
+
+
+def resolve_crops(crop_views, X):
+    """The window of each view fed to its backbone, or None (``crop_views``).
+
+    Parameters
+    ----------
+    crop_views : bool or list of (int, int, int, int)
+        The estimator's parameter: explicit windows (e.g. the transformer's
+        ``view_windows_``), or ``True`` to find them on ``X`` (:func:`crop_windows`).
+    X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+        Training views.
+
+    Returns
+    -------
+    crops : list of (int, int, int, int) or None
+        One window per view; None when nothing is cropped.
+    """
+    n_views = X.shape[1]
+    explicit = isinstance(crop_views, (list, tuple))
+    if n_views == 1 or not (len(crop_views) if explicit else crop_views):
+        return None
+    if not explicit:  # True: no band metadata, compare the views on the data
+        return crop_windows(X)
+    crops = [tuple(int(v) for v in w) for w in crop_views]
+    if len(crops) != n_views or any(len(w) != 4 for w in crops):
+        raise ValueError(
+            f"crop_views gives {len(crops)} windows for {n_views} views; give one "
+            "(row_start, row_stop, frame_start, frame_stop) per view, e.g. the "
+            "view_windows_ of the fitted FrequencyMaskTransformer."
+        )
+    return crops
+
+
+def resolve_device(device):
+    """``str(device)``, or a clear ValueError when CUDA is asked for but absent."""
+    dev = str(device)
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but CUDA is not available on this machine. Use device='cpu'."
+        )
+    return dev
+
+
+def split_validation(y, validation_classes, rng):
+    """Mask of the training clips: those not in the held-out validation classes.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_clips,)
+        Labels.
+    validation_classes : int, list of labels or None
+        The estimator's parameter: a number of classes drawn with ``rng``, the
+        classes themselves, or None (no validation).
+    rng : numpy.random.RandomState
+        Draws the classes when ``validation_classes`` is a number.
+
+    Returns
+    -------
+    train_mask : ndarray of shape (n_clips,), bool
+        True for the clips to train on.
+    """
+    vc = validation_classes
+    if vc is None:
+        return np.ones(len(y), dtype=bool)
+    classes = np.unique(y)
+    if isinstance(vc, Integral):
+        if vc >= len(classes):
+            raise ValueError(
+                f"validation_classes={vc} leaves no class to train on (y has "
+                f"{len(classes)} classes). Hold out fewer classes."
+            )
+        held = rng.choice(classes, vc, replace=False)
+    else:
+        held = np.asarray(vc)
+        missing = np.setdiff1d(held, classes)
+        if missing.size:
+            raise ValueError(
+                f"validation_classes {missing.tolist()!r} are not labels of y. "
+                f"Choose among {classes.tolist()[:10]!r}..."
+            )
+    return ~np.isin(y, held)
+
+
+def _callbacks(p):
+    callbacks = [
+        ("epoch_summary", _EpochSummary()),
+        ("lr_scheduler", LRScheduler(policy="StepLR", step_size=p["lr_step"],
+                                     gamma=p["lr_gamma"])),
+    ]
+    if p["verbose"] >= 2:
+        callbacks.append(("progress", ProgressBar()))
+    return callbacks + list(p["callbacks"] or [])
+
+
+def make_net(p, X, *, crops, seeds, n_train, device):
+    """The initialised skorch net for the estimator parameters ``p`` and training views ``X``.
+
+    Parameters
+    ----------
+    p : dict
+        The estimator's ``get_params()``.
+    X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+        Training views (their shape and, with ``standardize``, their view-0 statistics).
+    crops : list of (int, int, int, int) or None
+        Window of each view (``crop_views``).
+    seeds : sequence of int
+        Seeds of the weights (``seeds[0]``) and of the episodes and time shifts (``seeds[1]``).
+    n_train : int
+        Training clips (for the default number of episodes).
+    device : str
+        Torch device.
+
+    Returns
+    -------
+    net : skorch.NeuralNet
+        Initialised, not trained.
+    """
+    n_views, h, w = X.shape[1:]
+    mean, std = 0.0, 1.0
+    if p["standardize"]:
+        mean, std = float(X[:, 0].mean()), float(X[:, 0].std()) or 1.0
+    net = _EpisodicNet(
+        module=StandardizedEncoder, module__n_views=n_views,
+        module__channels=tuple(p["channels"]), module__crops=crops,
+        module__channels_last=p["channels_last"], module__pooling=p["pooling"],
+        module__fuse_views=p["fuse_views"], module__mean=mean, module__std=std,
+        criterion=PrototypicalLoss, criterion__n_way=p["n_way"], criterion__k_shot=p["k_shot"],
+        criterion__per_view_weight=p["per_view_weight"],
+        optimizer=torch.optim.SGD, optimizer__momentum=p["momentum"],
+        optimizer__weight_decay=p["weight_decay"], lr=p["lr"],
+        max_epochs=p["max_epochs"], batch_size=p["batch_size"], train_split=None,
+        callbacks=_callbacks(p), device=device, verbose=p["verbose"],
+    )
+    per_episode = p["n_way"] * (p["k_shot"] + p["n_query"])
+    net.episodes_ = {
+        "n_way": p["n_way"], "k_shot": p["k_shot"], "n_query": p["n_query"],
+        "n_episodes": p["n_episodes"] or max(1, math.ceil(n_train / per_episode)),
+        "time_shift": None if p["time_shift"] is None else tuple(p["time_shift"]),
+        "time_shift_per": p["time_shift_per"],
+        "rng": np.random.RandomState(seeds[1]),
+        "input_hw": (h, w),
+    }
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seeds[0])
+        net.initialize()
+    return net
+
+
+def add_validation(net, Xv, yv, p, seed):
+    """Score held-out classes after every epoch and keep the best epoch's weights.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        The net from :func:`make_net`.
+    Xv : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+        Clips of the validation classes.
+    yv : ndarray of shape (n_clips,)
+        Their labels.
+    p : dict
+        The estimator's ``get_params()``.
+    seed : int
+        Seeds the validation episodes.
+    """
+    vway = p["val_n_way"] or min(p["n_way"], len(np.unique(yv)))
+    vshot = p["val_k_shot"] or p["k_shot"]
+    check_episode_feasible(yv, vway, vshot, 1, what="the validation classes")
+    nq = max(1, min(5, min(np.unique(yv, return_counts=True)[1]) - vshot))
+    validation = EpisodicValidation(Xv, yv, vway, vshot, nq, p["val_n_episodes"], seed)
+    net.callbacks_.insert(1, ("episodic_validation", validation))
+    best = EarlyStopping(monitor="valid_acc", lower_is_better=False, threshold=0.0,
+                         patience=p["patience"] or p["max_epochs"] + 1, load_best=True,
+                         sink=print)
+    net.callbacks_.insert(2, ("best_epoch", best))

@@ -1,0 +1,452 @@
+"""HalluAudioClassifier: the scikit-learn estimator (its skorch engine is ``_engine.py``)."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._compat import Interval, StrOptions
+from ..nn import class_prototypes, prototype_logits
+from ..sampling import check_episode_feasible
+from ..utils.validation import check_labels, check_time_shift, check_two_classes, check_views
+from ._engine import (
+    add_validation,
+    make_net,
+    resolve_crops,
+    resolve_device,
+    split_validation,
+    torch_threads,
+)
+
+__all__ = ["HalluAudioClassifier"]
+
+
+class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-view prototypical network trained with episodes (HalluAudio).
+
+    One convolutional backbone per view of the input; a clip's embedding is the
+    concatenation of its view embeddings, so the logit of class ``c``,
+    ``-||e - p_c||^2``, is minus the sum over views of the squared distance to
+    that view's prototype. With one view (3-D input) this is the plain
+    prototypical network, the paper's baseline.
+
+    ``fit`` meta-trains the backbones on episodes drawn from ``y`` (unless
+    ``train_backbone=False``), then stores one prototype per class of ``y``, so
+    that ``predict`` answers among those classes. To classify classes never
+    seen in training, give a labelled support set to :meth:`fit_support`, or,
+    at the end of a Pipeline, ``pipe.set_params(<step>__train_backbone=False)
+    .fit(X_support, y_support)``: the backbones are kept, only the prototypes
+    (and ``classes_``) change.
+
+    Parameters
+    ----------
+    n_way : int, default=5
+        Classes per training episode.
+    k_shot : int, default=5
+        Supports per class in a training episode.
+    n_query : int, default=5
+        Queries per class in a training episode.
+    max_epochs : int, default=60
+        Epochs of training (the paper's recipe).
+    n_episodes : int or None, default=None
+        Episodes per epoch; ``None`` draws as many as make one pass over the
+        training clips (``ceil(n_samples / (n_way * (k_shot + n_query)))``).
+    lr : float, default=0.01
+        SGD learning rate (paper).
+    momentum : float, default=0.9
+        SGD momentum (paper).
+    weight_decay : float, default=1e-4
+        SGD weight decay (paper).
+    lr_step : int, default=20
+        The learning rate is multiplied by ``lr_gamma`` every ``lr_step`` epochs.
+    lr_gamma : float, default=0.1
+        Factor of each learning-rate step.
+    channels : tuple of int, default=(64, 64, 64)
+        Widths of the three conv blocks (Chou et al.'s are ``(128, 256, 384)``;
+        ``benchmarks/bench_train.py`` measures the training speed of each).
+    pooling : {"time_mean", "flatten"}, default="time_mean"
+        How each backbone's last feature map becomes a vector: averaged over
+        time (the embedding ignores when the sound happens; Chou et al. pool
+        over time too), or flattened.
+    time_shift : (int, int) or None, default=None
+        Roll training clips circularly along time by a random number of frames
+        in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
+    time_shift_per : {"clip", "episode"}, default="clip"
+        Draw one shift for every clip, or one for the whole episode. Per clip
+        was better on the validation classes (``benchmarks/ablation.py``).
+    per_view_weight : float, default=0.0
+        Weight of an extra loss that makes each view's branch classify alone.
+    crop_views : bool or list of (int, int, int, int), default=False
+        Feed each view only the window ``(row_start, row_stop, frame_start,
+        frame_stop)`` where it is unmasked. A list gives the windows, e.g. the
+        ``view_windows_`` of the fitted
+        :class:`~sklearn_hallu.preprocessing.FrequencyMaskTransformer`; ``True``
+        finds them on the training data (the rows or frames where each view
+        equals view 0). A variant of the model: faster, and a different
+        function from the paper's full-size masked views.
+    standardize : bool, default=True
+        Subtract the mean and divide by the standard deviation of the training
+        spectrograms (view 0), learned in ``fit``.
+    validation_classes : int, list of labels or None, default=None
+        Hold these classes (or this many, drawn with ``random_state``) out of
+        training, score them with episodes after every epoch (``valid_acc`` in
+        the history) and keep the weights of the best epoch.
+    val_n_way : int or None, default=None
+        Classes per validation episode (default: ``min(n_way, n_classes)``).
+    val_k_shot : int or None, default=None
+        Supports per class in a validation episode (default: ``k_shot``).
+    val_n_episodes : int, default=200
+        Validation episodes scored after every epoch.
+    patience : int or None, default=None
+        Stop after this many epochs without a better ``valid_acc``; ``None``
+        trains all ``max_epochs`` and keeps the best.
+    train_backbone : bool, default=True
+        ``False``: ``fit`` keeps the current backbones (untrained ones, seeded
+        by ``random_state``, if there are none) and only computes prototypes.
+    batch_size : int, default=64
+        Clips per forward pass when embedding for prediction.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``. A model trained on a GPU unpickles on a
+        CPU-only machine (with a skorch ``DeviceWarning``).
+    channels_last : bool, default=True
+        Channels-last memory format, faster convolutions on CPU.
+    fuse_views : bool, default=False
+        Compute the views' backbones as one network of grouped convolutions
+        (``groups=n_views``): the same function as separate backbones. Off by
+        default: it was not faster on CPU (``benchmarks/bench_train.py``
+        compares both). Not used with ``crop_views``.
+    n_threads : int or None, default=None
+        Torch threads during fit and predict (``None``: leave as is). A seeded
+        fit repeats exactly only with the same thread count.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks for the underlying skorch net.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, episodes, time shifts and the validation classes.
+    verbose : int, default=0
+        0 silent, 1 one line per epoch, 2 also a progress bar per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Labels ``predict`` answers among.
+    prototypes_ : ndarray of shape (n_classes, embedding_dim)
+        The prototype (mean embedding) of each class.
+    n_views_ : int
+        Views of the input (1 for 3-D input).
+    n_features_in_ : int
+        ``n_views * n_mels * n_frames`` of the training input.
+    view_shape_ : tuple of int
+        ``(n_views, n_mels, n_frames)`` of the training input.
+    view_slices_ : list of slice
+        Where each view's embedding lies.
+    net_ : skorch.NeuralNet
+        The training engine; ``history_`` is its history.
+    train_classes_ : ndarray
+        Classes the backbones were trained on.
+    validation_classes_ : ndarray
+        Classes held out for validation (only with ``validation_classes``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_hallu import HalluAudioClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(24, 3, 16, 16)).astype("float32")
+    >>> y = np.repeat(["a", "b", "c"], 8)
+    >>> clf = HalluAudioClassifier(n_way=3, k_shot=2, n_query=2, max_epochs=1,
+    ...                            channels=(4, 4, 4), random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _parameter_constraints = {
+        "n_way": [Interval(Integral, 2, None, closed="left")],
+        "k_shot": [Interval(Integral, 1, None, closed="left")],
+        "n_query": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "n_episodes": [Interval(Integral, 1, None, closed="left"), None],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_step": [Interval(Integral, 1, None, closed="left")],
+        "lr_gamma": [Interval(Real, 0, 1, closed="right")],
+        "channels": [tuple, list],
+        "pooling": [StrOptions({"time_mean", "flatten"})],
+        "time_shift": [tuple, list, None],
+        "time_shift_per": [StrOptions({"clip", "episode"})],
+        "per_view_weight": [Interval(Real, 0, None, closed="left")],
+        "crop_views": ["boolean", list, tuple],
+        "standardize": ["boolean"],
+        "validation_classes": [Interval(Integral, 1, None, closed="left"), list, tuple,
+                               np.ndarray, None],
+        "val_n_way": [Interval(Integral, 2, None, closed="left"), None],
+        "val_k_shot": [Interval(Integral, 1, None, closed="left"), None],
+        "val_n_episodes": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "train_backbone": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "channels_last": ["boolean"],
+        "fuse_views": ["boolean"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "callbacks": [list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_way=5,
+        k_shot=5,
+        n_query=5,
+        *,
+        max_epochs=60,
+        n_episodes=None,
+        lr=0.01,
+        momentum=0.9,
+        weight_decay=1e-4,
+        lr_step=20,
+        lr_gamma=0.1,
+        channels=(64, 64, 64),
+        pooling="time_mean",
+        time_shift=None,
+        time_shift_per="clip",
+        per_view_weight=0.0,
+        crop_views=False,
+        standardize=True,
+        validation_classes=None,
+        val_n_way=None,
+        val_k_shot=None,
+        val_n_episodes=200,
+        patience=None,
+        train_backbone=True,
+        batch_size=64,
+        device="cpu",
+        channels_last=True,
+        fuse_views=False,
+        n_threads=None,
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_way = n_way
+        self.k_shot = k_shot
+        self.n_query = n_query
+        self.max_epochs = max_epochs
+        self.n_episodes = n_episodes
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.lr_step = lr_step
+        self.lr_gamma = lr_gamma
+        self.channels = channels
+        self.pooling = pooling
+        self.time_shift = time_shift
+        self.time_shift_per = time_shift_per
+        self.per_view_weight = per_view_weight
+        self.crop_views = crop_views
+        self.standardize = standardize
+        self.validation_classes = validation_classes
+        self.val_n_way = val_n_way
+        self.val_k_shot = val_k_shot
+        self.val_n_episodes = val_n_episodes
+        self.patience = patience
+        self.train_backbone = train_backbone
+        self.batch_size = batch_size
+        self.device = device
+        self.channels_last = channels_last
+        self.fuse_views = fuse_views
+        self.n_threads = n_threads
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ input
+    def _check_X(self, X, *, fitted=True):
+        """Views; when ``fitted``, shaped as those the backbones were trained on."""
+        if fitted:
+            check_is_fitted(self, "prototypes_")
+        shape = self.view_shape_ if fitted else None
+        return check_views(X, view_shape=shape, estimator_name=type(self).__name__)
+
+    def _check_y(self, y, n, *, support=False):
+        y = check_labels(y, n, estimator_name=type(self).__name__)
+        check_two_classes(y, support=support)
+        return y
+
+    # -------------------------------------------------------------- training
+    def fit(self, X, y):
+        """Meta-train the backbones on episodes from ``(X, y)``, then store prototypes.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views from :class:`~sklearn_hallu.preprocessing.FrequencyMaskTransformer`,
+            or spectrograms ``(n_clips, n_mels, n_frames)`` (one view).
+        y : array-like of shape (n_clips,)
+            Labels of any type (strings work).
+
+        Returns
+        -------
+        self : HalluAudioClassifier
+            The fitted classifier.
+        """
+        self._validate_params()
+        keep_backbone = not self.train_backbone and hasattr(self, "net_")
+        X = self._check_X(X, fitted=keep_backbone)
+        y = self._check_y(y, len(X))
+        check_time_shift(self.time_shift)
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(0, 2**31 - 1, size=3)
+        with torch_threads(self.n_threads):
+            if not keep_backbone:
+                self._train(X, y, seeds, np.random.RandomState(seeds[2]))
+            self._set_prototypes(X, y)
+        return self
+
+    def _train(self, X, y, seeds, split_rng):
+        train_mask = split_validation(y, self.validation_classes, split_rng)
+        Xt, yt = X[train_mask], y[train_mask]
+        self.view_shape_ = X.shape[1:]
+        self.n_views_ = X.shape[1]
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
+        training = self.train_backbone and self.max_epochs > 0
+        if training:
+            check_episode_feasible(yt, self.n_way, self.k_shot, self.n_query,
+                                   what="the training classes of y")
+        p = self.get_params(deep=False)
+        net = make_net(p, Xt, crops=resolve_crops(self.crop_views, Xt), seeds=seeds,
+                       n_train=len(yt), device=resolve_device(self.device))
+        train_classes, yt_idx = np.unique(yt, return_inverse=True)
+        if self.validation_classes is not None and self.train_backbone:
+            yv = y[~train_mask]
+            add_validation(net, X[~train_mask], yv, p, seeds[2])
+            self.validation_classes_ = np.unique(yv)
+        if training:
+            net.partial_fit(Xt, yt_idx.astype(np.int64))
+        self.train_classes_ = train_classes
+        self.view_slices_ = list(net.module_.view_slices)
+        self.net_ = net
+
+    def _set_prototypes(self, X, y):
+        classes, y_idx = np.unique(y, return_inverse=True)
+        emb = self.net_.forward(X)
+        protos = class_prototypes(emb, torch.from_numpy(y_idx.astype(np.int64)), len(classes))
+        self.classes_ = classes
+        self.prototypes_ = protos.numpy().astype(np.float32)
+
+    def fit_support(self, X, y):
+        """Use a labelled support set as the classes to predict, backbones unchanged.
+
+        This is how to classify classes never seen in training: ``classes_`` and
+        ``prototypes_`` are replaced by those of ``(X, y)``. In a fitted
+        Pipeline, use ``pipe.set_params(<step>__train_backbone=False).fit(X, y)``
+        (the transformers are stateless), or :func:`sklearn_hallu.fit_support`.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views shaped as in ``fit``.
+        y : array-like of shape (n_clips,)
+            Labels of at least 2 classes.
+
+        Returns
+        -------
+        self : HalluAudioClassifier
+            The classifier, now predicting among ``np.unique(y)``.
+        """
+        check_is_fitted(self, "net_")
+        X = self._check_X(X)
+        y = self._check_y(y, len(X), support=True)
+        with torch_threads(self.n_threads):
+            self._set_prototypes(X, y)
+        return self
+
+    # ------------------------------------------------------------- inference
+    def _embed(self, X):
+        """Embeddings of checked input, a CPU tensor."""
+        X = self._check_X(X)
+        with torch_threads(self.n_threads):
+            return self.net_.forward(X)
+
+    def _logits(self, X):  # the one numpy -> torch -> numpy trip of prediction
+        return prototype_logits(self._embed(X), torch.from_numpy(self.prototypes_))
+
+    def embed(self, X):
+        """Embeddings of the clips: the views' embeddings concatenated.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views shaped as in ``fit``.
+
+        Returns
+        -------
+        emb : ndarray of shape (n_clips, embedding_dim)
+            ``emb[:, view_slices_[v]]`` is view ``v``'s part.
+        """
+        return self._embed(X).numpy()
+
+    def decision_function(self, X):
+        """Logits: minus the squared distance to each class prototype.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views shaped as in ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_clips, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        return self._logits(X).numpy()
+
+    def predict_proba(self, X):
+        """Softmax of the logits over ``classes_``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views shaped as in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_clips, n_classes)
+            Probabilities (float64), columns in the order of ``classes_``.
+        """
+        return torch.softmax(self._logits(X).double(), dim=1).numpy()
+
+    def predict(self, X):
+        """Label of the nearest prototype (in ``classes_``) for each clip.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views shaped as in ``fit``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_clips,)
+            Labels from ``classes_``.
+        """
+        nearest = self._logits(X).argmax(dim=1).numpy()  # checks first that self is fitted
+        return self.classes_[nearest]
+
+    @property
+    def history_(self):
+        """skorch.History: per-epoch losses, accuracies and times of the last training."""
+        check_is_fitted(self, "net_")
+        return self.net_.history
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        tags.classifier_tags.poor_score = True
+        return tags

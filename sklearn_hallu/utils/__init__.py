@@ -1,0 +1,23 @@
+"""Helpers shared by every family: input validation."""
+
+from .validation import (
+    check_labels,
+    check_spectrograms,
+    check_time_shift,
+    check_two_classes,
+    check_views,
+    check_waveform,
+    check_waveform_array,
+    reject_sparse,
+)
+
+__all__ = [
+    "reject_sparse",
+    "check_waveform",
+    "check_waveform_array",
+    "check_spectrograms",
+    "check_views",
+    "check_labels",
+    "check_two_classes",
+    "check_time_shift",
+]
