@@ -22,13 +22,13 @@ test: install  ## the test suite (about 3 minutes on 2 cores)
 	$(PY) -m pytest
 
 demo: install  ## train a small HalluAudio and baseline on ESC-50, print and plot accuracies
-	$(PY) -m sklearn_hallu.demo --out results/demo
+	$(PY) -m sklearn_hallu.apps.demo --out results/demo
 
 reproduce: install  ## the paper's protocol in full (hours on CPU; --device cuda on a GPU)
-	$(PY) -m sklearn_hallu.reproduce --sweep 500 1000 1500 2000 3000 4000 --seeds 0 1 2 --floor --out results/reproduce
+	$(PY) -m sklearn_hallu.apps.reproduce --sweep 500 1000 1500 2000 3000 4000 --seeds 0 1 2 --floor --out results/reproduce
 
 reproduce-quick: install
-	$(PY) -m sklearn_hallu.reproduce --quick --out results/reproduce-quick
+	$(PY) -m sklearn_hallu.apps.reproduce --quick --out results/reproduce-quick
 
 docs: install  ## build the docs and run the gallery (offline, warnings are errors)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
-__all__ = ["fit_support", "final_estimator", "embed"]
+__all__ = ["fit_support", "final_estimator", "embed", "view_step"]
 
 
 def final_estimator(estimator):
     """The classifier at the end of ``estimator`` (itself if it is not a Pipeline)."""
     return estimator[-1] if isinstance(estimator, Pipeline) else estimator
+
+
+def view_step(estimator):
+    """The fitted step of a Pipeline that made the views (it has ``view_names_``), or None.
+
+    That step (a fitted ``FrequencyMaskTransformer``) carries the views' band
+    metadata: ``view_names_``, ``bands_hz_``, ``view_windows_``.
+    """
+    if not isinstance(estimator, Pipeline):
+        return None
+    found = [s for _, s in estimator.steps[:-1] if hasattr(s, "view_names_")]
+    return found[-1] if found else None
 
 
 def _transform_head(estimator, X):
@@ -34,13 +46,17 @@ def fit_support(estimator, X, y):
 
     Parameters
     ----------
-    estimator : fitted HalluAudioClassifier or Pipeline ending in one
-    X : raw input the estimator accepts (waveforms, file paths, spectrograms)
-    y : array-like of labels, at least 2 classes
+    estimator : HalluAudioClassifier or Pipeline
+        A fitted classifier, or a fitted Pipeline ending in one.
+    X : array-like
+        Raw input the estimator accepts (waveforms, file paths, spectrograms).
+    y : array-like of shape (n_clips,)
+        Labels of at least 2 classes.
 
     Returns
     -------
-    estimator : the same object, now predicting among ``np.unique(y)``
+    estimator : HalluAudioClassifier or Pipeline
+        The same object, now predicting among ``np.unique(y)``.
     """
     final_estimator(estimator).fit_support(_transform_head(estimator, X), y)
     return estimator

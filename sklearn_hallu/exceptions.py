@@ -1,12 +1,8 @@
-"""Warnings and errors raised by sklearn-hallu."""
+"""Errors raised by sklearn-hallu."""
 
 from sklearn.exceptions import NotFittedError
 
-__all__ = ["HalluAudioWarning", "NotFittedError", "DataNotFoundError"]
-
-
-class HalluAudioWarning(UserWarning):
-    """Base class of every warning this library emits."""
+__all__ = ["NotFittedError", "DataNotFoundError"]
 
 
 class DataNotFoundError(FileNotFoundError):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .nn._prototypes import prototype_logits, prototypes
+from .nn import prototype_logits, prototypes
 
 __all__ = [
     "EpisodeSampler",

@@ -1,3 +1,4 @@
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -6,6 +7,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 
@@ -113,6 +115,33 @@ def test_crop_views_variant_sees_only_band_rows(small_views):
     assert crops[0] == (0, 32, 0, X.shape[-1])
     assert crops[1][1] == crops[2][0]  # low band ends where high band starts
     assert clf.predict_proba(X).shape == (len(X), 12)
+
+
+def test_crop_windows_from_the_masks_metadata(small_logmel):
+    S, y = small_logmel
+    masks = FrequencyMaskTransformer(1000.0, **SMALL_MASK).fit(S)
+    X = masks.transform(S)
+    clf = tiny_clf(crop_views=masks.view_windows_, max_epochs=1).fit(X, y)
+    assert clf.net_.module_.crops == masks.view_windows_
+    assert clf.net_.module_.crops == tiny_clf(crop_views=True).fit(X, y).net_.module_.crops
+    with pytest.raises(ValueError, match="crop_views gives 2 windows for 3 views"):
+        tiny_clf(crop_views=masks.view_windows_[:2]).fit(X, y)
+
+
+# --------------------------------- our own checks where sklearn's skip 4-D input
+def test_own_checks_for_4d_input(small_views):
+    X, y = small_views
+    est = tiny_clf(max_epochs=1)
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    scores = c.fit(X, y).decision_function(X)
+    # pickling round trip
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(c)).decision_function(X), scores)
+    # subset and order invariance of prediction (batches differ: float rounding only)
+    np.testing.assert_allclose(c.decision_function(X[5:9]), scores[5:9], rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(c.decision_function(X[::-1]), scores[::-1], rtol=1e-4, atol=1e-2)
+    # a seeded fit repeats: fitting twice gives the same model
+    np.testing.assert_array_equal(c.fit(X, y).decision_function(X), scores)
 
 
 def test_joblib_round_trip_in_fresh_process(small_views, tmp_path):

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 
 from sklearn_hallu import LogMelTransformer
-from sklearn_hallu.datasets import esc50_class_split, fetch_esc50, make_sounds
+from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50, make_sounds
 from sklearn_hallu.exceptions import DataNotFoundError
 
-from .test_preprocessing import assert_matches_reference, librosa_reference
+from .conftest import assert_matches_reference, librosa_reference
 
-DESIGN_SPLIT = {
+PAPER_SPLIT = {
     "validation": {"crackling_fire", "clock_alarm", "coughing", "hen", "breathing"},
     "test": {"vacuum_cleaner", "sneezing", "thunderstorm", "crow", "glass_breaking",
              "church_bells", "cow", "dog", "airplane", "engine"},
@@ -55,9 +55,10 @@ def test_fetch_esc50_real(esc50_root):
     b = fetch_esc50(esc50_root)
     assert len(b.data) == 2000 and np.bincount(b.target).tolist() == [40] * 50
     assert set(b.fold) == {1, 2, 3, 4, 5}
-    for part, names in DESIGN_SPLIT.items():
+    for part, names in PAPER_SPLIT.items():
         assert set(b.class_split_names[part]) == names
     assert len(b.class_split_names["train"]) == 35
+    assert list(b.target_names) == list(ESC50_CLASS_NAMES)
     X, y = fetch_esc50(esc50_root, return_X_y=True, subset="test")
     assert len(X) == 400 and set(np.unique(y)) == set(b.class_split["test"])
 

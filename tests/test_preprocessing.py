@@ -11,14 +11,7 @@ from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
 from sklearn_hallu.datasets import make_sounds
 from sklearn_hallu.preprocessing import band_rows, mel_row_centres
 
-from .conftest import SMALL_LOGMEL, SMALL_MASK
-
-
-def librosa_reference(clip, *, sr=16000, n_fft=2048, hop=502, n_mels=128, fmax=8000.0,
-                      ref="max", top_db=80.0):
-    S = librosa.feature.melspectrogram(y=clip, sr=sr, n_fft=n_fft, hop_length=hop,
-                                       n_mels=n_mels, fmax=fmax)
-    return librosa.power_to_db(S, ref=np.max if ref == "max" else ref, top_db=top_db)
+from .conftest import SMALL_LOGMEL, SMALL_MASK, assert_matches_reference, librosa_reference
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +25,6 @@ def test_default_shape_is_papers(five_second_clips):
     S = LogMelTransformer().fit_transform(five_second_clips)
     assert S.shape == (6, 128, 160)
     assert S.dtype == np.float32
-
-
-def assert_matches_reference(S, refs, dtype):
-    """float64: within 1e-3 dB everywhere. float32: within 1e-3 dB for 99.9% of cells and
-    5e-3 dB at worst (the float32 FFT's rounding shows at the -80 dB floor)."""
-    diff = np.abs(S - refs)
-    if dtype == "float64":
-        assert diff.max() < 1e-3
-    else:
-        assert np.mean(diff < 1e-3) > 0.999 and diff.max() < 5e-3
 
 
 @pytest.mark.parametrize("ref", [1.0, "max"])
@@ -164,6 +147,23 @@ def test_views_whole_low_high(small_logmel):
     floor = S.reshape(len(S), -1).min(axis=1)
     assert np.all(V[:, 1, hi0:] == floor[:, None, None])
     assert np.all(V[:, 2, :lo1] == floor[:, None, None])
+
+
+def test_band_metadata_is_computed_once_in_fit(small_logmel):
+    S, _ = small_logmel
+    tr = FrequencyMaskTransformer(1000.0, **SMALL_MASK).fit(S)
+    (lo0, lo1), (hi0, hi1) = tr.ranges_
+    n_frames = S.shape[2]
+    assert tr.view_names_ == ["whole", "low", "high"]
+    assert tr.bands_hz_ == [(0.0, 1000.0), (1000.0, 4000.0)]
+    assert tr.view_windows_ == [(0, 32, 0, n_frames), (lo0, lo1, 0, n_frames),
+                                (hi0, hi1, 0, n_frames)]
+    T = FrequencyMaskTransformer(axis="time", **SMALL_MASK).fit(S)
+    half = n_frames // 2
+    assert T.bands_hz_ is None and T.view_names_ == ["whole", "first half", "second half"]
+    assert T.view_windows_[1:] == [(0, 32, 0, half), (0, 32, half, n_frames)]
+    # other clip lengths: the time halves follow the input
+    assert T.transform(S[:, :, :10]).shape == (len(S), 3, 32, 10)
 
 
 def test_fill_value_and_bands_and_time_axis(small_logmel):

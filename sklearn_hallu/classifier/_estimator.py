@@ -84,11 +84,9 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
     crop_views : bool or list of (int, int, int, int), default=False
         Feed each view only the window ``(row_start, row_stop, frame_start,
         frame_stop)`` where it is unmasked. A list gives the windows, e.g. the
-        ``view_windows_`` of the fitted
-        :class:`~sklearn_hallu.preprocessing.FrequencyMaskTransformer`; ``True``
-        finds them on the training data (the rows or frames where each view
-        equals view 0). A variant of the model: faster, and a different
-        function from the paper's full-size masked views.
+        fitted FrequencyMaskTransformer's ``view_windows_``; ``True`` finds them
+        on the training data (where each view equals view 0). A variant of the
+        model: faster, and a different function from the paper's masked views.
     standardize : bool, default=True
         Subtract the mean and divide by the standard deviation of the training
         spectrograms (view 0), learned in ``fit``.
@@ -343,10 +341,9 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
     def fit_support(self, X, y):
         """Use a labelled support set as the classes to predict, backbones unchanged.
 
-        This is how to classify classes never seen in training: ``classes_`` and
-        ``prototypes_`` are replaced by those of ``(X, y)``. In a fitted
-        Pipeline, use ``pipe.set_params(<step>__train_backbone=False).fit(X, y)``
-        (the transformers are stateless), or :func:`sklearn_hallu.fit_support`.
+        How to classify classes never seen in training: ``classes_`` and
+        ``prototypes_`` become those of ``(X, y)``. For a fitted Pipeline, use
+        :func:`sklearn_hallu.fit_support`.
 
         Parameters
         ----------

@@ -12,7 +12,7 @@ from sklearn.utils import Bunch
 
 from ..exceptions import DataNotFoundError
 
-__all__ = ["fetch_esc50", "esc50_class_split", "get_data_home", "ESC50_ENV"]
+__all__ = ["fetch_esc50", "esc50_class_split", "get_data_home", "ESC50_ENV", "ESC50_CLASS_NAMES"]
 
 #: Environment variable naming the folder that holds ESC-50 (or its parent).
 ESC50_ENV = "SKLEARN_HALLU_ESC50"
@@ -27,6 +27,18 @@ ARCHIVE_SHA256 = "805afc618aff80eff0641d51311647871fead5807da68bb18e43a27db47a79
 META_MD5 = "54a0d0055a10bb7df84ad340a148722e"
 
 _FOLDER_NAMES = ("esc50", "ESC-50", "ESC-50-master")
+
+#: The 50 ESC-50 class names, indexed by class id (``target``), as in meta/esc50.csv.
+ESC50_CLASS_NAMES = (
+    "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
+    "rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds", "water_drops",
+    "wind", "pouring_water", "toilet_flush", "thunderstorm", "crying_baby", "sneezing",
+    "clapping", "breathing", "coughing", "footsteps", "laughing", "brushing_teeth",
+    "snoring", "drinking_sipping", "door_wood_knock", "mouse_click", "keyboard_typing",
+    "door_wood_creaks", "can_opening", "washing_machine", "vacuum_cleaner", "clock_alarm",
+    "clock_tick", "glass_breaking", "helicopter", "chainsaw", "siren", "car_horn", "engine",
+    "train", "church_bells", "airplane", "fireworks", "hand_saw",
+)
 
 
 def get_data_home(data_home=None) -> Path:
@@ -106,6 +118,51 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def _locate(data_home, download_if_missing):
+    """The ESC-50 folder: found on disk, or downloaded."""
+    home = get_data_home(data_home) if data_home is not None else None
+    root = _find_root([home, os.environ.get(ESC50_ENV), get_data_home()])
+    if root is not None:
+        return root
+    if not download_if_missing:
+        raise DataNotFoundError(
+            f"ESC-50 not found (looked in data_home={data_home!r}, ${ESC50_ENV}, and "
+            f"{get_data_home()}). Pass data_home=/path/to/esc50 or set {ESC50_ENV}, "
+            "or allow download_if_missing=True."
+        )
+    return _download(home if home is not None else get_data_home())
+
+
+def _read_metadata(root):
+    """``filenames, target, fold, category`` arrays of every clip, from meta/esc50.csv."""
+    meta_path = root / "meta" / "esc50.csv"
+    if _md5(meta_path) != META_MD5:
+        raise ValueError(
+            f"{meta_path} differs from the published ESC-50 metadata (md5 {META_MD5}). "
+            "Restore the original file; the class ids and folds depend on it."
+        )
+    with open(meta_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    audio_dir = root / "audio"
+    filenames = []
+    for row in rows:
+        stem = row["filename"][: -len(".wav")]
+        found = [audio_dir / (stem + ext) for ext in (".wav", ".flac", ".ogg")]
+        found = [p for p in found if p.is_file()]
+        if not found:
+            raise DataNotFoundError(
+                f"Audio for {row['filename']} is missing from {audio_dir}. The copy of "
+                "ESC-50 is incomplete: restore it or remove the folder to download again."
+            )
+        filenames.append(str(found[0]))
+    return (
+        np.asarray(filenames, dtype=object),
+        np.asarray([int(r["target"]) for r in rows]),
+        np.asarray([int(r["fold"]) for r in rows]),
+        np.asarray([r["category"] for r in rows], dtype=object),
+    )
+
+
 def fetch_esc50(
     data_home=None,
     *,
@@ -163,57 +220,16 @@ def fetch_esc50(
         raise ValueError(
             f"subset must be one of None, 'train', 'validation', 'test'; got {subset!r}."
         )
-    home = get_data_home(data_home) if data_home is not None else None
-    root = _find_root([home, os.environ.get(ESC50_ENV), get_data_home()])
-    if root is None:
-        if not download_if_missing:
-            raise DataNotFoundError(
-                f"ESC-50 not found (looked in data_home={data_home!r}, ${ESC50_ENV}, and "
-                f"{get_data_home()}). Pass data_home=/path/to/esc50 or set {ESC50_ENV}, "
-                "or allow download_if_missing=True."
-            )
-        root = _download(home if home is not None else get_data_home())
-    meta_path = root / "meta" / "esc50.csv"
-    if _md5(meta_path) != META_MD5:
-        raise ValueError(
-            f"{meta_path} differs from the published ESC-50 metadata (md5 {META_MD5}). "
-            "Restore the original file; the class ids and folds depend on it."
-        )
-    with open(meta_path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    audio_dir = root / "audio"
-    filenames, target, fold, category = [], [], [], []
-    for row in rows:
-        stem = row["filename"][: -len(".wav")]
-        path = None
-        for ext in (".wav", ".flac", ".ogg"):
-            cand = audio_dir / (stem + ext)
-            if cand.is_file():
-                path = cand
-                break
-        if path is None:
-            raise DataNotFoundError(
-                f"Audio for {row['filename']} is missing from {audio_dir}. The copy of "
-                "ESC-50 is incomplete: restore it or remove the folder to download again."
-            )
-        filenames.append(str(path))
-        target.append(int(row["target"]))
-        fold.append(int(row["fold"]))
-        category.append(row["category"])
-    target = np.asarray(target)
+    root = _locate(data_home, download_if_missing)
+    filenames, target, fold, category = _read_metadata(root)
     names = [""] * 50
     for t, c in zip(target, category):
         names[t] = c
     split = esc50_class_split()
-    keep = np.ones(len(target), dtype=bool)
-    if subset is not None:
-        keep = np.isin(target, split[subset])
-    filenames = np.asarray(filenames, dtype=object)[keep]
-    target = target[keep]
-    fold = np.asarray(fold)[keep]
-    category = np.asarray(category, dtype=object)[keep]
+    keep = np.ones(len(target), dtype=bool) if subset is None else np.isin(target, split[subset])
+    filenames, target, fold, category = (a[keep] for a in (filenames, target, fold, category))
     if load_audio:
-        from ..preprocessing._audio import as_waveform_batch
+        from ..preprocessing import as_waveform_batch
 
         data = as_waveform_batch(list(filenames), sr=sr, n_samples=5 * sr, min_samples=1)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._support import embed, final_estimator
+from .._support import embed, final_estimator, view_step
 from ..sampling import episodic_accuracy
 
 __all__ = ["frequency_importance", "plot_frequency_importance", "plot_views"]
@@ -20,8 +20,8 @@ def frequency_importance(
     k_shot=5,
     n_query=5,
     n_episodes=500,
-    low_view=1,
-    high_view=2,
+    low_view=None,
+    high_view=None,
     random_state=0,
     embeddings=None,
     device=None,
@@ -36,16 +36,34 @@ def frequency_importance(
 
     Parameters
     ----------
-    estimator : fitted HalluAudioClassifier (with band views) or Pipeline ending in one
-    X, y : clips and labels
-    classes : list of labels or None
+    estimator : HalluAudioClassifier or Pipeline
+        A fitted classifier with band views, or a fitted Pipeline ending in one.
+    X : array-like
+        Clips (raw input of the estimator).
+    y : array-like of shape (n_clips,)
+        Their labels.
+    classes : list of labels or None, default=None
         Restrict the episodes to these classes (the paper uses 5).
-    n_way, k_shot, n_query, n_episodes, random_state : episode settings
-    low_view, high_view : int, default=1, 2
-        View indices of the low and high band (FrequencyMaskTransformer's order).
-    embeddings : ndarray or None
+    n_way : int, default=5
+        Classes per episode.
+    k_shot : int, default=5
+        Supports per class.
+    n_query : int, default=5
+        Queries per class.
+    n_episodes : int, default=500
+        Episodes.
+    low_view : int or None, default=None
+        View index of the low band. ``None``: the lowest band of the Pipeline's
+        fitted FrequencyMaskTransformer (``bands_hz_``), or view 1 for a bare
+        classifier.
+    high_view : int or None, default=None
+        View index of the high band. ``None``: the highest band of the
+        Pipeline's FrequencyMaskTransformer, or view 2 for a bare classifier.
+    random_state : int, default=0
+        Seeds the episodes.
+    embeddings : ndarray or None, default=None
         Precomputed embeddings of X.
-    device : str or None
+    device : str or None, default=None
         Torch device for the episode arithmetic.
 
     Returns
@@ -54,6 +72,7 @@ def frequency_importance(
         ``classes``, ``correct_high``, ``correct_low``, ``ratio`` (arrays per class).
     """
     clf = final_estimator(estimator)
+    low_view, high_view = _band_views(estimator, low_view, high_view)
     emb = embed(estimator, X) if embeddings is None else embeddings
     y = np.asarray(y)
     if classes is not None:
@@ -74,6 +93,23 @@ def frequency_importance(
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(cl > 0, ch / np.maximum(cl, 1), np.inf)
     return {"classes": labels, "correct_high": ch, "correct_low": cl, "ratio": ratio}
+
+
+def _band_views(estimator, low_view, high_view):
+    """Indices of the low and high band views: given, from the band metadata, or 1 and 2."""
+    masks = view_step(estimator)
+    if masks is None or (low_view is not None and high_view is not None):
+        return (1 if low_view is None else low_view), (2 if high_view is None else high_view)
+    if masks.bands_hz_ is None:
+        raise ValueError(
+            "The Pipeline's views are not frequency bands (axis='time'): frequency "
+            "importance compares a low and a high band. Use axis='frequency'."
+        )
+    first = len(masks.view_names_) - len(masks.bands_hz_)  # 1 when the whole comes first
+    order = np.argsort([low for low, _ in masks.bands_hz_])
+    low = first + int(order[0]) if low_view is None else low_view
+    high = first + int(order[-1]) if high_view is None else high_view
+    return low, high
 
 
 def plot_frequency_importance(result, ax=None, title="Frequency importance"):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sklearn_hallu import reproduce
+from sklearn_hallu.apps import reproduce
 
 
 @pytest.mark.esc50

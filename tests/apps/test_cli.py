@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from sklearn_hallu.cli import main
+from sklearn_hallu.apps.cli import main
 from sklearn_hallu.datasets import fetch_esc50
 
 
 def run_cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "sklearn_hallu.cli", *map(str, args)],
+    proc = subprocess.run([sys.executable, "-m", "sklearn_hallu.apps.cli", *map(str, args)],
                           capture_output=True, text=True)
     return proc.returncode, proc.stdout, proc.stderr
 

@@ -54,7 +54,7 @@ def read_clips(files, *, sr, verbose=True):
     """Load audio files (progress bar), naming any file that cannot be read."""
     from tqdm.auto import tqdm
 
-    from .preprocessing._audio import load_audio
+    from ..preprocessing import load_audio
 
     out = []
     for f in tqdm(files, desc="reading audio", unit="clip", disable=not verbose,
@@ -67,31 +67,24 @@ def read_clips(files, *, sr, verbose=True):
 
 
 def build_pipeline(args):
-    from sklearn.pipeline import Pipeline
+    """The model ``train`` fits: log-mel, masks (per ``--views``) and the classifier."""
+    from ._pipeline import make_model
 
-    from . import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
-
-    clf = HalluAudioClassifier(
+    return make_model(
+        args.views, split_hz=args.split_hz, logmel={"duration": args.duration},
         n_way=args.n_way, k_shot=args.k_shot, n_query=args.n_query, max_epochs=args.epochs,
         channels=tuple(int(c) for c in args.channels.split(",")),
         time_shift=None if args.no_time_shift else (20, 139),
         lr_step=max(1, args.lr_step), device=args.device, random_state=args.seed,
         verbose=2 if args.progress else 1,
     )
-    steps = [("logmel", LogMelTransformer(duration=args.duration))]
-    if args.views == "hallu":
-        steps.append(("masks", FrequencyMaskTransformer(split_hz=args.split_hz)))
-    elif args.views == "time":
-        steps.append(("masks", FrequencyMaskTransformer(axis="time")))
-    steps.append(("clf", clf))
-    return Pipeline(steps)
 
 
 def cmd_train(args):
     import joblib
 
     if args.esc50 is not None:
-        from .datasets import fetch_esc50
+        from ..datasets import fetch_esc50
 
         b = fetch_esc50(args.esc50 or None, subset="train")
         files, labels = list(b.filenames), b.category.astype(str)
@@ -126,7 +119,7 @@ def _load_model(path):
 
 
 def cmd_predict(args):
-    from ._support import fit_support
+    from .._support import fit_support
 
     pipe = _load_model(args.model)
     pipe.set_params(**{f"{pipe.steps[-1][0]}__device": args.device})
@@ -167,7 +160,7 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
-    from .model_selection import few_shot_report
+    from ..model_selection import few_shot_report
 
     pipe = _load_model(args.model)
     pipe.set_params(**{f"{pipe.steps[-1][0]}__device": args.device})
@@ -273,7 +266,7 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .exceptions import DataNotFoundError
+    from ..exceptions import DataNotFoundError
 
     try:
         return int(args.func(args) or 0)

@@ -1,0 +1,270 @@
+"""The reproduction's experiments: build, train, test and summarise the models."""
+
+from __future__ import annotations
+
+import time
+
+import joblib
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from .._support import embed
+from ..datasets import ESC50_CLASS_NAMES
+from ..inspection import frequency_importance
+from ..model_selection import few_shot_report
+from ._features import log
+from ._paper import SETTING_NAMES, SETTINGS
+from ._pipeline import make_model
+
+__all__ = ["reproduce_model", "sweep_split", "fit_or_load", "evaluate_model", "untrained_floor",
+           "mean_over_seeds"]
+
+# The reproduction's model kinds and the views each one sees.
+KIND_VIEWS = {"baseline": "baseline", "halluaudio": "hallu", "time_concept": "time",
+              "halluaudio_crop": "hallu"}
+
+
+def reproduce_model(kind, cfg, seed, split_hz, validation=True):
+    """The model ``kind`` with the reproduction's recipe ``cfg`` (input: log-mel features).
+
+    Parameters
+    ----------
+    kind : {"baseline", "halluaudio", "time_concept", "halluaudio_crop"}
+        The model.
+    cfg : dict
+        The run's settings (see :func:`~sklearn_hallu.apps.reproduce.run`).
+    seed : int
+        Seeds the classifier.
+    split_hz : float
+        HalluAudio's split frequency.
+    validation : bool, default=True
+        Hold out the validation classes and keep the best epoch.
+
+    Returns
+    -------
+    model : Pipeline or HalluAudioClassifier
+        Unfitted.
+    """
+    n_frames = cfg["n_frames"]
+    shift = (round(20 * n_frames / 160), round(139 * n_frames / 160))
+    return make_model(
+        KIND_VIEWS[kind], split_hz=split_hz, spectrogram_shape=(cfg["n_mels"], n_frames),
+        n_way=5, k_shot=5, n_query=5,
+        max_epochs=cfg["epochs"], n_episodes=cfg["episodes"],
+        lr=0.01, momentum=0.9, weight_decay=1e-4,
+        lr_step=cfg["lr_step"], lr_gamma=0.1,
+        channels=tuple(cfg["channels"]),
+        pooling=cfg["pooling"],
+        time_shift=shift if cfg["time_shift"] else None,
+        per_view_weight=cfg["per_view_weight"],
+        crop_views=cfg["crop_views"] or kind == "halluaudio_crop",
+        validation_classes=cfg["val_classes"] if validation else None,
+        val_n_way=5, val_k_shot=5, val_n_episodes=cfg["val_episodes"],
+        device=cfg["device"], random_state=seed, verbose=cfg["verbose"],
+    )
+
+
+def _history(model):
+    clf = model[-1] if isinstance(model, Pipeline) else model
+    keys = ["epoch", "train_loss", "train_acc", "valid_acc", "dur"]
+    return [{k: row.get(k) for k in keys} for row in clf.history_]
+
+
+def _report_dict(report):
+    return {r["setting"]: {"accuracy": r["accuracy"], "ci95": r["ci95"],
+                           "n_queries": r["n_queries"],
+                           "per_class": {str(k): v for k, v in r["per_class"].items()}}
+            for r in report.rows}
+
+
+def sweep_split(feats, split, cfg, splits, seed):
+    """HalluAudio for each split frequency: train on train classes, score validation.
+
+    Parameters
+    ----------
+    feats : dict
+        ``X`` and ``target`` of the clips.
+    split : dict
+        Boolean masks ``"train"``, ``"validation"``, ``"test"`` over the clips.
+    cfg : dict
+        The run's settings.
+    splits : list of float
+        Split frequencies (Hz).
+    seed : int
+        Seeds the models and the episodes.
+
+    Returns
+    -------
+    list of dict
+        One row per split frequency: accuracies and CIs of 5-way 1/5-shot.
+    """
+    results = []
+    Xtr, ytr = feats["X"][split["train"]], feats["target"][split["train"]]
+    Xva, yva = feats["X"][split["validation"]], feats["target"][split["validation"]]
+    for hz in splits:
+        log(f"sweep: split_hz={hz:g} (train classes only, fixed {cfg['epochs']} epochs)")
+        t0 = time.perf_counter()
+        model = reproduce_model("halluaudio", cfg, seed, hz, validation=False).fit(Xtr, ytr)
+        rep = few_shot_report(model, Xva, yva, settings=((5, 1), (5, 5)), protocol="paper",
+                              n_repeats=cfg["repeats"], random_state=seed, device=cfg["device"])
+        row = {"split_hz": hz, "fit_s": time.perf_counter() - t0,
+               **{r["setting"]: r["accuracy"] for r in rep.rows},
+               **{r["setting"] + " ci95": r["ci95"] for r in rep.rows}}
+        log(f"sweep: split_hz={hz:g}: 5w1s {row['5-way 1-shot']:.2f}, "
+            f"5w5s {row['5-way 5-shot']:.2f}")
+        results.append(row)
+    return results
+
+
+def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag):
+    """Train the model (and save it to ``path``), or load it for ``stage="test"``.
+
+    Parameters
+    ----------
+    kind : str
+        The model kind.
+    cfg : dict
+        The run's settings.
+    seed : int
+        Seeds the model.
+    split_hz : float
+        HalluAudio's split frequency.
+    X : ndarray of shape (n_clips, n_mels, n_frames)
+        Training and validation clips.
+    y : ndarray of shape (n_clips,)
+        Their class ids.
+    path : pathlib.Path
+        The model file.
+    stage : {"all", "test"}
+        ``"test"`` loads ``path`` instead of training.
+    timings : dict
+        Receives the fit time.
+    tag : str
+        Prefix of the log lines.
+
+    Returns
+    -------
+    model : Pipeline or HalluAudioClassifier
+        Fitted.
+    """
+    if stage == "test":
+        log(f"{tag}: loading {path}")
+        return joblib.load(path)
+    log(f"{tag}: training on {len(y)} clips ({cfg['epochs']} epochs, device {cfg['device']})")
+    t0 = time.perf_counter()
+    model = reproduce_model(kind, cfg, seed, split_hz).fit(X, y)
+    timings[f"{kind}_seed{seed}_fit"] = time.perf_counter() - t0
+    joblib.dump(model, path)
+    return model
+
+
+def evaluate_model(model, kind, Xte, yte, cfg, seed, *, timings, tag, quick):
+    """Test one fitted model on the test classes: the tables and the frequency importance.
+
+    Parameters
+    ----------
+    model : Pipeline or HalluAudioClassifier
+        Fitted.
+    kind : str
+        The model kind.
+    Xte : ndarray of shape (n_clips, n_mels, n_frames)
+        Test clips.
+    yte : ndarray of shape (n_clips,)
+        Their class ids.
+    cfg : dict
+        The run's settings.
+    seed : int
+        Seeds the episodes.
+    timings : dict
+        Receives the test time.
+    tag : str
+        Prefix of the log lines.
+    quick : bool
+        Fewer frequency-importance episodes.
+
+    Returns
+    -------
+    entry : dict
+        ``seed``, ``best_epoch``, ``history``, ``test`` (and ``frequency_importance``).
+    """
+    hist = _history(model)
+    best = max(hist, key=lambda h: h["valid_acc"] if h["valid_acc"] is not None else -1)
+    log(f"{tag}: best epoch {best['epoch']} (valid 5w5s {100 * best['valid_acc']:.2f}); "
+        "testing")
+    t0 = time.perf_counter()
+    emb = embed(model, Xte)  # once, for the report and the frequency importance
+    rep = few_shot_report(model, Xte, yte, settings=SETTINGS, protocol="paper",
+                          n_repeats=cfg["repeats"], random_state=seed, device=cfg["device"],
+                          embeddings=emb)
+    timings[f"{kind}_seed{seed}_test"] = time.perf_counter() - t0
+    log(f"{tag}:\n{rep}")
+    entry = {"seed": seed, "best_epoch": best["epoch"], "history": hist,
+             "test": _report_dict(rep)}
+    if kind in ("halluaudio", "halluaudio_crop"):
+        imp = frequency_importance(model, Xte, yte, n_way=5, k_shot=5,
+                                   n_episodes=100 if quick else 2000,
+                                   random_state=seed, device=cfg["device"], embeddings=emb)
+        entry["frequency_importance"] = {
+            ESC50_CLASS_NAMES[c]: {"ratio": float(r), "correct_high": int(h),
+                                   "correct_low": int(lo)}
+            for c, r, h, lo in zip(imp["classes"], imp["ratio"], imp["correct_high"],
+                                   imp["correct_low"])}
+    return entry
+
+
+def untrained_floor(kind, cfg, seed, split_hz, X, y, Xte, yte):
+    """Test the architecture untrained (prototypes from ``(X, y)``): the floor.
+
+    Parameters
+    ----------
+    kind : str
+        The model kind.
+    cfg : dict
+        The run's settings.
+    seed : int
+        Seeds the weights and the episodes.
+    split_hz : float
+        HalluAudio's split frequency.
+    X : ndarray of shape (n_clips, n_mels, n_frames)
+        Training clips.
+    y : ndarray of shape (n_clips,)
+        Their class ids.
+    Xte : ndarray of shape (n_clips, n_mels, n_frames)
+        Test clips.
+    yte : ndarray of shape (n_clips,)
+        Their class ids.
+
+    Returns
+    -------
+    dict
+        Accuracy, CI and per-class accuracy of each setting.
+    """
+    untrained = reproduce_model(kind, cfg, seed, split_hz, validation=False)
+    untrained.set_params(**{("clf__" if kind != "baseline" else "") + "train_backbone": False})
+    untrained.fit(X, y)
+    return _report_dict(few_shot_report(
+        untrained, Xte, yte, settings=SETTINGS, protocol="paper",
+        n_repeats=cfg["repeats"], random_state=seed, device=cfg["device"]))
+
+
+def mean_over_seeds(per_seed):
+    """Mean accuracy and CI over seeds, per setting (and the seeds' standard deviation).
+
+    Parameters
+    ----------
+    per_seed : list of dict
+        The entries of :func:`evaluate_model`.
+
+    Returns
+    -------
+    dict
+        Per setting: ``accuracy``, ``ci95``, ``per_seed``, ``seed_std``.
+    """
+    out = {}
+    for s in SETTING_NAMES:
+        accs = np.array([p["test"][s]["accuracy"] for p in per_seed])
+        cis = np.array([p["test"][s]["ci95"] for p in per_seed])
+        out[s] = {"accuracy": float(accs.mean()), "ci95": float(cis.mean()),
+                  "per_seed": accs.tolist(),
+                  "seed_std": float(accs.std(ddof=1)) if len(accs) > 1 else None}
+    return out

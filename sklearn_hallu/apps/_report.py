@@ -1,0 +1,264 @@
+"""The reproduction's outputs: results.json, results.md and the figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from ._features import log
+from ._paper import MODEL_TITLES, PAPER_TABLES, PAPER_TABLES_FOR, SETTING_NAMES
+
+__all__ = ["write_outputs", "markdown_table", "plot_outputs", "machine_info", "git_commit"]
+
+
+def machine_info(device):
+    """Platform, Python, CPU count, torch version, device (and GPU name).
+
+    Parameters
+    ----------
+    device : str
+        The torch device of the run.
+
+    Returns
+    -------
+    dict
+        The description.
+    """
+    import torch
+
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "torch": torch.__version__, "device": device}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def git_commit():
+    """The commit of the checkout, or $SKLEARN_HALLU_COMMIT, or "unknown"."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except Exception:
+        return os.environ.get("SKLEARN_HALLU_COMMIT", "unknown")
+
+
+def write_outputs(results, out):
+    """Write results.json, results.md and (with matplotlib) the figures into ``out``.
+
+    Parameters
+    ----------
+    results : dict
+        What :func:`~sklearn_hallu.apps.reproduce.run` collects.
+    out : str or pathlib.Path
+        Output folder.
+    """
+    out = Path(out)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=_jsonable))
+    (out / "results.md").write_text(markdown_table(results))
+    try:
+        plot_outputs(results, out)
+    except ImportError:  # matplotlib is optional
+        log("matplotlib missing: no figures (pip install matplotlib)")
+
+
+def _jsonable(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def markdown_table(results):
+    """The results page in Markdown: our numbers beside the paper's, gains, sweep, importance.
+
+    Parameters
+    ----------
+    results : dict
+        What :func:`~sklearn_hallu.apps.reproduce.run` collects.
+
+    Returns
+    -------
+    str
+        The Markdown text.
+    """
+    cfg = results["config"]
+    lines = [
+        "# HalluAudio on ESC-50: our numbers beside the paper's",
+        "",
+        f"Command: `{results['command']}`  ",
+        f"Commit: `{results['commit']}`  ",
+        f"Machine: {results['machine']}  ",
+        f"Wall time: {results['timings_s']['total'] / 60:.1f} min  ",
+        f"Seeds: {results['seeds']}; epochs {cfg['epochs']}, lr step {cfg['lr_step']}, "
+        f"channels {cfg['channels']}, pooling {cfg.get('pooling')}, "
+        f"split_hz {cfg['split_hz']:g}, time shift "
+        f"{cfg['time_shift']}, per-view loss weight {cfg['per_view_weight']}, "
+        f"{cfg['repeats']} test passes"
+        + (" (QUICK RUN: not a result)" if results["quick"] else ""),
+    ]
+    lines += _accuracy_table(results) + _gain_table(results) + _sweep_table(results)
+    lines += _importance_table(results)
+    lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in
+                                             results["timings_s"].items()), ""]
+    return "\n".join(lines)
+
+
+def _accuracy_table(results):
+    lines = [
+        "",
+        "Accuracy (%) with 95% CI on the 10 test classes, paper's protocol. "
+        "'diff' is ours minus the paper's; 'within' says whether |diff| is inside the "
+        "combined CI sqrt(ci_ours^2 + ci_paper^2).",
+        "",
+        "| model | setting | ours | paper | diff | within | untrained floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, entry in results["models"].items():
+        for s in SETTING_NAMES:
+            m = entry["mean"][s]
+            p, pci = PAPER_TABLES[PAPER_TABLES_FOR[kind]][s]
+            diff = m["accuracy"] - p
+            comb = float(np.hypot(m["ci95"], pci))
+            seed = f" (seed sd {m['seed_std']:.2f})" if m.get("seed_std") else ""
+            floor = ""
+            if entry.get("untrained"):
+                floor = f"{np.mean([f[s]['accuracy'] for f in entry['untrained']]):.2f}"
+            lines.append(
+                f"| {MODEL_TITLES[kind]} | {s} | {m['accuracy']:.2f} ± {m['ci95']:.2f}{seed} | "
+                f"{p:.2f} ± {pci:.2f} | {diff:+.2f} | {'yes' if abs(diff) <= comb else 'no'} "
+                f"| {floor} |"
+            )
+    return lines
+
+
+def _gain_table(results):
+    if "baseline" not in results["models"]:
+        return []
+    base = results["models"]["baseline"]["mean"]
+    lines = ["", "Gain over our baseline (paper's gain in brackets):", "",
+             "| model | " + " | ".join(SETTING_NAMES) + " |",
+             "|---" * 5 + "|"]
+    for kind in ("halluaudio", "time_concept", "halluaudio_crop"):
+        if kind in results["models"]:
+            m = results["models"][kind]["mean"]
+            paper = PAPER_TABLES[PAPER_TABLES_FOR[kind]]
+            cells = [
+                f"{m[s]['accuracy'] - base[s]['accuracy']:+.2f} "
+                f"({paper[s][0] - PAPER_TABLES['baseline'][s][0]:+.2f})"
+                for s in SETTING_NAMES
+            ]
+            lines.append(f"| {MODEL_TITLES[kind]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _sweep_table(results):
+    if not results.get("sweep"):
+        return []
+    lines = ["", "Split-frequency sweep (HalluAudio trained on the 35 training classes, "
+             "scored on the 5 validation classes, paper protocol):", "",
+             "| split_hz | 5-way 1-shot | 5-way 5-shot |", "|---|---|---|"]
+    for r in results["sweep"]:
+        lines.append(f"| {r['split_hz']:g} | {r['5-way 1-shot']:.2f} ± "
+                     f"{r['5-way 1-shot ci95']:.2f} | {r['5-way 5-shot']:.2f} ± "
+                     f"{r['5-way 5-shot ci95']:.2f} |")
+    return lines
+
+
+def _importance_table(results):
+    hallu = results["models"].get("halluaudio")
+    if not (hallu and hallu["per_seed"] and "frequency_importance" in hallu["per_seed"][0]):
+        return []
+    lines = ["", "Frequency importance on the test classes (5-way 5-shot episodes; "
+             "correct with high band alone / correct with low band alone, seed "
+             f"{hallu['per_seed'][0]['seed']}):", "", "| class | ratio | high | low |",
+             "|---|---|---|---|"]
+    for c, v in sorted(hallu["per_seed"][0]["frequency_importance"].items(),
+                       key=lambda kv: -kv[1]["ratio"]):
+        lines.append(f"| {c} | {v['ratio']:.2f} | {v['correct_high']} | {v['correct_low']} |")
+    return lines
+
+
+def plot_outputs(results, out):
+    """Write the figures: frequency importance, split sweep, accuracy beside the paper's.
+
+    Parameters
+    ----------
+    results : dict
+        What :func:`~sklearn_hallu.apps.reproduce.run` collects.
+    out : pathlib.Path
+        Output folder.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = {"frequency_importance.png": _plot_importance, "split_sweep.png": _plot_sweep,
+               "accuracy_vs_paper.png": _plot_accuracy}
+    for name, draw in figures.items():
+        fig = draw(results)
+        if fig is not None:
+            fig.tight_layout()
+            fig.savefig(out / name, dpi=120)
+            plt.close(fig)
+
+
+def _plot_importance(results):
+    from ..inspection import plot_frequency_importance
+
+    hallu = results["models"].get("halluaudio")
+    if not (hallu and "frequency_importance" in hallu["per_seed"][0]):
+        return None
+    fi = hallu["per_seed"][0]["frequency_importance"]
+    ax = plot_frequency_importance(
+        {"classes": list(fi), "ratio": [v["ratio"] for v in fi.values()]},
+        title="Frequency importance, ESC-50 test classes")
+    return ax.figure
+
+
+def _plot_sweep(results):
+    import matplotlib.pyplot as plt
+
+    if not results.get("sweep"):
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    hz = [r["split_hz"] for r in results["sweep"]]
+    for s in ("5-way 1-shot", "5-way 5-shot"):
+        ax.errorbar(hz, [r[s] for r in results["sweep"]],
+                    yerr=[r[s + " ci95"] for r in results["sweep"]], marker="o", label=s,
+                    capsize=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("split frequency (Hz)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("HalluAudio: where to split (validation classes)")
+    ax.legend()
+    return fig
+
+
+def _plot_accuracy(results):
+    import matplotlib.pyplot as plt
+
+    if not results["models"]:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    kinds = list(results["models"])
+    width = 0.8 / (2 * len(kinds))
+    x = np.arange(len(SETTING_NAMES))
+    for j, kind in enumerate(kinds):
+        m = results["models"][kind]["mean"]
+        ax.bar(x + (2 * j) * width, [m[s]["accuracy"] for s in SETTING_NAMES], width,
+               yerr=[m[s]["ci95"] for s in SETTING_NAMES], label=f"{kind} (ours)")
+        ax.bar(x + (2 * j + 1) * width,
+               [PAPER_TABLES[PAPER_TABLES_FOR[kind]][s][0] for s in SETTING_NAMES],
+               width, alpha=0.45, label=f"{kind} (paper)")
+    ax.set_xticks(x + width * (len(kinds) - 0.5), SETTING_NAMES)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(30, 95)
+    ax.legend(fontsize=7, ncol=2)
+    return fig

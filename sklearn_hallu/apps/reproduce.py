@@ -1,0 +1,199 @@
+"""Reproduce HalluAudio's ESC-50 tables (1 and 2) and Figure 4 with one command.
+
+Run ``python -m sklearn_hallu.apps.reproduce --help`` (or ``sklearn-hallu reproduce``).
+
+The protocol (after Chou et al. 2019 and the paper; docs/results.rst describes
+it): the 35/5/10 class split; 128-mel log-mel spectrograms (16 kHz, hop 502,
+fmax 8 kHz); three models trained with the same recipe and the same number of
+steps (baseline: whole spectrogram; HalluAudio: whole + low + high band; time
+concept: whole + first half + second half); the best epoch chosen on the 5
+validation classes; tests on the 10 test classes with the paper's protocol
+(every test clip a query once, supports from the rest, 50 passes) in 5/10-way
+1/5-shot. The work is done by ``_features`` (log-mel), ``_experiments``
+(models) and ``_report`` (tables and figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import esc50_class_split
+from ._experiments import (
+    evaluate_model,
+    fit_or_load,
+    mean_over_seeds,
+    sweep_split,
+    untrained_floor,
+)
+from ._features import load_features, log
+from ._paper import PAPER_TABLES, SETTING_NAMES, SETTINGS
+from ._report import git_commit, machine_info, write_outputs
+
+__all__ = ["main", "run", "build_parser", "PAPER_TABLES", "SETTINGS", "SETTING_NAMES"]
+
+
+def _config(args):
+    """The run's settings from the arguments (``--quick`` changes the defaults)."""
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    quick = args.quick
+    return {
+        "epochs": args.epochs if args.epochs is not None else (2 if quick else 60),
+        "episodes": args.episodes if args.episodes is not None else (3 if quick else None),
+        "lr_step": args.lr_step if args.lr_step is not None else (1 if quick else 20),
+        "channels": [int(c) for c in args.channels.split(",")] if args.channels
+        else ([8, 8, 8] if quick else [64, 64, 64]),
+        "pooling": args.pooling,
+        "time_shift": not args.no_time_shift,
+        "per_view_weight": args.per_view_weight,
+        "crop_views": args.crop_views,
+        "val_episodes": 20 if quick else args.val_episodes,
+        "repeats": args.repeats if args.repeats is not None else (2 if quick else 50),
+        "device": device,
+        "verbose": 1,
+    }
+
+
+def _choose_split(args, feats, split, cfg, results):
+    """``--split-hz``, else the best of ``--sweep`` on the validation classes, else 2000."""
+    split_hz = args.split_hz
+    if args.sweep:
+        t0 = time.perf_counter()
+        sweep_cfg = dict(cfg, epochs=args.sweep_epochs or cfg["epochs"])
+        results["sweep"] = sweep_split(feats, split, sweep_cfg, args.sweep, args.seeds[0])
+        results["timings_s"]["sweep"] = time.perf_counter() - t0
+        if split_hz is None:
+            best = max(results["sweep"], key=lambda r: r["5-way 1-shot"] + r["5-way 5-shot"])
+            split_hz = best["split_hz"]
+            log(f"sweep: chose split_hz={split_hz:g} on the validation classes")
+    return 2000.0 if split_hz is None else split_hz
+
+
+def run(args):
+    """Run the reproduction and write its outputs into ``args.out``.
+
+    Seeds outside, models inside: an interrupted run keeps whole seeds of every
+    model, and the outputs are rewritten after every model.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`build_parser`.
+
+    Returns
+    -------
+    results : dict
+        Settings, per-model results, sweep, timings (as in results.json).
+    """
+    t_start = time.perf_counter()
+    out = Path(args.out)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    cfg = _config(args)
+    feats = load_features(args.data_home, args.features_cache, quick=args.quick)
+    feats["X"] = feats["X"].astype(np.float32, copy=False)
+    cfg["n_mels"], cfg["n_frames"] = (int(n) for n in feats["X"].shape[-2:])
+    ids, y = esc50_class_split(), feats["target"]
+    split = {part: np.isin(y, ids[part]) for part in ("train", "validation", "test")}
+    trval = split["train"] | split["validation"]
+    cfg["val_classes"] = list(ids["validation"])
+    results = {"config": dict(cfg), "models": {}, "sweep": None, "paper": PAPER_TABLES,
+               "command": "python -m sklearn_hallu.apps.reproduce " + " ".join(sys.argv[1:]),
+               "machine": machine_info(cfg["device"]), "commit": git_commit(),
+               "quick": args.quick, "seeds": args.seeds, "timings_s": {}}
+    split_hz = results["config"]["split_hz"] = _choose_split(args, feats, split, cfg, results)
+    Xte, yte = feats["X"][split["test"]], y[split["test"]]
+    timings = results["timings_s"]
+    per_seed, floors = {k: [] for k in args.models}, {k: [] for k in args.models}
+    for seed in args.seeds:
+        for i, kind in enumerate(args.models, 1):
+            tag = f"[seed {seed}, {i}/{len(args.models)}] {kind}"
+            model = fit_or_load(kind, cfg, seed, split_hz, feats["X"][trval], y[trval],
+                                out / "models" / f"{kind}_seed{seed}.joblib",
+                                stage=args.stage, timings=timings, tag=tag)
+            per_seed[kind].append(evaluate_model(model, kind, Xte, yte, cfg, seed,
+                                                 timings=timings, tag=tag, quick=args.quick))
+            if args.floor:
+                floors[kind].append(untrained_floor(kind, cfg, seed, split_hz,
+                                                    feats["X"][trval], y[trval], Xte, yte))
+            results["models"][kind] = {"per_seed": per_seed[kind],
+                                       "mean": mean_over_seeds(per_seed[kind]),
+                                       "untrained": floors[kind] or None}
+            timings["total"] = time.perf_counter() - t_start
+            write_outputs(results, out)  # partial results survive an interrupted run
+    timings["total"] = time.perf_counter() - t_start
+    write_outputs(results, out)
+    log(f"done in {timings['total'] / 60:.1f} min; results in {out}")
+    return results
+
+
+def build_parser(parser=None):
+    """The reproduction's options, added to ``parser`` (or a new parser).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser or None, default=None
+        A parser to fill, e.g. the ``reproduce`` sub-command of ``sklearn-hallu``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The filled parser.
+    """
+    p = parser or argparse.ArgumentParser(
+        prog="python -m sklearn_hallu.apps.reproduce",
+        description="Reproduce HalluAudio's ESC-50 results (Tables 1 and 2, Figure 4).")
+    p.add_argument("--data-home", default=None,
+                   help="ESC-50 folder (or its parent); default: $SKLEARN_HALLU_ESC50, then "
+                        "the data home; downloaded when absent")
+    p.add_argument("--out", default="results/reproduce", help="output folder")
+    p.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny budget, 12 clips per class: checks the harness end to end")
+    p.add_argument("--models", nargs="*", default=["baseline", "halluaudio", "time_concept"],
+                   choices=["baseline", "halluaudio", "time_concept", "halluaudio_crop"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--epochs", type=int, default=None, help="default 60 (paper)")
+    p.add_argument("--episodes", type=int, default=None,
+                   help="episodes per epoch; default one pass over the training clips (28)")
+    p.add_argument("--lr-step", type=int, default=None, help="default 20 epochs (paper)")
+    p.add_argument("--channels", default=None,
+                   help="backbone widths, e.g. 128,256,384 (Chou); default 64,64,64")
+    p.add_argument("--pooling", default="time_mean", choices=["time_mean", "flatten"],
+                   help="backbone output pooling (default time_mean)")
+    p.add_argument("--split-hz", type=float, default=None,
+                   help="HalluAudio split; default: best of --sweep on validation, else 2000")
+    p.add_argument("--sweep", nargs="*", type=float, default=None,
+                   help="split frequencies (Hz) to compare on the validation classes")
+    p.add_argument("--sweep-epochs", type=int, default=None)
+    p.add_argument("--no-time-shift", action="store_true", help="no time-shift augmentation")
+    p.add_argument("--per-view-weight", type=float, default=0.0)
+    p.add_argument("--crop-views", action="store_true",
+                   help="feed band views only their own rows (a model variant)")
+    p.add_argument("--val-episodes", type=int, default=300)
+    p.add_argument("--repeats", type=int, default=None, help="test passes; default 50 (paper)")
+    p.add_argument("--floor", action="store_true",
+                   help="also test each architecture untrained (the floor)")
+    p.add_argument("--features-cache", default=None,
+                   help=".npz file of log-mel features: read if present, else written")
+    p.add_argument("--stage", default="all", choices=["all", "test"],
+                   help="'test' loads the models saved in OUT/models instead of training")
+    return p
+
+
+def main(argv=None):
+    """Run the reproduction with command-line arguments ``argv``; return the exit code."""
+    args = build_parser().parse_args(argv)
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Torch building blocks (sklearn_hallu.nn): prototypes, loss, standardised encoder."""
+
+import numpy as np
+import torch
+
+from sklearn_hallu.nn import (
+    PrototypicalLoss,
+    StandardizedEncoder,
+    class_prototypes,
+    prototype_logits,
+    prototypes,
+)
+
+
+def test_class_prototypes_are_class_means_in_any_order():
+    g = torch.Generator().manual_seed(0)
+    support = torch.randn(3, 4, 5, generator=g)  # 3 classes x 4 shots
+    labels = torch.arange(3).repeat_interleave(4)
+    perm = torch.randperm(12, generator=g)
+    got = class_prototypes(support.reshape(12, 5)[perm], labels[perm], 3)
+    torch.testing.assert_close(got, prototypes(support))
+    uneven = class_prototypes(torch.tensor([[0.0], [2.0], [5.0]]), torch.tensor([0, 0, 1]), 2)
+    torch.testing.assert_close(uneven, torch.tensor([[1.0], [5.0]]))
+
+
+def test_logits_are_minus_squared_distances():
+    q, p = torch.randn(6, 8), torch.randn(3, 8)
+    expected = -((q[:, None] - p[None]) ** 2).sum(-1)
+    torch.testing.assert_close(prototype_logits(q, p), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_loss_records_accuracy():
+    emb = torch.cat([torch.full((3, 2), 10.0 * c) for c in range(4)])  # 4 classes x 3 clips
+    crit = PrototypicalLoss(n_way=4, k_shot=1)
+    assert np.isnan(crit.last_accuracy)
+    loss = crit(emb)
+    assert loss.ndim == 0 and loss.item() < 1e-3 and crit.last_accuracy == 1.0
+
+
+def test_encoder_standardises_and_reads_nan_as_the_mean():
+    torch.manual_seed(0)
+    enc = StandardizedEncoder(n_views=2, channels=(4, 4, 4), mean=3.0, std=2.0).eval()
+    enc.set_input_shape(16, 16)
+    X = 3.0 + 2.0 * torch.randn(2, 2, 16, 16)
+    masked = X.clone()
+    masked[:, 1, :8] = float("nan")
+    filled = X.clone()
+    filled[:, 1, :8] = 3.0  # the mean: 0 after standardising
+    with torch.no_grad():
+        torch.testing.assert_close(enc(masked), enc(filled))
+    assert {"mean", "std"} <= set(enc.state_dict())
+    np.testing.assert_allclose([enc.mean.item(), enc.std.item()], [3.0, 2.0])
