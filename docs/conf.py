@@ -21,7 +21,22 @@ extensions = [
 autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-numpydoc_validation_checks = set()
+# numpydoc validation of every documented object, except sections this project
+# does not require on every docstring:
+#   ES01 extended summary, SA01 See Also, EX01 Examples (given for the main
+#   estimators and functions only); GL08 (objects without a docstring: skorch
+#   and torch hooks such as forward/on_epoch_end overrides inherit theirs);
+#   RT02 (numpydoc wants a named return type only where the name helps).
+numpydoc_validation_checks = {"all", "ES01", "SA01", "EX01", "GL08", "RT02"}
+# scikit-learn, torch and skorch members inherited into our classes are not ours.
+# The backbone module (nn/_backbone.py) is being reworked in a separate change, which
+# brings its docstrings to numpydoc form; until then its two classes are not validated.
+numpydoc_validation_exclude = {
+    r"^sklearn_hallu\.nn\.(MultiViewEncoder|Backbone)$",
+    r"\.fit_transform$", r"\.set_output$", r"\.get_params$", r"\.set_params$",
+    r"\.score$", r"\.get_metadata_routing$", r"\.set_fit_request$",
+    r"\.set_score_request$", r"\.set_transform_request$", r"\.set_predict_request$",
+}
 autodoc_default_options = {"members": True, "inherited-members": False}
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",

@@ -38,7 +38,23 @@ def _class_index(y):
 
 
 def check_episode_feasible(y, n_way, k_shot, n_query=0, *, what="y", exclude_self=False):
-    """Raise a ValueError naming the numbers when ``y`` cannot give such episodes."""
+    """Raise a ValueError naming the numbers when ``y`` cannot give such episodes.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels.
+    n_way : int
+        Classes per episode.
+    k_shot : int
+        Supports per class.
+    n_query : int, default=0
+        Queries per class.
+    what : str, default="y"
+        How the message names ``y``.
+    exclude_self : bool, default=False
+        The query is drawn from its own class too (the paper's protocol).
+    """
     classes, _, members = _class_index(y)
     if n_way < 2:
         raise ValueError(f"n_way={n_way} must be at least 2 for a classification episode.")
@@ -73,7 +89,13 @@ class EpisodeSampler(torch.utils.data.Sampler):
     Parameters
     ----------
     y : array-like of shape (n_samples,)
-    n_way, k_shot, n_query : int
+        Labels.
+    n_way : int
+        Classes per episode.
+    k_shot : int
+        Supports per class.
+    n_query : int
+        Queries per class.
     n_episodes : int
         Episodes per iteration (one epoch).
     random_state : int, RandomState instance or None
@@ -137,9 +159,10 @@ def paper_episodes(y_idx, members, n_way, k_shot, rng):
 class EpisodeResult:
     """Per-query outcome of an episodic evaluation.
 
-    Attributes
+    Parameters
     ----------
     correct : ndarray of bool, shape (n_queries_total,)
+        Whether each query was classified right.
     query_class : ndarray, shape (n_queries_total,)
         Label of each query (in the label space of ``y``).
     episode_accuracy : ndarray, shape (n_episodes,)
@@ -185,23 +208,31 @@ def episodic_accuracy(
     emb : ndarray or Tensor of shape (n_samples, dim)
         Embeddings of the clips (e.g. ``HalluAudioClassifier.embed``).
     y : array-like of shape (n_samples,)
-    n_way, k_shot : int
-    protocol : {"random", "paper"}
-    n_query, n_episodes : int
-        For ``"random"``: queries per class, and episodes.
-    n_repeats : int
+        Labels.
+    n_way : int, default=5
+        Classes per episode.
+    k_shot : int, default=1
+        Supports per class.
+    protocol : {"random", "paper"}, default="random"
+    n_query : int, default=5
+        For ``"random"``: queries per class.
+    n_episodes : int, default=200
+        For ``"random"``: episodes.
+    n_repeats : int, default=1
         For ``"paper"``: passes over all clips.
-    random_state : int, RandomState instance or None
-    dims : slice or None
+    random_state : int, RandomState instance or None, default=None
+        Seeds the episodes.
+    dims : slice or None, default=None
         Use only these embedding dimensions (one view's slice, say).
-    chunk : int
+    chunk : int, default=256
         Episodes (or queries) per vectorised step.
-    device : str or None
+    device : str or None, default=None
         Torch device for the computation (default: where ``emb`` is, or CPU).
 
     Returns
     -------
     EpisodeResult
+        Per-query outcome.
     """
     y = np.asarray(y)
     classes, y_idx, members = _class_index(y)

@@ -375,7 +375,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         return prototype_logits(self._embed(X), torch.from_numpy(self.prototypes_))
 
     def embed(self, X):
-        """Embeddings of the clips: the views' embeddings concatenated.
+        """Compute the clips' embeddings: the views' embeddings concatenated.
 
         Parameters
         ----------
@@ -390,7 +390,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
         return self._embed(X).numpy()
 
     def decision_function(self, X):
-        """Logits: minus the squared distance to each class prototype.
+        """Compute the logits: minus the squared distance to each class prototype.
 
         Parameters
         ----------
@@ -437,7 +437,7 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def history_(self):
-        """skorch.History: per-epoch losses, accuracies and times of the last training."""
+        """The skorch history of the last training: per-epoch losses, accuracies, times."""
         check_is_fitted(self, "net_")
         return self.net_.history
 

@@ -58,10 +58,15 @@ def esc50_class_split(random_state: int = 0):
     ``np.random.RandomState(random_state).shuffle(np.arange(50))``: the first 35
     class ids train, the next 5 validate, the last 10 test.
 
+    Parameters
+    ----------
+    random_state : int, default=0
+        Seed of the shuffle (0 is the standard split).
+
     Returns
     -------
-    split : dict with keys "train", "validation", "test"
-        Lists of ESC-50 ``target`` ids.
+    split : dict
+        Keys ``"train"``, ``"validation"``, ``"test"``: lists of ESC-50 ``target`` ids.
     """
     order = np.arange(50)
     np.random.RandomState(random_state).shuffle(order)
@@ -209,7 +214,8 @@ def fetch_esc50(
         class name of each clip), ``fold`` (1..5), ``filenames``,
         ``class_split`` (dict of class-id lists, see :func:`esc50_class_split`),
         ``class_split_names`` (the same with names), ``DESCR``.
-    (data, target) : tuple if ``return_X_y`` is True
+    (data, target) : tuple
+        With ``return_X_y=True``: the ``data`` and ``target`` of the Bunch.
 
     Raises
     ------

@@ -28,16 +28,22 @@ def make_sounds(
     Parameters
     ----------
     n_classes : int, default=6
+        Number of classes.
     n_per_class : int, default=10
+        Clips per class.
     sr : int, default=16000
+        Sample rate in Hz.
     duration : float, default=1.0
         Seconds per clip.
     noise : float, default=0.3
+        Standard deviation of the white noise, relative to the tone.
     random_state : int, RandomState instance or None, default=None
+        Seeds the sounds.
 
     Returns
     -------
     X : ndarray of shape (n_classes * n_per_class, round(duration * sr)), float32
+        Waveforms.
     y : ndarray of shape (n_classes * n_per_class,), int
         Labels ``0..n_classes-1``, clips of a class contiguous.
 

@@ -113,7 +113,22 @@ def _band_views(estimator, low_view, high_view):
 
 
 def plot_frequency_importance(result, ax=None, title="Frequency importance"):
-    """Bar chart of ``frequency_importance`` ratios on a log scale (1 = equal)."""
+    """Bar chart of ``frequency_importance`` ratios on a log scale (1 = equal).
+
+    Parameters
+    ----------
+    result : dict
+        The output of :func:`frequency_importance` (``classes`` and ``ratio``).
+    ax : matplotlib.axes.Axes or None, default=None
+        Where to draw; a new figure when None.
+    title : str, default="Frequency importance"
+        Title of the chart.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The chart.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -137,7 +152,19 @@ def plot_views(views, *, titles=None, axes=None, sr=None):
     Parameters
     ----------
     views : ndarray of shape (n_views, n_mels, n_frames)
-    titles : list of str or None
+        One clip's views.
+    titles : list of str or None, default=None
+        One title per view (default: "whole", "view 1", ...); a fitted
+        FrequencyMaskTransformer's ``view_names_`` fit here.
+    axes : array of matplotlib.axes.Axes or None, default=None
+        Where to draw; a new figure when None.
+    sr : int or None, default=None
+        Unused; kept for compatibility.
+
+    Returns
+    -------
+    axes : ndarray of matplotlib.axes.Axes
+        One image per view.
     """
     import matplotlib.pyplot as plt
 

@@ -30,14 +30,19 @@ class FewShotScorer:
     Parameters
     ----------
     n_way : int, default=5
+        Classes per episode.
     k_shot : int, default=1
+        Supports per class.
     protocol : {"random", "paper"}, default="random"
         ``"random"``: ``n_episodes`` episodes of ``n_query`` queries per class.
         ``"paper"``: every clip of the fold is a query once per pass, supports
         from the rest of the fold; ``n_repeats`` passes.
     n_query : int, default=5
+        Queries per class (``"random"``).
     n_episodes : int, default=300
+        Episodes (``"random"``).
     n_repeats : int, default=5
+        Passes over the fold (``"paper"``).
     random_state : int or None, default=0
         Seeds the episodes; a fixed seed scores every candidate of a search on
         the same episodes.
@@ -62,14 +67,46 @@ class FewShotScorer:
         self.device = device
 
     def evaluate(self, estimator, X, y, *, dims=None) -> EpisodeResult:
-        """Per-query outcome (see :class:`~sklearn_hallu.sampling.EpisodeResult`)."""
+        """Score a fitted estimator on episodes of ``(X, y)``, query by query.
+
+        Parameters
+        ----------
+        estimator : HalluAudioClassifier or Pipeline
+            Fitted; its transformers turn ``X`` into views.
+        X : array-like
+            Clips (raw input of the estimator).
+        y : array-like of shape (n_clips,)
+            Their labels.
+        dims : slice or None, default=None
+            Use only these embedding dimensions (one view's slice, say).
+
+        Returns
+        -------
+        EpisodeResult
+            Per-query outcome (see :class:`~sklearn_hallu.sampling.EpisodeResult`).
+        """
         if self.protocol not in ("random", "paper"):
             raise ValueError(f"protocol must be 'random' or 'paper', got {self.protocol!r}.")
         emb = embed(estimator, X)
         return self.evaluate_embeddings(emb, y, dims=dims)
 
     def evaluate_embeddings(self, emb, y, *, dims=None) -> EpisodeResult:
-        """Like :meth:`evaluate`, on embeddings already computed."""
+        """Score embeddings already computed, like :meth:`evaluate`.
+
+        Parameters
+        ----------
+        emb : ndarray of shape (n_clips, embedding_dim)
+            Embeddings of the clips.
+        y : array-like of shape (n_clips,)
+            Their labels.
+        dims : slice or None, default=None
+            Use only these embedding dimensions.
+
+        Returns
+        -------
+        EpisodeResult
+            Per-query outcome.
+        """
         return episodic_accuracy(
             emb, y, n_way=self.n_way, k_shot=self.k_shot, protocol=self.protocol,
             n_query=self.n_query, n_episodes=self.n_episodes, n_repeats=self.n_repeats,
@@ -96,8 +133,11 @@ class ClassKFold(BaseCrossValidator):
     Parameters
     ----------
     n_splits : int, default=5
+        Number of folds.
     shuffle : bool, default=True
+        Shuffle the classes before cutting them into folds.
     random_state : int or None, default=None
+        Seeds the shuffle.
 
     Examples
     --------
@@ -138,9 +178,9 @@ class ClassKFold(BaseCrossValidator):
 class FewShotReport:
     """Few-shot accuracies for several (N, K) settings.
 
-    Attributes
+    Parameters
     ----------
-    rows : list of dict
+    rows : list of dict, default=[]
         One per setting: ``setting``, ``n_way``, ``k_shot``, ``accuracy`` and
         ``ci95`` in percent, ``n_queries``, ``per_class`` (label -> percent).
     """
@@ -189,13 +229,25 @@ def few_shot_report(
 
     Parameters
     ----------
-    estimator : fitted HalluAudioClassifier or Pipeline ending in one
-    X, y : the clips (raw input of the estimator) and their labels; usually
-        classes the estimator never trained on
-    settings : sequence of (n_way, k_shot)
-    protocol, n_repeats, n_query, n_episodes, random_state
-        As in :class:`FewShotScorer`; the default is the paper's protocol with
-        50 passes.
+    estimator : HalluAudioClassifier or Pipeline
+        A fitted classifier, or a fitted Pipeline ending in one.
+    X : array-like
+        The clips (raw input of the estimator), usually of classes the
+        estimator never trained on.
+    y : array-like of shape (n_clips,)
+        Their labels.
+    settings : sequence of (int, int), default=((5, 1), (5, 5), (10, 1), (10, 5))
+        The ``(n_way, k_shot)`` settings.
+    protocol : {"random", "paper"}, default="paper"
+        As in :class:`FewShotScorer`.
+    n_repeats : int, default=50
+        Passes of the paper's protocol.
+    n_query : int, default=5
+        Queries per class (``"random"``).
+    n_episodes : int, default=600
+        Episodes (``"random"``).
+    random_state : int or None, default=0
+        Seeds the episodes.
     embeddings : ndarray or None
         Precomputed ``embed(estimator, X)``; ``X`` is then not used.
     device : str or None
@@ -204,6 +256,7 @@ def few_shot_report(
     Returns
     -------
     FewShotReport
+        One row per setting.
     """
     emb = embed(estimator, X) if embeddings is None else embeddings
     y = np.asarray(y)

@@ -43,7 +43,7 @@ class StandardizedEncoder(MultiViewEncoder):
         self.register_buffer("std", torch.tensor(float(std)))
 
     def forward(self, X):
-        """Embeddings of standardised views.
+        """Compute the embeddings of standardised views.
 
         Parameters
         ----------

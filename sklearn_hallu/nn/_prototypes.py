@@ -53,7 +53,7 @@ def class_prototypes(emb: torch.Tensor, labels: torch.Tensor, n_classes: int) ->
 
 
 def prototype_logits(query: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
-    """Logits ``-||q - p_c||^2`` of each query against each prototype.
+    """Compute the logits ``-||q - p_c||^2`` of each query against each prototype.
 
     With embeddings that concatenate several views, this is minus the sum over
     views of each view's squared distance, HalluAudio's combination rule.

@@ -40,6 +40,7 @@ def load_audio(path, sr: int) -> np.ndarray:
     Returns
     -------
     y : ndarray of shape (n_samples,), float32
+        The mono waveform at ``sr`` Hz.
     """
     import soundfile as sf
 
@@ -213,8 +214,21 @@ def log_mel_spectrogram(
     Parameters
     ----------
     waveforms : ndarray of shape (n_clips, n_samples)
-    sr, n_fft, hop_length, n_mels, fmin, fmax, htk
-        As in ``librosa.feature.melspectrogram`` (Hann window, power 2).
+        Equal-length clips.
+    sr : int, default=16000
+        Sample rate in Hz.
+    n_fft : int, default=2048
+        FFT size and Hann window length.
+    hop_length : int, default=502
+        Samples between frames.
+    n_mels : int, default=128
+        Number of mel bands.
+    fmin : float, default=0.0
+        Lowest mel frequency in Hz.
+    fmax : float, default=8000.0
+        Highest mel frequency in Hz.
+    htk : bool, default=False
+        Use the HTK mel formula instead of Slaney's.
     ref : float or "max"
         Reference power of 0 dB. ``"max"`` uses each clip's own peak. Either way
         no clip's output depends on any other clip of the batch.
@@ -235,6 +249,7 @@ def log_mel_spectrogram(
     Returns
     -------
     S_db : ndarray of shape (n_clips, n_mels, 1 + n_samples // hop_length), float32
+        Log-mel spectrograms in dB.
     """
     waveforms = np.asarray(waveforms, dtype=np.float32)
     tdtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32

@@ -12,6 +12,22 @@ def mel_row_centres(n_mels: int, fmin: float, fmax: float, htk: bool = False) ->
 
     Row ``i`` of a log-mel spectrogram made with the same ``n_mels``, ``fmin``,
     ``fmax`` and ``htk`` is the filter whose triangle peaks at ``centres[i]``.
+
+    Parameters
+    ----------
+    n_mels : int
+        Number of mel rows.
+    fmin : float
+        Lowest mel frequency in Hz.
+    fmax : float
+        Highest mel frequency in Hz.
+    htk : bool, default=False
+        HTK mel formula instead of Slaney's.
+
+    Returns
+    -------
+    centres : ndarray of shape (n_mels,)
+        Centre frequencies in Hz, increasing.
     """
     import librosa
 
@@ -23,6 +39,24 @@ def band_rows(bands, *, n_mels: int, fmin: float, fmax: float, htk: bool = False
 
     A row belongs to a band when its centre frequency ``c`` satisfies
     ``low_hz <= c < high_hz`` (``<= high_hz`` for a band that ends at ``fmax``).
+
+    Parameters
+    ----------
+    bands : list of (float, float)
+        Bands ``(low_hz, high_hz)``.
+    n_mels : int
+        Number of mel rows.
+    fmin : float
+        Lowest mel frequency in Hz.
+    fmax : float
+        Highest mel frequency in Hz.
+    htk : bool, default=False
+        HTK mel formula instead of Slaney's.
+
+    Returns
+    -------
+    rows : list of (int, int)
+        ``(start, stop)`` mel rows of each band, in the order given.
 
     Raises
     ------
@@ -62,6 +96,7 @@ def masked_views(S: np.ndarray, ranges, *, axis: int, fill="min", include_whole=
     Parameters
     ----------
     S : ndarray of shape (n_clips, n_mels, n_frames)
+        Spectrograms.
     ranges : list of (start, stop)
         Rows (``axis=1``) or frames (``axis=2``) kept by each view.
     axis : {1, 2}
@@ -75,6 +110,7 @@ def masked_views(S: np.ndarray, ranges, *, axis: int, fill="min", include_whole=
     Returns
     -------
     views : ndarray of shape (n_clips, n_views, n_mels, n_frames), float32
+        The whole (if ``include_whole``), then one masked copy per range.
     """
     n = S.shape[0]
     n_views = len(ranges) + int(include_whole)

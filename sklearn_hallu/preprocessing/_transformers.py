@@ -129,7 +129,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
 
     @property
     def n_samples(self):
-        """int or None: samples per clip after cropping/padding (None: the input's length)."""
+        """Samples per clip after cropping/padding (None: the input's own length)."""
         return None if self.duration is None else int(round(self.duration * self.sr))
 
     def fit(self, X, y=None):

@@ -120,6 +120,7 @@ def check_waveform(arr, *, what, min_samples):
     Returns
     -------
     waveform : ndarray of shape (n_samples,), float32
+        The clip, finite and long enough.
     """
     arr = np.asarray(arr)
     if arr.dtype.kind == "c":
@@ -210,6 +211,7 @@ def check_views(X, *, view_shape=None, estimator_name="the classifier"):
     Returns
     -------
     X : ndarray of shape (n_clips, n_views, n_mels, n_frames), float32
+        The views; NaN only in band views.
     """
     X = _as_array(X)
     if X.ndim <= 2:  # scikit-learn's own messages for 1-D, empty, complex, object
@@ -261,6 +263,7 @@ def check_labels(y, n_samples, *, estimator_name="the estimator"):
     Returns
     -------
     y : ndarray of shape (n_samples,)
+        The labels, 1-D.
     """
     if y is None:
         raise ValueError(
