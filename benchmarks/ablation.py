@@ -7,6 +7,7 @@ is scored with the paper's protocol on the SAME episodes for every variant and s
 
     python benchmarks/ablation.py run --seeds 0 1 --variants base_ref base_episode_shift
     python benchmarks/ablation.py report          # table with paired differences
+    python benchmarks/ablation.py test --variants base_ref hallu_ref --seeds 0 1
 
 Each finished run is one JSON file under ``--out``/runs (per-clip accuracies included),
 so an interrupted ``run`` continues where it stopped. ``report`` writes ``ablation.md``
@@ -25,6 +26,7 @@ import json
 import time
 from pathlib import Path
 
+import joblib
 import numpy as np
 from sklearn.pipeline import Pipeline
 
@@ -37,6 +39,8 @@ REFERENCE = {
     "baseline": {"n_fft": 1024, "time_shift_per": "clip", "pooling": "time_mean"},
     "halluaudio": {"n_fft": 1024, "time_shift_per": "clip", "pooling": "time_mean",
                    "fill": "nan", "split_hz": 2000.0, "per_view_weight": 0.0},
+    "time_concept": {"n_fft": 1024, "time_shift_per": "clip", "pooling": "time_mean",
+                     "fill": "nan", "per_view_weight": 0.0},
 }
 #: variant name -> (model, the one factor changed from REFERENCE[model])
 VARIANTS = {
@@ -47,6 +51,7 @@ VARIANTS = {
     "hallu_ref": ("halluaudio", {}),
     "hallu_fill_min": ("halluaudio", {"fill": "min"}),
     "hallu_per_view": ("halluaudio", {"per_view_weight": 1.0}),
+    "time_ref": ("time_concept", {}),
 }
 SETTINGS = ((5, 1), (5, 5))
 EPISODE_SEED = 20261126  # the same validation episodes for every variant and seed
@@ -78,7 +83,10 @@ def build(model, cfg, args, seed, val_classes):
     )
     if model == "baseline":
         return clf
-    masks = FrequencyMaskTransformer(split_hz=cfg["split_hz"], fill=cfg["fill"])
+    if model == "time_concept":
+        masks = FrequencyMaskTransformer(axis="time", fill=cfg["fill"])
+    else:
+        masks = FrequencyMaskTransformer(split_hz=cfg["split_hz"], fill=cfg["fill"])
     return Pipeline([("masks", masks), ("clf", clf)])
 
 
@@ -129,6 +137,9 @@ def cmd_run(args):
                    "best_epoch": best["epoch"], "best_valid_acc": best["valid_acc"],
                    "history": hist, "val_clip_target": y[va].tolist(), "per_clip": per_clip}
             path.write_text(json.dumps(rec))
+            models = Path(args.out) / "models"  # for the one look at the test classes
+            models.mkdir(exist_ok=True)
+            joblib.dump(model, models / f"{name}_seed{seed}.joblib")
             log(f"{name} seed {seed}: fit {fit_s:.0f} s, best epoch {best['epoch']}, "
                 + ", ".join(f"{k} {100 * np.mean(v):.2f}" for k, v in per_clip.items()))
 
@@ -208,9 +219,113 @@ def cmd_report(args):
     print(md)
 
 
+#: The paper's Tables 1 and 2 (ESC-50): mean accuracy in percent.
+PAPER = {"baseline": [69.77, 83.47, 54.51, 71.36], "halluaudio": [71.88, 86.46, 57.12, 75.20],
+         "time_concept": [70.66, 82.89, 55.67, 70.60]}
+TEST_SETTINGS = ((5, 1), (5, 5), (10, 1), (10, 5))
+
+
+def cmd_test(args):
+    """The one look at the test classes: saved models, paired paper-protocol episodes."""
+    data = fetch_esc50(args.data_home)
+    keep = np.isin(data.target, data.class_split["test"])
+    y = data.target[keep]
+    models, feats, res = Path(args.out) / "models", {}, {}
+    for name in args.variants:
+        model_kind, cfg = variant_config(name)
+        if cfg["n_fft"] not in feats:
+            feats[cfg["n_fft"]] = features(data, cfg["n_fft"], keep)
+        for seed in args.seeds:
+            model = joblib.load(models / f"{name}_seed{seed}.joblib")
+            clf = model[-1] if isinstance(model, Pipeline) else model
+            X = feats[cfg["n_fft"]]
+            emb = clf.embed(model[:-1].transform(X) if isinstance(model, Pipeline) else X)
+            per = {}
+            for i, (n_way, k_shot) in enumerate(TEST_SETTINGS):
+                r = episodic_accuracy(emb, y, n_way=n_way, k_shot=k_shot, protocol="paper",
+                                      n_repeats=args.passes, random_state=EPISODE_SEED + i)
+                per[f"{n_way}w{k_shot}s"] = {
+                    "accuracy": 100 * r.accuracy, "ci95_queries": 100 * r.ci95,
+                    "per_clip": r.correct.reshape(args.passes, len(y)).mean(axis=0).tolist()}
+            res.setdefault(name, {})[seed] = per
+            log(f"test {name} seed {seed}: " + ", ".join(
+                f"{k} {v['accuracy']:.2f}" for k, v in per.items()))
+    rows = _test_rows(res, args)
+    (Path(args.out) / "test.json").write_text(json.dumps(
+        {"rows": rows, "passes": args.passes, "seeds": args.seeds,
+         "test_classes": [str(data.target_names[c]) for c in data.class_split["test"]]},
+        indent=1))
+    md = _test_markdown(rows, args)
+    (Path(args.out) / "test.md").write_text(md)
+    print(md)
+
+
+def _test_rows(res, args):
+    rows = []
+    base = res.get("base_ref")
+    for name, by_seed in res.items():
+        model_kind = VARIANTS[name][0]
+        row = {"variant": name, "model": model_kind, "paper": PAPER.get(model_kind)}
+        for key in (f"{n}w{k}s" for n, k in TEST_SETTINGS):
+            seeds = sorted(by_seed)
+            clip = np.mean([by_seed[s][key]["per_clip"] for s in seeds], axis=0)
+            row[key] = {"accuracy": 100 * float(clip.mean()),
+                        "per_seed": [by_seed[s][key]["accuracy"] for s in seeds],
+                        "ci95_queries": float(np.mean([by_seed[s][key]["ci95_queries"]
+                                                       for s in seeds])),
+                        "ci95_clips": 100 * _ci(clip)}
+            if base is not None and name != "base_ref":
+                common = [s for s in seeds if s in base]
+                d_seed = [np.subtract(by_seed[s][key]["per_clip"], base[s][key]["per_clip"])
+                          for s in common]
+                d = np.mean(d_seed, axis=0)
+                row[key]["diff_vs_base"] = {"mean": 100 * float(d.mean()),
+                                            "ci95_clips": 100 * _ci(d),
+                                            "per_seed": [100 * float(x.mean()) for x in d_seed]}
+        rows.append(row)
+    return rows
+
+
+def _test_markdown(rows, args):
+    keys = [f"{n}w{k}s" for n, k in TEST_SETTINGS]
+    lines = [
+        "# The one look at ESC-50's test classes (10 classes, 400 clips)",
+        "",
+        f"Command: `python benchmarks/ablation.py test --variants {' '.join(args.variants)} "
+        f"--seeds {' '.join(map(str, args.seeds))} --passes {args.passes}` (models from "
+        "`ablation.py run`, trained on the 35 training classes, best epoch on the 5 validation "
+        "classes). Paper protocol, the same episodes for every model and seed. ± (queries): the "
+        "paper's 1.96 sd/sqrt(n) over all queries (each pass re-uses the same clips, so it is "
+        "too narrow); ± (clips): over the 400 per-clip accuracies.",
+        "",
+        "| model | " + " | ".join(keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for r in rows:
+        lines.append(f"| {r['variant']} (mean of seeds) | " + " | ".join(
+            f"{r[k]['accuracy']:.2f} ± {r[k]['ci95_queries']:.2f} (queries) ± "
+            f"{r[k]['ci95_clips']:.2f} (clips)" for k in keys) + " |")
+        lines.append(f"| {r['variant']} per seed | " + " | ".join(
+            ", ".join(f"{a:.2f}" for a in r[k]["per_seed"]) for k in keys) + " |")
+        if r["paper"]:
+            lines.append(f"| paper, {r['model']} | " + " | ".join(
+                f"{a:.2f}" for a in r["paper"]) + " |")
+    lines += ["", "Paired differences with base_ref (same clips, episodes and seeds):", "",
+              "| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for r in rows:
+        if "diff_vs_base" in r[keys[0]]:
+            lines.append(f"| {r['variant']} - base_ref | " + " | ".join(
+                f"{r[k]['diff_vs_base']['mean']:+.2f} ± {r[k]['diff_vs_base']['ci95_clips']:.2f}"
+                " (seeds: " + ", ".join(f"{x:+.2f}" for x in r[k]["diff_vs_base"]["per_seed"])
+                + ")" for k in keys) + " |")
+    lines.append("| paper, HalluAudio - baseline | " + " | ".join(
+        f"{a - b:+.2f}" for a, b in zip(PAPER["halluaudio"], PAPER["baseline"])) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["run", "report"])
+    p.add_argument("command", choices=["run", "report", "test"])
     p.add_argument("--out", default="benchmarks/results/ablation")
     p.add_argument("--data-home", default=None)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -223,7 +338,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--verbose", type=int, default=0)
     args = p.parse_args(argv)
-    cmd_run(args) if args.command == "run" else cmd_report(args)
+    {"run": cmd_run, "report": cmd_report, "test": cmd_test}[args.command](args)
 
 
 if __name__ == "__main__":
