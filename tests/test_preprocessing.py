@@ -37,10 +37,21 @@ def test_matches_librosa_per_clip(five_second_clips, ref, dtype):
 
 @pytest.mark.parametrize("ref", [1.0, "max"])
 def test_each_clip_scaled_on_its_own(five_second_clips, ref):
+    """A clip's output does not depend on the batch it is in.
+
+    Batched and single-clip float32 STFTs may sum in another order (torch threads split
+    the work differently), which moves cells by about 1e-5 dB; the tolerance, 1e-3 dB,
+    is 100 times that and far below what joint scaling would do: clip 1 is 60 dB quieter
+    than the others, so scaling the batch jointly would move it by tens of dB.
+    """
     tr = LogMelTransformer(ref=ref, batch_size=4)
     batch = tr.transform(five_second_clips)
     alone = np.stack([tr.transform(c[None])[0] for c in five_second_clips])
-    np.testing.assert_array_equal(batch, alone)
+    np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-3)
+    if ref == "max":  # each clip's own peak is 0 dB, the quiet one's too
+        np.testing.assert_allclose(batch.max(axis=(1, 2)), 0.0, atol=1e-3)
+    else:  # top_db below the clip's own peak: the quiet clip reaches below batch peak - 80
+        assert batch[1].min() < batch.max() - 80.0 - 1.0
 
 
 def test_crop_and_pad_are_documented_behaviour(rng):
@@ -85,7 +96,8 @@ def test_reads_files_mixes_to_mono_and_resamples(tmp_path, rng, fmt, ext):
         (np.full((1, 4000), np.inf), ValueError, "NaN or infinity"),
         (np.zeros((0, 4000)), ValueError, "no clips"),
         (np.zeros((2, 3, 4000)), ValueError, r"must be 2-D.*got shape \(2, 3, 4000\)"),
-        (np.zeros((2, 100)), ValueError, "100 samples, shorter than one frame"),
+        (np.zeros((2, 100)), ValueError,
+         r"100 samples \(X has 100 feature\(s\).*shorter than one frame"),
         ([], ValueError, "no clips"),
         ("clip.wav", TypeError, r"single path.*\[path\]"),
     ],

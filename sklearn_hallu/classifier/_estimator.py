@@ -22,11 +22,12 @@ from ._engine import (
     split_validation,
     torch_threads,
 )
+from ._persist import NetStateMixin
 
 __all__ = ["HalluAudioClassifier"]
 
 
-class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
+class HalluAudioClassifier(NetStateMixin, ClassifierMixin, BaseEstimator):
     """Multi-view prototypical network trained with episodes (HalluAudio).
 
     One convolutional backbone per view of the input; a clip's embedding is the
@@ -109,8 +110,8 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
     batch_size : int, default=64
         Clips per forward pass when embedding for prediction.
     device : str, default="cpu"
-        Torch device, e.g. ``"cuda"``. A model trained on a GPU unpickles on a
-        CPU-only machine (with a skorch ``DeviceWarning``).
+        Torch device, e.g. ``"cuda"``. A GPU-trained model loads on a CPU-only
+        machine with ``device="cpu"`` (and a skorch ``DeviceWarning``), and refits.
     channels_last : bool, default=True
         Channels-last memory format, faster convolutions on CPU.
     fuse_views : bool, default=False
@@ -399,10 +400,17 @@ class HalluAudioClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        scores : ndarray of shape (n_clips, n_classes)
-            Columns in the order of ``classes_``.
+        scores : ndarray of shape (n_clips, n_classes) or (n_clips,)
+            Columns in the order of ``classes_``. With two classes, as
+            scikit-learn expects of a binary classifier, one score per clip:
+            that of ``classes_[1]``, the logit difference
+            ``logit(classes_[1]) - logit(classes_[0])`` (positive means
+            ``classes_[1]``; its sigmoid is ``predict_proba(X)[:, 1]``).
         """
-        return self._logits(X).numpy()
+        logits = self._logits(X).double()
+        if logits.shape[1] == 2:
+            return (logits[:, 1] - logits[:, 0]).numpy()
+        return logits.numpy()
 
     def predict_proba(self, X):
         """Softmax of the logits over ``classes_``.

@@ -65,6 +65,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
     ----------
     n_features_in_ : int
         Samples per clip seen in ``fit`` when it was given a 2-D waveform array.
+        With ``duration=None``, ``transform`` then refuses 2-D arrays of another
+        length (it would change the number of frames).
 
     Examples
     --------
@@ -175,6 +177,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
             ``n_frames = 1 + n_samples // hop_length``.
         """
         self._check_params()
+        self._check_n_samples(X)
         waves = as_waveform_batch(X, sr=self.sr, n_samples=self.n_samples, min_samples=self.n_fft)
         return log_mel_spectrogram(
             waves,
@@ -191,10 +194,25 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
             dtype=self.dtype,
         )
 
+    def _check_n_samples(self, X):
+        """With ``duration=None`` the clip length sets the frame count: after a fit on
+        a 2-D array, refuse arrays of another length instead of changing the output shape."""
+        fitted = getattr(self, "n_features_in_", None)
+        if (self.duration is None and fitted is not None and isinstance(X, np.ndarray)
+                and X.ndim == 2 and X.dtype.kind in "biuf" and X.shape[1] != fitted):
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{fitted} features as input: with duration=None the clips must be as long "
+                "as in fit (samples per clip). Set duration to crop or pad them."
+            )
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.requires_fit = False
         tags.input_tags.string = True  # file paths
+        # The output is float32 for float32 input (the default dtype); float64 input
+        # is not preserved (computed in ``dtype``, returned as float32).
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
 

@@ -62,10 +62,12 @@ def _first_bad_clip(bad_rows, name, hint):
     )
 
 
-def _too_short(what, n, min_samples):
+def _too_short(what, n, min_samples, *, array=False):
+    # For a 2-D array, also in scikit-learn's words: a sample is a feature (a column).
+    features = f" (X has {n} feature(s): samples per clip)" if array else ""
     return ValueError(
-        f"{what} has {n} samples, shorter than one frame (n_fft={min_samples}). Use longer "
-        "clips or a smaller n_fft."
+        f"{what} has {n} samples{features}, shorter than one frame (n_fft={min_samples}). "
+        "Use longer clips or a smaller n_fft."
     )
 
 
@@ -101,7 +103,7 @@ def check_waveform_array(arr, *, min_samples):
         n_bad = int(arr[i].size - np.count_nonzero(np.isfinite(arr[i])))
         raise _nonfinite_samples(f"clip {i}", n_bad)
     if arr.shape[1] < min_samples:
-        raise _too_short("clip 0", arr.shape[1], min_samples)
+        raise _too_short("clip 0", arr.shape[1], min_samples, array=True)
     return arr
 
 
@@ -280,6 +282,8 @@ def check_labels(y, n_samples, *, estimator_name="the estimator"):
             stacklevel=4,
         )
         y = y.ravel()
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("Input y contains NaN or infinity; give every clip a label.")
     if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
         raise ValueError(
             "Unknown label type: y holds continuous values; a classifier needs class "
