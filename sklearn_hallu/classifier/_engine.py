@@ -300,6 +300,14 @@ def _callbacks(p):
     return callbacks + list(p["callbacks"] or [])
 
 
+#: Estimator parameters the net is built from (kept, as plain values, in ``net.spec_``).
+_NET_PARAMS = (
+    "n_way", "k_shot", "n_query", "channels", "pooling", "channels_last", "fuse_views",
+    "per_view_weight", "lr", "momentum", "weight_decay", "lr_step", "lr_gamma", "max_epochs",
+    "batch_size", "time_shift", "time_shift_per", "verbose",
+)
+
+
 def make_net(p, X, *, crops, seeds, n_train, device):
     """The initialised skorch net for the estimator parameters ``p`` and training views ``X``.
 
@@ -321,36 +329,54 @@ def make_net(p, X, *, crops, seeds, n_train, device):
     Returns
     -------
     net : skorch.NeuralNet
-        Initialised, not trained.
+        Initialised, not trained. ``net.spec_`` holds, as plain Python values,
+        everything needed to build it again (``_persist.net_to_state``).
     """
     n_views, h, w = X.shape[1:]
     mean, std = 0.0, 1.0
     if p["standardize"]:
         mean, std = float(X[:, 0].mean()), float(X[:, 0].std()) or 1.0
-    net = _EpisodicNet(
-        module=StandardizedEncoder, module__n_views=n_views,
-        module__channels=tuple(p["channels"]), module__crops=crops,
-        module__channels_last=p["channels_last"], module__pooling=p["pooling"],
-        module__fuse_views=p["fuse_views"], module__mean=mean, module__std=std,
-        criterion=PrototypicalLoss, criterion__n_way=p["n_way"], criterion__k_shot=p["k_shot"],
-        criterion__per_view_weight=p["per_view_weight"],
-        optimizer=torch.optim.SGD, optimizer__momentum=p["momentum"],
-        optimizer__weight_decay=p["weight_decay"], lr=p["lr"],
-        max_epochs=p["max_epochs"], batch_size=p["batch_size"], train_split=None,
-        callbacks=_callbacks(p), device=device, verbose=p["verbose"],
-    )
     per_episode = p["n_way"] * (p["k_shot"] + p["n_query"])
-    net.episodes_ = {
-        "n_way": p["n_way"], "k_shot": p["k_shot"], "n_query": p["n_query"],
-        "n_episodes": p["n_episodes"] or max(1, math.ceil(n_train / per_episode)),
-        "time_shift": None if p["time_shift"] is None else tuple(p["time_shift"]),
-        "time_shift_per": p["time_shift_per"],
-        "rng": np.random.RandomState(seeds[1]),
-        "input_hw": (h, w),
-    }
+    spec = {k: p[k] for k in _NET_PARAMS}
+    spec.update(
+        channels=tuple(int(c) for c in p["channels"]),
+        time_shift=None if p["time_shift"] is None else tuple(p["time_shift"]),
+        n_episodes=p["n_episodes"] or max(1, math.ceil(n_train / per_episode)),
+        n_views=int(n_views), input_hw=(int(h), int(w)), mean=mean, std=std, crops=crops,
+    )
+    net = _build_net(spec, rng=np.random.RandomState(seeds[1]), device=device,
+                     extra_callbacks=p["callbacks"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seeds[0])
         net.initialize()
+    return net
+
+
+def _build_net(spec, *, rng, device, extra_callbacks=None):
+    """The (uninitialised) episodic net described by ``spec``."""
+    net = _EpisodicNet(
+        module=StandardizedEncoder, module__n_views=spec["n_views"],
+        module__channels=tuple(spec["channels"]), module__crops=spec["crops"],
+        module__channels_last=spec["channels_last"], module__pooling=spec["pooling"],
+        module__fuse_views=spec["fuse_views"], module__mean=spec["mean"],
+        module__std=spec["std"],
+        criterion=PrototypicalLoss, criterion__n_way=spec["n_way"],
+        criterion__k_shot=spec["k_shot"], criterion__per_view_weight=spec["per_view_weight"],
+        optimizer=torch.optim.SGD, optimizer__momentum=spec["momentum"],
+        optimizer__weight_decay=spec["weight_decay"], lr=spec["lr"],
+        max_epochs=spec["max_epochs"], batch_size=spec["batch_size"], train_split=None,
+        callbacks=_callbacks({**spec, "callbacks": extra_callbacks}), device=device,
+        verbose=spec["verbose"],
+    )
+    net.spec_ = spec
+    net.episodes_ = {
+        "n_way": spec["n_way"], "k_shot": spec["k_shot"], "n_query": spec["n_query"],
+        "n_episodes": spec["n_episodes"],
+        "time_shift": None if spec["time_shift"] is None else tuple(spec["time_shift"]),
+        "time_shift_per": spec["time_shift_per"],
+        "rng": rng,
+        "input_hw": tuple(spec["input_hw"]),
+    }
     return net
 
 
