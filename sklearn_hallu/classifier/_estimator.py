@@ -400,17 +400,11 @@ class HalluAudioClassifier(NetStateMixin, ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        scores : ndarray of shape (n_clips, n_classes) or (n_clips,)
-            Columns in the order of ``classes_``. With two classes, as
-            scikit-learn expects of a binary classifier, one score per clip:
-            that of ``classes_[1]``, the logit difference
-            ``logit(classes_[1]) - logit(classes_[0])`` (positive means
-            ``classes_[1]``; its sigmoid is ``predict_proba(X)[:, 1]``).
+        scores : ndarray of shape (n_clips, n_classes), or (n_clips,) for two classes
+            Columns in order of ``classes_``; two classes: the score of ``classes_[1]``.
         """
-        logits = self._logits(X).double()
-        if logits.shape[1] == 2:
-            return (logits[:, 1] - logits[:, 0]).numpy()
-        return logits.numpy()
+        logits = self._logits(X).double()  # two classes: the log-odds, as scikit-learn wants
+        return (logits[:, 1] - logits[:, 0]).numpy() if logits.shape[1] == 2 else logits.numpy()
 
     def predict_proba(self, X):
         """Softmax of the logits over ``classes_``.
