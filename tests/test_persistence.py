@@ -91,8 +91,8 @@ def _foreign_function(X):
 
 
 @pytest.mark.parametrize("step, name", [
-    (_Foreign(), "tests.test_persistence._Foreign"),
-    (FunctionTransformer(_foreign_function), "tests.test_persistence._foreign_function"),
+    (_Foreign(), f"{__name__}._Foreign"),
+    (FunctionTransformer(_foreign_function), f"{__name__}._foreign_function"),
 ])
 def test_foreign_type_is_refused(fitted, tmp_path, step, name):
     pipe, X, _ = fitted
