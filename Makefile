@@ -3,23 +3,32 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
+TORCH  ?= torch==2.13.0
 # The ESC-50 copy; the library also reads $SKLEARN_HALLU_ESC50 or downloads it.
 export SKLEARN_HALLU_ESC50 ?= $(abspath ../shared/data/esc50)
 
-.PHONY: install test demo reproduce reproduce-quick docs bench lint clean
+.PHONY: install test ci demo reproduce reproduce-quick docs bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	# CPU torch first, so that no CUDA build is pulled in (2.13.0 lies on this disk).
-	$(PIP) install -q torch==2.13.0 || $(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu
+	# CPU torch first, so that no CUDA build is pulled in (2.13.0 lies on this disk). No
+	# silent fallback: elsewhere, say which, e.g.
+	# make TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
+	$(PIP) install -q $(TORCH) || { echo "could not install $(TORCH); set TORCH=..." >&2; exit 1; }
 	$(PIP) install -q -e ".[tests,docs]"
 	touch $@
 
 install: $(VENV)/.installed
 
+# The README's test command. The pytest script (not `python -m`, which puts the checkout on
+# sys.path) with --pyargs: the doctests and tests import sklearn_hallu as installed.
+# `slow` tests are deselected (pyproject addopts): make test PYTEST_ARGS="-m slow" runs them.
 test: install  ## the test suite (about 3 minutes on 2 cores)
-	$(PY) -m pytest
+	$(VENV)/bin/pytest --pyargs sklearn_hallu $(CURDIR)/tests $(PYTEST_ARGS)
+
+ci:  ## what CI runs: a fresh environment, non-editable install, lint, console script, tests
+	bash .ci/run
 
 demo: install  ## train a small HalluAudio and baseline on ESC-50, print and plot accuracies
 	$(PY) -m sklearn_hallu.apps.demo --out results/demo

@@ -22,11 +22,12 @@ def run_cli(*args):
 
 @pytest.fixture(scope="module")
 def trained_model(esc50_root, tmp_path_factory):
-    path = tmp_path_factory.mktemp("cli") / "model.joblib"
+    folder = tmp_path_factory.mktemp("cli")
     code, out, err = run_cli("train", "--esc50", esc50_root, "--max-per-class", "10",
-                             "--epochs", "1", "--channels", "8,8,8", "--out", path,
+                             "--epochs", "1", "--channels", "8,8,8", "--out", folder / "model",
                              "--no-progress")
     assert code == 0, err
+    path = folder / "model.skops"  # the safe format by default
     assert path.is_file()
     return path
 
@@ -94,3 +95,79 @@ def test_clear_errors_and_exit_codes(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nope.joblib"), "--support", str(tmp_path),
                  "q.wav"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_installed_console_script_runs():
+    """The `sklearn-hallu` entry point of the installed package (beside this Python)."""
+    script = os.path.join(os.path.dirname(sys.executable), "sklearn-hallu")
+    assert os.path.isfile(script), f"console script missing: {script} (pip install .)"
+    proc = subprocess.run([script, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "train" in proc.stdout and "predict" in proc.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("SKLEARN_HALLU_EXPECT_INSTALLED"),
+                    reason="CI only: set SKLEARN_HALLU_EXPECT_INSTALLED=1 to require it")
+def test_tests_import_the_installed_package():
+    """In CI (.ci/run) the package under test is the installed one, not the checkout."""
+    import sysconfig
+
+    import sklearn_hallu
+
+    assert sklearn_hallu.__file__.startswith(sysconfig.get_paths()["purelib"]), \
+        sklearn_hallu.__file__
+
+
+def _write_sounds(folder, classes, n, seed=0):
+    """``n`` short clips per class at 16 kHz, one sub-folder per class."""
+    import soundfile as sf
+
+    from sklearn_hallu.datasets import make_sounds
+
+    X, y = make_sounds(n_classes=len(classes), n_per_class=n, sr=16000, duration=0.25,
+                       random_state=seed)
+    for i, (clip, label) in enumerate(zip(X, y)):
+        (folder / classes[label]).mkdir(parents=True, exist_ok=True)
+        sf.write(folder / classes[label] / f"{i}.wav", clip, 16000)
+
+
+def test_skops_by_default_safe_loading_and_pickle_warning(tmp_path, capsys):
+    import joblib
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_hallu.persistence import dump
+
+    _write_sounds(tmp_path / "train", "abc", 3)
+    _write_sounds(tmp_path / "new", "xy", 2, seed=1)
+    queries = str(tmp_path / "new" / "x")
+    assert main(["train", str(tmp_path / "train"), "--out", str(tmp_path / "m"),
+                 "--duration", "0.25", "--epochs", "1", "--channels", "4,4,4", "--n-way", "2",
+                 "--k-shot", "1", "--n-query", "1", "--no-progress"]) == 0
+    assert "m.skops" in capsys.readouterr().err
+    predict = ["--support", str(tmp_path / "new"), queries, "--no-progress"]
+    assert main(["predict", str(tmp_path / "m.skops"), *predict]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("file,label,p_x,p_y") and "pickle" not in err
+    # a pickle still loads, with a warning saying what unpickling means
+    pipe = joblib.load(tmp_path / "m.skops") if False else None
+    from sklearn_hallu.persistence import load
+
+    pipe = load(tmp_path / "m.skops")
+    joblib.dump(pipe, tmp_path / "m.joblib")
+    assert main(["predict", str(tmp_path / "m.joblib"), *predict]) == 0
+    out, err = capsys.readouterr()
+    assert "is a pickle. Loading it runs code" in err and "only load pickles" in err
+    assert out.startswith("file,label")
+    # a skops file with a foreign type is refused unless the type is trusted by name
+    from sklearn.preprocessing import FunctionTransformer
+
+    dump(Pipeline([("f", FunctionTransformer(_identity))] + pipe.steps), tmp_path / "f.skops")
+    assert main(["predict", str(tmp_path / "f.skops"), *predict]) == 2
+    err = capsys.readouterr().err
+    name = f"{__name__}._identity"
+    assert f"does not trust: {name}" in err and "--trust" in err
+    assert main(["predict", str(tmp_path / "f.skops"), "--trust", name, *predict]) == 0
+
+
+def _identity(X):
+    return X
