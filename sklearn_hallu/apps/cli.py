@@ -15,6 +15,13 @@ from pathlib import Path
 import numpy as np
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au"}
+#: Model files with these extensions are pickles (joblib); any other is a skops file.
+PICKLE_EXTENSIONS = {".joblib", ".pkl", ".pickle"}
+PICKLE_WARNING = (
+    "warning: {path} is a pickle. Loading it runs code stored in the file, with your "
+    "permissions: only load pickles you made or got from someone you trust. Models saved "
+    "as .skops (the default of 'sklearn-hallu train') load without that risk."
+)
 
 
 class CLIError(Exception):
@@ -80,9 +87,25 @@ def build_pipeline(args):
     )
 
 
-def cmd_train(args):
-    import joblib
+def model_path(out):
+    """Where ``train`` writes: ``out``, with ``.skops`` added when it has no extension."""
+    out = Path(out)
+    return out if out.suffix else out.with_name(out.name + ".skops")
 
+
+def save_model(pipe, path):
+    """Write a skops file, or a pickle when the extension asks for one (``.joblib``)."""
+    if path.suffix.lower() in PICKLE_EXTENSIONS:
+        import joblib
+
+        joblib.dump(pipe, path)
+    else:
+        from ..persistence import dump
+
+        dump(pipe, path)
+
+
+def cmd_train(args):
     if args.esc50 is not None:
         from ..datasets import fetch_esc50
 
@@ -103,25 +126,33 @@ def cmd_train(args):
     clips = read_clips(files, sr=pipe[0].sr, verbose=args.progress)
     print(f"training on {len(clips)} clips of {n_cls} classes", file=sys.stderr)
     pipe.fit(clips, labels)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipe, args.out)
-    print(f"saved model to {args.out}", file=sys.stderr)
+    out = model_path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_model(pipe, out)
+    print(f"saved model to {out}", file=sys.stderr)
     return 0
 
 
-def _load_model(path):
-    import joblib
-
-    if not Path(path).is_file():
+def _load_model(path, trust=()):
+    """A skops file through the safe loader; a pickle (``.joblib``) with a warning."""
+    path = Path(path)
+    if not path.is_file():
         raise CLIError(f"model file {str(path)!r} does not exist; make one with "
                        "'sklearn-hallu train'")
-    return joblib.load(path)
+    if path.suffix.lower() in PICKLE_EXTENSIONS:
+        import joblib
+
+        print(PICKLE_WARNING.format(path=path), file=sys.stderr)
+        return joblib.load(path)
+    from ..persistence import load
+
+    return load(path, trusted=list(trust or ()))
 
 
 def cmd_predict(args):
     from .._support import fit_support
 
-    pipe = _load_model(args.model)
+    pipe = _load_model(args.model, args.trust)
     pipe.set_params(**{f"{pipe.steps[-1][0]}__device": args.device})
     sup_files, sup_labels = scan_folder(args.support)
     if len(np.unique(sup_labels)) < 2:
@@ -162,7 +193,7 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     from ..model_selection import few_shot_report
 
-    pipe = _load_model(args.model)
+    pipe = _load_model(args.model, args.trust)
     pipe.set_params(**{f"{pipe.steps[-1][0]}__device": args.device})
     need = max(args.k_shot) + 1
     files, labels = scan_folder(args.data, min_per_class=need)
@@ -194,6 +225,12 @@ def _run_demo(args):
     return run(args)
 
 
+def _add_trust(p):
+    p.add_argument("--trust", action="append", default=[], metavar="TYPE",
+                   help="also trust this type in the .skops file (repeatable); only for "
+                        "files from someone you trust")
+
+
 def _add_common(p):
     p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -214,7 +251,9 @@ def build_parser():
                    help="train on the 35 ESC-50 training classes (PATH or the data home)")
     t.add_argument("--max-per-class", type=int, default=None,
                    help="use at most this many clips per class (quick runs)")
-    t.add_argument("--out", "-o", required=True, help="model file to write (.joblib)")
+    t.add_argument("--out", "-o", required=True,
+                   help="model file to write: a .skops file (the extension is added when "
+                        "there is none); .joblib writes a pickle instead")
     t.add_argument("--views", choices=["hallu", "baseline", "time"], default="hallu",
                    help="hallu: whole+low+high (default); baseline: whole only; time: ablation")
     t.add_argument("--split-hz", type=float, default=2000.0)
@@ -230,22 +269,24 @@ def build_parser():
     t.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="classify queries among new classes given supports")
-    p.add_argument("model", help="model file from 'train'")
+    p.add_argument("model", help="model file from 'train' (.skops; .joblib is unpickled)")
     p.add_argument("--support", required=True,
                    help="folder with one sub-folder per new class holding a few labelled clips")
     p.add_argument("queries", nargs="+", help="query audio files or folders")
     p.add_argument("--format", choices=["csv", "json"], default="csv")
+    _add_trust(p)
     _add_common(p)
     p.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("evaluate", help="few-shot accuracy with 95%% CI on a labelled folder")
-    e.add_argument("model")
+    e.add_argument("model", help="model file from 'train' (.skops; .joblib is unpickled)")
     e.add_argument("data", help="folder with one sub-folder per class")
     e.add_argument("--n-way", type=int, default=5)
     e.add_argument("--k-shot", type=int, nargs="+", default=[1, 5])
     e.add_argument("--repeats", type=int, default=10, help="passes of the paper protocol")
     e.add_argument("--format", choices=["markdown", "json"], default="markdown")
     e.add_argument("--per-class", action="store_true")
+    _add_trust(e)
     _add_common(e)
     e.set_defaults(func=cmd_evaluate)
 

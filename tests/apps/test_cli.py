@@ -134,8 +134,9 @@ def _write_sounds(folder, classes, n, seed=0):
 def test_skops_by_default_safe_loading_and_pickle_warning(tmp_path, capsys):
     import joblib
     from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
 
-    from sklearn_hallu.persistence import dump
+    from sklearn_hallu.persistence import dump, load
 
     _write_sounds(tmp_path / "train", "abc", 3)
     _write_sounds(tmp_path / "new", "xy", 2, seed=1)
@@ -149,9 +150,6 @@ def test_skops_by_default_safe_loading_and_pickle_warning(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.startswith("file,label,p_x,p_y") and "pickle" not in err
     # a pickle still loads, with a warning saying what unpickling means
-    pipe = joblib.load(tmp_path / "m.skops") if False else None
-    from sklearn_hallu.persistence import load
-
     pipe = load(tmp_path / "m.skops")
     joblib.dump(pipe, tmp_path / "m.joblib")
     assert main(["predict", str(tmp_path / "m.joblib"), *predict]) == 0
@@ -159,9 +157,8 @@ def test_skops_by_default_safe_loading_and_pickle_warning(tmp_path, capsys):
     assert "is a pickle. Loading it runs code" in err and "only load pickles" in err
     assert out.startswith("file,label")
     # a skops file with a foreign type is refused unless the type is trusted by name
-    from sklearn.preprocessing import FunctionTransformer
-
-    dump(Pipeline([("f", FunctionTransformer(_identity))] + pipe.steps), tmp_path / "f.skops")
+    foreign = Pipeline(pipe.steps[:2] + [("f", FunctionTransformer(_identity))] + pipe.steps[2:])
+    dump(foreign, tmp_path / "f.skops")
     assert main(["predict", str(tmp_path / "f.skops"), *predict]) == 2
     err = capsys.readouterr().err
     name = f"{__name__}._identity"
