@@ -86,3 +86,54 @@ def test_logmel_on_real_clips(esc50_root):
         assert_matches_reference(S, np.stack(refs), dtype)
     W = fetch_esc50(esc50_root, load_audio=True, subset="validation")
     assert W.data.shape == (200, 80000)
+
+
+def test_edited_metadata_is_refused(tmp_path):
+    """meta/esc50.csv is md5-checked: class ids and folds depend on it."""
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "esc50.csv").write_text(
+        "filename,fold,target,category,esc10,src_file,take\n1-100032-A-0.wav,1,0,dog,True,100032,A\n"
+    )
+    with pytest.raises(ValueError, match="differs from the published ESC-50 metadata"):
+        fetch_esc50(tmp_path, download_if_missing=False)
+
+
+@pytest.mark.esc50
+def test_original_layout_44k_wav_is_resampled(esc50_root, tmp_path, monkeypatch):
+    """The archive's own layout, ESC-50-master/{audio/*.wav at 44.1 kHz, meta/esc50.csv}.
+
+    Built here: the published metadata (md5-checked by the loader, so copied from
+    the real copy) and 2000 short 16-bit WAV tones at 44.1 kHz, one frequency per class.
+    """
+    import csv
+    import io
+    import shutil
+
+    import soundfile as sf
+
+    monkeypatch.delenv("SKLEARN_HALLU_ESC50", raising=False)
+    root = tmp_path / "ESC-50-master"
+    (root / "meta").mkdir(parents=True)
+    (root / "audio").mkdir()
+    shutil.copy(esc50_root / "meta" / "esc50.csv", root / "meta" / "esc50.csv")
+    t = np.arange(4410) / 44100  # 0.1 s
+    wavs = []  # one encoded file per class, written under each of its clips' names
+    for c in range(50):
+        buf = io.BytesIO()
+        sf.write(buf, 0.5 * np.sin(2 * np.pi * (300 + 40 * c) * t), 44100, format="WAV",
+                 subtype="PCM_16")
+        wavs.append(buf.getvalue())
+    with open(root / "meta" / "esc50.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            (root / "audio" / row["filename"]).write_bytes(wavs[int(row["target"])])
+    b = fetch_esc50(tmp_path, download_if_missing=False)
+    assert b.root == str(root) and len(b.filenames) == 2000
+    assert all(f.endswith(".wav") for f in b.filenames)
+    assert sf.info(b.filenames[0]).samplerate == 44100
+    W, target = fetch_esc50(tmp_path, download_if_missing=False, load_audio=True,
+                            subset="validation", return_X_y=True)
+    assert W.shape == (200, 80000)  # 5 s at 16 kHz (the 0.1 s tones padded)
+    for clip, c in zip(W[::40], target[::40]):
+        assert np.flatnonzero(np.abs(clip) > 1e-2)[-1] in range(1590, 1600)  # 0.1 s at 16 kHz
+        peak_hz = np.argmax(np.abs(np.fft.rfft(clip[:1600]))) * 16000 / 1600
+        assert abs(peak_hz - (300 + 40 * c)) <= 10
