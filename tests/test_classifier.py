@@ -225,3 +225,102 @@ def test_bad_inputs(small_views):
         clf.fit_support(X[y == 1], y[y == 1])
     with pytest.raises(ValueError, match="validation_classes=12 leaves no class"):
         tiny_clf(validation_classes=12).fit(X, y)
+
+
+# ------------------------------------------------ tests that fail on a broken model
+def test_one_shot_support_predicts_its_own_label(small_views):
+    """A 1-shot support clip is its class's prototype: distance 0, its own label."""
+    X, y = small_views
+    names = np.array([f"sound_{i}" for i in range(12)])[y]
+    clf = tiny_clf(max_epochs=1).fit(X, names)
+    one = np.array([np.flatnonzero(y == c)[0] for c in range(12)])
+    clf.fit_support(X[one], names[one])
+    np.testing.assert_array_equal(clf.predict(X[one]), names[one])
+    np.testing.assert_allclose(clf.decision_function(X[one]).max(axis=1), 0.0, atol=1e-2)
+
+
+def test_best_epoch_is_the_max_of_the_recorded_validation_scores(small_views):
+    from sklearn_hallu.sampling import episodic_accuracy as ea
+
+    X, y = small_views
+    clf = tiny_clf(max_epochs=4, validation_classes=4, val_n_episodes=40, lr=0.05).fit(X, y)
+    scores = [h["valid_acc"] for h in clf.history_]
+    val = dict(clf.net_.callbacks_)["episodic_validation"]
+    keep = np.isin(y, clf.validation_classes_)
+    rescored = ea(clf.embed(X[keep]), y[keep], n_way=val.n_way, k_shot=val.k_shot,
+                  n_query=val.n_query, n_episodes=val.n_episodes,
+                  random_state=val.random_state).accuracy
+    assert rescored == max(scores), (rescored, scores)
+
+
+@pytest.mark.parametrize("patience", [1, 2])
+def test_patience_stops_after_that_many_epochs_without_a_better_score(small_views, patience):
+    X, y = small_views
+    clf = tiny_clf(max_epochs=6, validation_classes=4, val_n_episodes=10, patience=patience,
+                   lr=0.05).fit(X, y)
+    scores = [h["valid_acc"] for h in clf.history_]
+    best, misses, expected = -np.inf, 0, 6  # skorch's EarlyStopping: strictly better
+    for epoch, s in enumerate(scores, start=1):
+        best, misses = (s, 0) if s > best else (best, misses + 1)
+        if misses == patience:
+            expected = epoch
+            break
+    assert len(scores) == expected, scores
+
+
+def test_standardize_makes_the_model_blind_to_level_and_scale(small_views):
+    X, y = small_views
+    a = tiny_clf(max_epochs=1).fit(X, y)
+    b = tiny_clf(max_epochs=1).fit(3 * X + 20, y)
+    enc = b.net_.module_
+    np.testing.assert_allclose([enc.mean.item(), enc.std.item()],
+                               [(3 * X[:, 0] + 20).mean(), (3 * X[:, 0] + 20).std()], rtol=1e-4)
+    np.testing.assert_allclose(b.decision_function(3 * X + 20), a.decision_function(X),
+                               rtol=1e-3, atol=1e-2)
+    c = tiny_clf(max_epochs=1, standardize=False).fit(X, y)
+    assert (c.net_.module_.mean.item(), c.net_.module_.std.item()) == (0.0, 1.0)
+
+
+def test_fuse_views_computes_the_same_function():
+    """Grouped convolutions with the separate backbones' weights give their embedding."""
+    from sklearn_hallu.nn._backbone import MultiViewEncoder
+
+    torch.manual_seed(0)
+    sep = MultiViewEncoder(n_views=3, channels=(4, 4, 4), channels_last=False)
+    fused = MultiViewEncoder(n_views=3, channels=(4, 4, 4), channels_last=False,
+                             fuse_views=True)
+    assert fused.fused and len(fused.backbones) == 1
+    with torch.no_grad():
+        for i, block in enumerate(fused.backbones[0].blocks):
+            parts = [bb.blocks[i] for bb in sep.backbones]
+            for bn in [p.bn for p in parts]:  # non-trivial batch-norm statistics
+                bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2)
+                bn.weight.uniform_(0.5, 2), bn.bias.uniform_(-1, 1)
+            block.conv.weight.copy_(torch.cat([p.conv.weight for p in parts]))
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(block.bn, name).copy_(torch.cat([getattr(p.bn, name) for p in parts]))
+    X = torch.randn(5, 3, 32, 40)
+    sep.set_input_shape(32, 40), fused.set_input_shape(32, 40)
+    assert fused.view_slices == sep.view_slices
+    with torch.no_grad():
+        torch.testing.assert_close(fused.eval()(X), sep.eval()(X), rtol=1e-4, atol=1e-5)
+
+
+def test_flatten_pooling_keeps_where_in_time(small_views):
+    X, y = small_views
+    X = np.concatenate([X] * 3, axis=-1)  # 96 frames: 2 time steps after three poolings
+    mean = tiny_clf(max_epochs=1).fit(X, y)
+    flat = tiny_clf(max_epochs=1, pooling="flatten").fit(X, y)
+    assert flat.embed(X[:1]).shape[1] == 2 * mean.embed(X[:1]).shape[1]
+    one = np.array([np.flatnonzero(y == c)[0] for c in range(12)])
+    flat.fit_support(X[one], y[one])
+    np.testing.assert_array_equal(flat.predict(X[one]), y[one])
+
+
+def test_per_view_weight_adds_each_views_loss(small_views):
+    X, y = small_views
+    loss = {w: tiny_clf(max_epochs=1, n_episodes=1, per_view_weight=w).fit(X, y)
+            .history_[-1]["train_loss"] for w in (0.0, 1.0, 2.0)}
+    # one episode from the same initial weights: the loss grows linearly in the weight
+    assert loss[1.0] > loss[0.0]
+    np.testing.assert_allclose(loss[2.0] - loss[0.0], 2 * (loss[1.0] - loss[0.0]), rtol=1e-3)
