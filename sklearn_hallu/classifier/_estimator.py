@@ -110,8 +110,7 @@ class HalluAudioClassifier(NetStateMixin, ClassifierMixin, BaseEstimator):
     batch_size : int, default=64
         Clips per forward pass when embedding for prediction.
     device : str, default="cpu"
-        Torch device, e.g. ``"cuda"``. A GPU-trained model loads on a CPU-only
-        machine with ``device="cpu"`` (and a skorch ``DeviceWarning``), and refits.
+        Torch device, e.g. ``"cuda"`` (a GPU-saved model loads on CPU as ``"cpu"``).
     channels_last : bool, default=True
         Channels-last memory format, faster convolutions on CPU.
     fuse_views : bool, default=False
