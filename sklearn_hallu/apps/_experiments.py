@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import joblib
@@ -11,13 +12,13 @@ from sklearn.pipeline import Pipeline
 from .._support import embed
 from ..datasets import ESC50_CLASS_NAMES
 from ..inspection import frequency_importance
-from ..model_selection import few_shot_report
+from ..model_selection import clip_ci95, few_shot_report
 from ._features import log
 from ._paper import SETTING_NAMES, SETTINGS
 from ._pipeline import make_model
 
 __all__ = ["reproduce_model", "sweep_split", "fit_or_load", "evaluate_model", "untrained_floor",
-           "mean_over_seeds"]
+           "mean_over_seeds", "paired_gain", "seeds_ci95"]
 
 # The reproduction's model kinds and the views each one sees.
 KIND_VIEWS = {"baseline": "baseline", "halluaudio": "hallu", "time_concept": "time",
@@ -56,6 +57,8 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
         channels=tuple(cfg["channels"]),
         pooling=cfg["pooling"],
         time_shift=shift if cfg["time_shift"] else None,
+        time_shift_per=cfg["time_shift_per"],
+        mask_params={"fill": cfg["mask_fill"]},
         per_view_weight=cfg["per_view_weight"],
         crop_views=cfg["crop_views"] or kind == "halluaudio_crop",
         validation_classes=cfg["val_classes"] if validation else None,
@@ -71,10 +74,15 @@ def _history(model):
 
 
 def _report_dict(report):
-    return {r["setting"]: {"accuracy": r["accuracy"], "ci95": r["ci95"],
-                           "n_queries": r["n_queries"],
-                           "per_class": {str(k): v for k, v in r["per_class"].items()}}
-            for r in report.rows}
+    out = {}
+    for r in report.rows:
+        out[r["setting"]] = {"accuracy": r["accuracy"], "ci95": r["ci95"],
+                             "n_queries": r["n_queries"],
+                             "per_class": {str(k): v for k, v in r["per_class"].items()}}
+        if "per_clip" in r:
+            out[r["setting"]]["ci95_clips"] = r["ci95_clips"]
+            out[r["setting"]]["per_clip"] = np.asarray(r["per_clip"]).tolist()
+    return out
 
 
 def sweep_split(feats, split, cfg, splits, seed):
@@ -116,8 +124,16 @@ def sweep_split(feats, split, cfg, splits, seed):
     return results
 
 
-def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag):
-    """Train the model (and save it to ``path``), or load it for ``stage="test"``.
+# Settings that do not change what a model learns (a resumed run may differ in them).
+_NOT_RECIPE = ("verbose", "repeats", "device")
+
+
+def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, resume=True):
+    """Train the model (and save it to ``path``), or load it.
+
+    A model is loaded for ``stage="test"``, and when ``resume`` and ``path``
+    holds a model trained with the same recipe (kept beside it as ``.json``):
+    a rerun of an interrupted reproduction continues with the models it lacks.
 
     Parameters
     ----------
@@ -141,20 +157,30 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag):
         Receives the fit time.
     tag : str
         Prefix of the log lines.
+    resume : bool, default=True
+        Load a finished model of the same recipe instead of training again.
 
     Returns
     -------
     model : Pipeline or HalluAudioClassifier
         Fitted.
     """
-    if stage == "test":
-        log(f"{tag}: loading {path}")
+    recipe = path.with_suffix(".json")  # what the saved model was trained with
+    wanted = json.dumps({"kind": kind, "seed": seed, "split_hz": split_hz,
+                         **{k: v for k, v in cfg.items() if k not in _NOT_RECIPE}},
+                        sort_keys=True, default=str)
+    if stage == "test" or (resume and path.is_file() and recipe.is_file()
+                           and recipe.read_text() == wanted):
+        log(f"{tag}: loading {path}" + ("" if stage == "test" else " (finished before)"))
         return joblib.load(path)
     log(f"{tag}: training on {len(y)} clips ({cfg['epochs']} epochs, device {cfg['device']})")
     t0 = time.perf_counter()
     model = reproduce_model(kind, cfg, seed, split_hz).fit(X, y)
     timings[f"{kind}_seed{seed}_fit"] = time.perf_counter() - t0
-    joblib.dump(model, path)
+    tmp = path.with_suffix(".partial")  # an interrupted dump never looks finished
+    joblib.dump(model, tmp)
+    tmp.replace(path)
+    recipe.write_text(wanted)
     return model
 
 
@@ -247,8 +273,29 @@ def untrained_floor(kind, cfg, seed, split_hz, X, y, Xte, yte):
         n_repeats=cfg["repeats"], random_state=seed, device=cfg["device"]))
 
 
+def seeds_ci95(values):
+    """Half-width of a 95% t-interval of the mean of per-seed values (NaN for one seed).
+
+    Parameters
+    ----------
+    values : array-like of shape (n_seeds,)
+        One number per seed.
+
+    Returns
+    -------
+    float
+        ``t(0.975, n - 1) * sd / sqrt(n)``.
+    """
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float("nan")
+    return float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+
+
 def mean_over_seeds(per_seed):
-    """Mean accuracy and CI over seeds, per setting (and the seeds' standard deviation).
+    """Mean accuracy over seeds and its confidence intervals, per setting.
 
     Parameters
     ----------
@@ -258,13 +305,57 @@ def mean_over_seeds(per_seed):
     Returns
     -------
     dict
-        Per setting: ``accuracy``, ``ci95``, ``per_seed``, ``seed_std``.
+        Per setting: ``accuracy``; ``ci95``, the mean of the seeds' paper-style
+        intervals over queries (kept to compare with the paper; too narrow, since
+        passes re-use the same clips); ``ci95_clips``, over the clips' accuracies
+        averaged over seeds; ``ci95_seeds``, a t-interval over the seeds' means
+        (NaN for one seed); ``per_seed``; ``seed_std``.
     """
     out = {}
     for s in SETTING_NAMES:
         accs = np.array([p["test"][s]["accuracy"] for p in per_seed])
         cis = np.array([p["test"][s]["ci95"] for p in per_seed])
         out[s] = {"accuracy": float(accs.mean()), "ci95": float(cis.mean()),
-                  "per_seed": accs.tolist(),
+                  "ci95_seeds": seeds_ci95(accs), "per_seed": accs.tolist(),
                   "seed_std": float(accs.std(ddof=1)) if len(accs) > 1 else None}
+        clips = [p["test"][s].get("per_clip") for p in per_seed]
+        if all(c is not None for c in clips):
+            out[s]["ci95_clips"] = 100 * clip_ci95(np.mean(clips, axis=0))
+    return out
+
+
+def paired_gain(per_seed, base_per_seed):
+    """Per setting, a model's gain over the baseline on the same clips and episodes.
+
+    Both models must have been tested with the same seeds (the test episodes
+    depend only on the seed), so each clip's accuracies pair up.
+
+    Parameters
+    ----------
+    per_seed : list of dict
+        The model's entries of :func:`evaluate_model`.
+    base_per_seed : list of dict
+        The baseline's entries.
+
+    Returns
+    -------
+    dict or None
+        Per setting: ``gain`` (points), ``ci95_clips`` over the clips' paired
+        differences averaged over the common seeds, ``per_seed`` gains; ``None``
+        when no seed has per-clip results for both.
+    """
+    base = {b["seed"]: b for b in base_per_seed}
+    common = [p for p in per_seed if p["seed"] in base
+              and "per_clip" in p["test"][SETTING_NAMES[0]]
+              and "per_clip" in base[p["seed"]]["test"][SETTING_NAMES[0]]]
+    if not common:
+        return None
+    out = {}
+    for s in SETTING_NAMES:
+        d = [np.subtract(p["test"][s]["per_clip"], base[p["seed"]]["test"][s]["per_clip"])
+             for p in common]
+        mean_d = np.mean(d, axis=0)
+        out[s] = {"gain": 100 * float(mean_d.mean()), "ci95_clips": 100 * clip_ci95(mean_d),
+                  "per_seed": [100 * float(x.mean()) for x in d],
+                  "seeds": [p["seed"] for p in common]}
     return out

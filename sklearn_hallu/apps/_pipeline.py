@@ -14,8 +14,8 @@ __all__ = ["make_model", "VIEWS"]
 VIEWS = ("baseline", "hallu", "time")
 
 
-def make_model(views="hallu", *, split_hz=2000.0, logmel=None, spectrogram_shape=None,
-               **clf_params):
+def make_model(views="hallu", *, split_hz=2000.0, logmel=None, mask_params=None,
+               spectrogram_shape=None, **clf_params):
     """Build a baseline, HalluAudio or time-concept model.
 
     Each application passes its own classifier settings explicitly; nothing
@@ -33,6 +33,9 @@ def make_model(views="hallu", *, split_hz=2000.0, logmel=None, spectrogram_shape
         Parameters of a :class:`~sklearn_hallu.LogMelTransformer` put first
         (the model then reads waveforms or files); ``None``: the model reads
         log-mel spectrograms.
+    mask_params : dict or None, default=None
+        More parameters of the :class:`~sklearn_hallu.FrequencyMaskTransformer`
+        (e.g. ``{"fill": "min"}``).
     spectrogram_shape : tuple of int or None, default=None
         ``(n_mels, n_frames)`` of the spectrograms. With ``crop_views=True``
         and band views, the crop windows are then the mask transformer's
@@ -51,8 +54,9 @@ def make_model(views="hallu", *, split_hz=2000.0, logmel=None, spectrogram_shape
     clf = HalluAudioClassifier(**clf_params)
     steps = [] if logmel is None else [("logmel", LogMelTransformer(**logmel))]
     if views != "baseline":
-        masks = (FrequencyMaskTransformer(axis="time") if views == "time"
-                 else FrequencyMaskTransformer(split_hz=split_hz))
+        extra = dict(mask_params or {})
+        masks = (FrequencyMaskTransformer(axis="time", **extra) if views == "time"
+                 else FrequencyMaskTransformer(split_hz=split_hz, **extra))
         if clf_params.get("crop_views") is True and spectrogram_shape is not None:
             shape = (1, *spectrogram_shape)
             clf.set_params(crop_views=clone(masks).fit(np.zeros(shape, np.float32)).view_windows_)

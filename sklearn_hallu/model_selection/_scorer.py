@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from .._support import embed
 from ..sampling import EpisodeResult, episodic_accuracy
 
-__all__ = ["FewShotScorer", "ClassKFold", "few_shot_report", "FewShotReport"]
+__all__ = ["FewShotScorer", "ClassKFold", "few_shot_report", "FewShotReport", "clip_ci95"]
 
 
 class FewShotScorer:
@@ -183,18 +183,27 @@ class FewShotReport:
     rows : list of dict, default=[]
         One per setting: ``setting``, ``n_way``, ``k_shot``, ``accuracy`` and
         ``ci95`` in percent, ``n_queries``, ``per_class`` (label -> percent).
+        ``ci95`` is the paper's interval, 1.96 sd / sqrt(n) over all queries: it
+        treats repeated passes over the same clips as independent and shrinks
+        with the number of passes. With the paper protocol, rows also hold
+        ``per_clip`` (each clip's accuracy over the passes) and ``ci95_clips``
+        (1.96 sd / sqrt(n_clips) over them): use that one to claim a difference.
     """
 
     rows: list = field(default_factory=list)
 
     def as_dict(self):
-        return {r["setting"]: {k: v for k, v in r.items() if k != "setting"} for r in self.rows}
+        return {r["setting"]: {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                               for k, v in r.items() if k != "setting"} for r in self.rows}
 
     def to_markdown(self, per_class=False):
-        lines = ["| setting | accuracy (%) | 95% CI | queries |", "|---|---|---|---|"]
+        lines = ["| setting | accuracy (%) | 95% CI (queries, as the paper) | 95% CI (clips) "
+                 "| queries |", "|---|---|---|---|---|"]
         for r in self.rows:
+            clips = f"±{r['ci95_clips']:.2f}" if "ci95_clips" in r else "n/a"
             lines.append(
-                f"| {r['setting']} | {r['accuracy']:.2f} | ±{r['ci95']:.2f} | {r['n_queries']} |"
+                f"| {r['setting']} | {r['accuracy']:.2f} | ±{r['ci95']:.2f} | {clips} "
+                f"| {r['n_queries']} |"
             )
         if per_class and self.rows:
             labels = list(self.rows[0]["per_class"])
@@ -271,7 +280,7 @@ def few_shot_report(
                 100 * float(res.correct[res.query_class == c].mean())
             for c in np.unique(y)
         }
-        report.rows.append({
+        row = {
             "setting": f"{n_way}-way {k_shot}-shot",
             "n_way": n_way,
             "k_shot": k_shot,
@@ -279,5 +288,30 @@ def few_shot_report(
             "ci95": 100 * res.ci95,
             "n_queries": int(res.correct.size),
             "per_class": per_class,
-        })
+        }
+        if protocol == "paper":  # every clip is a query once per pass
+            per_clip = res.correct.reshape(n_repeats, len(y)).mean(axis=0)
+            row["per_clip"] = per_clip
+            row["ci95_clips"] = 100 * clip_ci95(per_clip)
+        report.rows.append(row)
     return report
+
+
+def clip_ci95(per_clip):
+    """Half-width of a 95% CI of the mean over clips: ``1.96 * sd / sqrt(n_clips)``.
+
+    Repeated passes over the same clips are not independent queries; averaging
+    each clip's outcomes first, then taking the spread over clips, respects that.
+
+    Parameters
+    ----------
+    per_clip : array-like of shape (n_clips,)
+        Each clip's accuracy (or a paired difference), averaged over passes.
+
+    Returns
+    -------
+    float
+        The half-width, in the units of ``per_clip``; NaN for fewer than 2 clips.
+    """
+    a = np.asarray(per_clip, dtype=float)
+    return float(1.96 * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
