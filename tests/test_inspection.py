@@ -14,7 +14,10 @@ def test_frequency_importance(pipe_and_data):
     pipe, X, y = pipe_and_data
     pipe.fit(X[y < 8], y[y < 8])
     imp = frequency_importance(pipe, X[y >= 8], y[y >= 8], n_way=4, k_shot=2, n_episodes=30)
-    assert len(imp["ratio"]) == 4 and np.all(imp["correct_high"] >= 0)
+    assert len(imp["ratio"]) == 4
+    # 30 episodes x 4 classes x 5 queries in all; the ratio is made of the counts
+    assert 0 < imp["correct_high"].sum() <= 30 * 4 * 5
+    np.testing.assert_array_equal(imp["ratio"], imp["correct_high"] / imp["correct_low"])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,3 +49,19 @@ def test_time_views_are_not_bands(sounds):
     pipe.fit(X[y < 8], y[y < 8])
     with pytest.raises(ValueError, match="not frequency bands"):
         frequency_importance(pipe, X[y >= 8], y[y >= 8], n_way=4, k_shot=2, n_episodes=5)
+
+
+@pytest.mark.parametrize("informative", ["high", "low"])
+def test_importance_points_to_the_band_that_separates_the_classes(small_views, informative):
+    """Embeddings where only one band's part tells the classes apart: its side wins."""
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1).fit(X[:40], y[:40])
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(len(y), clf.prototypes_.shape[1]))
+    sl = clf.view_slices_[2 if informative == "high" else 1]
+    emb[:, sl] += 10 * rng.normal(size=(12, sl.stop - sl.start))[y]  # a centre per class
+    imp = frequency_importance(clf, X, y, n_way=5, k_shot=1, n_episodes=40, embeddings=emb)
+    if informative == "high":
+        assert np.all(imp["ratio"] > 2), imp  # about 1 against chance, 1/5
+    else:
+        assert np.all(imp["ratio"] < 0.5), imp

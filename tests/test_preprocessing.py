@@ -239,3 +239,35 @@ def test_own_checks_for_3d_io(est, sounds, small_logmel):
     np.testing.assert_array_equal(c.transform(X[::-1]), out[::-1])
     # fit twice gives the same
     np.testing.assert_array_equal(c.fit(X).transform(X), out)
+
+
+@pytest.mark.parametrize("fmin,htk", [(0.0, False), (300.0, False), (0.0, True), (300.0, True)])
+def test_band_rows_follow_the_mel_centres(fmin, htk):
+    """Each row's centre lies inside its band, for fmin > 0 and the HTK scale too."""
+    centres = mel_row_centres(32, fmin, 4000.0, htk)
+    np.testing.assert_allclose(centres, librosa.mel_frequencies(34, fmin=fmin, fmax=4000.0,
+                                                                htk=htk)[1:-1])
+    (a0, a1), (b0, b1) = band_rows([(fmin, 1000.0), (1000.0, 4000.0)], n_mels=32, fmin=fmin,
+                                   fmax=4000.0, htk=htk)
+    assert (a0, b1) == (0, 32) and a1 == b0
+    assert centres[a1 - 1] < 1000.0 <= centres[b0]
+
+
+@pytest.mark.parametrize("fmin,htk", [(0.0, False), (300.0, True)])
+@pytest.mark.parametrize("tone_hz", [600.0, 2500.0])
+def test_a_pure_tone_lands_in_its_band(fmin, htk, tone_hz):
+    sr = 8000
+    t = np.arange(sr // 2) / sr
+    clip = np.sin(2 * np.pi * tone_hz * t).astype(np.float32)[None]
+    kw = dict(sr=sr, n_mels=32, fmin=fmin, fmax=4000.0)
+    S = LogMelTransformer(**kw, n_fft=256, hop_length=128, duration=0.5, htk=htk).transform(clip)
+    masks = FrequencyMaskTransformer(1000.0, htk=htk, **kw).fit(S)
+    V = masks.transform(S)
+    peak_row = int(S[0].mean(axis=1).argmax())
+    low, high = masks.ranges_
+    inside = low if tone_hz < 1000 else high
+    assert inside[0] <= peak_row < inside[1]
+    # the band view holding the tone keeps it; the other view is all floor there
+    v_in, v_out = (1, 2) if tone_hz < 1000 else (2, 1)
+    np.testing.assert_array_equal(V[0, v_in, peak_row], S[0, peak_row])
+    assert np.all(V[0, v_out, peak_row] == S[0].min())
