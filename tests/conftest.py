@@ -79,7 +79,7 @@ def pipe_and_data(sounds):
     return pipe, X, y
 
 
-def librosa_reference(clip, *, sr=16000, n_fft=2048, hop=502, n_mels=128, fmax=8000.0,
+def librosa_reference(clip, *, sr=16000, n_fft=1024, hop=502, n_mels=128, fmax=8000.0,
                       ref="max", top_db=80.0):
     import librosa
 
