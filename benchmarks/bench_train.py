@@ -11,6 +11,9 @@ input per view, 64-channel backbone, SGD) for these variants of the same functio
 * ``fused`` (3 views only): channels_last+pool_first with the three backbones run
   as one network of grouped convolutions (groups=3), the same function again
   (an option, ``fuse_views=True``);
+* ``fused_bn_pool``: channels_last, each block's batch norm, max pool and ReLU as
+  one step on the pooled grid (``nn.FusedConvBlock``), the first block's statistics
+  and weight gradient from its input's patch moments: the same function again;
 * ``crop_views`` (3 views only): each band view gets only its own mel rows, a
   different model (reported for speed; its accuracy comes from the reproduction).
 
@@ -29,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sklearn_hallu.nn import MultiViewEncoder, prototypical_loss
+from sklearn_hallu.nn import FusedConvBlock, MultiViewEncoder, prototypical_loss
 
 H, W, BATCH, CH = 128, 160, 50, (64, 64, 64)
 
@@ -54,6 +57,9 @@ def make_model(n_views, variant):
     if variant in ("eager", "channels_last"):
         for bb in m.backbones:
             bb.blocks = nn.Sequential(*[PaperOrderBlock(b) for b in bb.blocks])
+    if variant == "fused_bn_pool":
+        for bb in m.backbones:
+            bb.blocks = nn.Sequential(*[FusedConvBlock.from_block(b) for b in bb.blocks])
     m.set_input_shape(H, W)
     if variant != "eager":
         m = m.to(memory_format=torch.channels_last)
@@ -124,11 +130,27 @@ def check_same_function():
             for name in ("weight", "bias", "running_mean", "running_var"):
                 getattr(fb.bn, name).copy_(torch.cat([getattr(b.blocks[li].bn, name)
                                                       for b in ref.backbones]))
+    bn_pool = make_model(3, "fused_bn_pool")
+    bn_pool.load_state_dict(ref.state_dict())
     x = torch.randn(4, 3, H, W)
     with torch.no_grad():
         r = ref(x)
-        return {"pool_first": float((r - ours(x)).abs().max()),
-                "fused": float((r - fused(x)).abs().max())}
+        out = {"pool_first": float((r - ours(x)).abs().max()),
+               "fused": float((r - fused(x)).abs().max()),
+               "fused_bn_pool_eval": float((r - bn_pool.eval()(x)).abs().max())}
+    # training mode: outputs and every parameter gradient (batch statistics in play)
+    ref.train(), bn_pool.train()
+    grads = []
+    for m in (ref, bn_pool):
+        m.zero_grad()
+        y = m(x)
+        (y * torch.linspace(-1, 1, y.shape[1])).sum().backward()
+        grads.append((y.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}))
+    out["fused_bn_pool_train_output"] = float((grads[0][0] - grads[1][0]).abs().max())
+    out["fused_bn_pool_train_grad_rel"] = max(
+        float((grads[0][1][k] - grads[1][1][k]).abs().max() / grads[0][1][k].abs().max())
+        for k in grads[0][1])
+    return out
 
 
 def main():
@@ -147,7 +169,7 @@ def main():
     # machine's speed hit every variant alike; the best round counts.
     variants = [(n, v) for n in (1, 3)
                 for v in ("eager", "channels_last", "channels_last+pool_first", "fused",
-                          "crop_views")
+                          "fused_bn_pool", "crop_views")
                 if not (n == 1 and v in ("crop_views", "fused"))]
     models = {key: make_model(*key) for key in variants}
     rounds = {key: [] for key in variants}

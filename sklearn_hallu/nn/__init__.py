@@ -2,6 +2,7 @@
 
 from ._backbone import Backbone, ConvBlock, MultiViewEncoder
 from ._encoder import StandardizedEncoder
+from ._fused import BatchNormPoolReLU, FusedConvBlock
 from ._loss import PrototypicalLoss
 from ._prototypes import class_prototypes, prototype_logits, prototypes, prototypical_loss
 
@@ -9,6 +10,8 @@ __all__ = [
     "ConvBlock",
     "Backbone",
     "MultiViewEncoder",
+    "BatchNormPoolReLU",
+    "FusedConvBlock",
     "StandardizedEncoder",
     "PrototypicalLoss",
     "prototypes",

@@ -1,0 +1,59 @@
+"""The fused batch-norm/pool/ReLU block computes the eager block's function and gradients."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from sklearn_hallu.nn import BatchNormPoolReLU, ConvBlock, FusedConvBlock
+
+
+def _eager_and_fused(c_in, c_out, seed, dtype=torch.float64):
+    torch.manual_seed(seed)
+    eager = ConvBlock(c_in, c_out).to(dtype)
+    with torch.no_grad():  # negative scales take the window minimum: test both signs
+        eager.bn.weight.copy_(torch.randn(c_out))
+        eager.bn.bias.copy_(torch.randn(c_out))
+    fused = FusedConvBlock.from_block(copy.deepcopy(eager))
+    return eager, fused
+
+
+@pytest.mark.parametrize("c_in", [1, 3])
+@pytest.mark.parametrize("shape", [(4, 21, 26), (3, 16, 20)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_block_same_outputs_gradients_and_running_stats(c_in, shape, channels_last):
+    n, h, w = shape
+    eager, fused = _eager_and_fused(c_in, 6, seed=h + c_in)
+    x = torch.randn(n, c_in, h, w, dtype=torch.float64) * 2 + 0.5
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        eager, fused = (m.to(memory_format=torch.channels_last) for m in (eager, fused))
+    out_e, out_f = eager(x), fused(x)
+    g = torch.randn_like(out_e)
+    (out_e * g).sum().backward()
+    (out_f * g).sum().backward()
+    torch.testing.assert_close(out_f, out_e, rtol=1e-12, atol=1e-12)
+    for name in ("conv.weight", "bn.weight", "bn.bias"):
+        a = dict(fused.named_parameters())[name].grad
+        b = dict(eager.named_parameters())[name].grad
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=name)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(fused.bn, name), getattr(eager.bn, name))
+    eager.eval(), fused.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), eager(x), rtol=1e-12, atol=1e-12)
+
+
+def test_fused_block_input_gradient_matches():
+    eager, fused = _eager_and_fused(2, 5, seed=0)
+    x1 = torch.randn(3, 2, 12, 17, dtype=torch.float64, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_()
+    eager(x1).square().sum().backward()
+    fused(x2).square().sum().backward()
+    torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-10, atol=1e-10)
+
+
+def test_batchnorm_pool_relu_state_dict_is_a_batchnorm2d():
+    keys = set(BatchNormPoolReLU(4).state_dict())
+    assert keys == set(nn.BatchNorm2d(4).state_dict())
