@@ -249,7 +249,18 @@ class FusedConvBlock(nn.Module):
 
     @classmethod
     def from_block(cls, block):
-        """A fused block sharing ``block``'s (a ``ConvBlock``) parameters and buffers."""
+        """A fused block with the parameters and buffers of ``block``.
+
+        Parameters
+        ----------
+        block : ConvBlock
+            An ungrouped block; its convolution is shared, its batch-norm state copied.
+
+        Returns
+        -------
+        FusedConvBlock
+            The same function as ``block``.
+        """
         fused = cls(block.conv.in_channels, block.conv.out_channels, block.pool.kernel_size)
         fused = fused.to(dtype=block.conv.weight.dtype, device=block.conv.weight.device)
         fused.conv = block.conv
