@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import librosa
 import numpy as np
@@ -9,6 +10,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
 from sklearn_hallu.datasets import make_sounds
+from sklearn_hallu.exceptions import AudioCroppedWarning, SilentClipWarning
 from sklearn_hallu.preprocessing import band_rows, mel_row_centres
 
 from .conftest import SMALL_LOGMEL, SMALL_MASK, assert_matches_reference, librosa_reference
@@ -59,7 +61,8 @@ def test_crop_and_pad_are_documented_behaviour(rng):
     long = rng.normal(size=sr).astype(np.float32)
     short = long[: sr // 2]
     tr = LogMelTransformer(**{**SMALL_LOGMEL, "duration": 0.75})
-    S = tr.transform([long, short])
+    with pytest.warns(AudioCroppedWarning, match=r"1 of 2 clips.*drops 0\.25 s"):
+        S = tr.transform([long, short])
     n = int(0.75 * sr)
     padded = np.zeros(n, np.float32)
     padded[: short.size] = short
@@ -72,6 +75,49 @@ def test_duration_none_needs_equal_lengths(rng):
     assert tr.transform(rng.normal(size=(2, 4000))).shape[0] == 2
     with pytest.raises(ValueError, match="different lengths.*Set duration"):
         tr.transform([rng.normal(size=4000), rng.normal(size=3000)])
+
+
+def test_silent_clip_is_the_db_floor_not_loud(rng):
+    """An all-zero clip has no peak to scale to: it becomes the -top_db floor (with a
+    warning naming it), not a flat 0 dB; the normal clip beside it is unchanged."""
+    normal = rng.normal(size=4000).astype(np.float32)
+    X = np.stack([normal, np.zeros(4000, np.float32), 1e-9 * normal])
+    tr = LogMelTransformer(**SMALL_LOGMEL)
+    with pytest.warns(SilentClipWarning, match=r"2 of 3 clips are silent.*clip 1, clip 2"):
+        S = tr.transform(X)
+    np.testing.assert_array_equal(S[1:], -80.0)
+    np.testing.assert_allclose(S[0], tr.transform(normal[None])[0], atol=1e-4)
+    assert S[0].max() == 0.0
+    with pytest.warns(SilentClipWarning):  # top_db=None: the log's floor, -100 dB
+        S = LogMelTransformer(**{**SMALL_LOGMEL, "top_db": None}).transform(X[1:2])
+    np.testing.assert_array_equal(S, -100.0)
+
+
+def test_silent_file_is_named(tmp_path):
+    sf.write(tmp_path / "quiet.wav", np.zeros(4000, np.float32), 8000)
+    with pytest.warns(SilentClipWarning, match=r"quiet\.wav"):
+        LogMelTransformer(**SMALL_LOGMEL).transform([tmp_path / "quiet.wav"])
+
+
+@pytest.mark.parametrize("crop", ["start", "centre", "loudest"])
+def test_crop_keeps_the_chosen_window(crop):
+    """A 3 s clip, 1 s kept: a burst at 2.0-2.5 s is kept by 'loudest' only."""
+    sr = 8000
+    y = np.full(3 * sr, 1e-3, np.float32)
+    y[2 * sr : 2 * sr + sr // 2] = 1.0
+    tr = LogMelTransformer(**{**SMALL_LOGMEL, "duration": 1.0, "crop": crop})
+    with pytest.warns(AudioCroppedWarning, match=rf"1 of 1 clips.*3 s.*crop='{crop}'.*drops 2 s"):
+        S = tr.transform(y[None])
+    start = {"start": 0, "centre": sr, "loudest": 3 * sr // 2}[crop]
+    expected = LogMelTransformer(**{**SMALL_LOGMEL, "duration": None}).transform(
+        y[None, start : start + sr])
+    np.testing.assert_array_equal(S, expected)
+
+
+def test_no_crop_warning_when_nothing_is_dropped(rng):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AudioCroppedWarning)
+        LogMelTransformer(**SMALL_LOGMEL).fit_transform(rng.normal(size=(2, 4000)))
 
 
 @pytest.mark.parametrize("fmt,ext", [("WAV", ".wav"), ("FLAC", ".flac"), ("OGG", ".ogg")])

@@ -7,6 +7,7 @@ parameters and call these.
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -83,12 +84,68 @@ def _load_all(items, sr):
     return out
 
 
-def _fix_length(y: np.ndarray, n_samples: int) -> np.ndarray:
+CROP_MODES = ("start", "centre", "center", "loudest")
+
+#: Peak mel power (about -80 dB) below which a clip is taken as silent.
+SILENCE_POWER = 1e-8
+
+
+def _crop_start(y: np.ndarray, n_samples: int, crop: str) -> int:
+    """First sample of the ``n_samples`` window kept from the 1-D clip ``y``."""
+    excess = y.shape[-1] - n_samples
+    if excess <= 0 or crop == "start":
+        return 0
+    if crop in ("centre", "center"):
+        return excess // 2
+    if crop == "loudest":  # the window with the most energy (the earliest on ties)
+        energy = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
+        return int(np.argmax(energy[n_samples:] - energy[:-n_samples]))
+    raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}.")
+
+
+def _fix_length(y: np.ndarray, n_samples: int, crop: str = "start") -> np.ndarray:
     if y.shape[-1] >= n_samples:
-        return y[..., :n_samples]
+        if crop == "start" or y.shape[-1] == n_samples:
+            return y[..., :n_samples]
+        if y.ndim == 1:
+            a = _crop_start(y, n_samples, crop)
+            return y[a : a + n_samples]
+        return np.stack([_fix_length(row, n_samples, crop) for row in y])
     out = np.zeros(y.shape[:-1] + (n_samples,), dtype=np.float32)
     out[..., : y.shape[-1]] = y
     return out
+
+
+def _warn_cropped(lengths, labels, *, n_samples, sr, crop):
+    """Warn (AudioCroppedWarning) when clips lose more than 1 ms to the crop."""
+    from ..exceptions import AudioCroppedWarning
+
+    lengths = np.asarray(lengths)
+    long = np.flatnonzero(lengths - n_samples > max(1, sr // 1000))
+    if long.size == 0:
+        return
+    dropped = float((lengths[long] - n_samples).sum()) / sr
+    first = labels(int(long[0]))
+    kept = {"start": "the first", "centre": "the middle", "center": "the middle",
+            "loudest": "the loudest"}[crop]
+    warnings.warn(
+        f"{long.size} of {lengths.size} clips are longer than duration="
+        f"{n_samples / sr:g} s (the longest {lengths.max() / sr:.3g} s, {first} first); "
+        f"crop={crop!r} keeps {kept} {n_samples / sr:g} s of each and drops "
+        f"{dropped:.3g} s of audio in all. Choose crop='start', 'centre' or 'loudest', "
+        "or set a longer duration.",
+        AudioCroppedWarning,
+        stacklevel=3,
+    )
+
+
+def clip_label(X, i) -> str:
+    """How messages name clip ``i`` of ``X``: ``file '<path>'`` or ``clip <i>``."""
+    if isinstance(X, (list, tuple)) and i < len(X) and _is_pathlike(X[i]):
+        return f"file {os.fsdecode(X[i])!r}"
+    if hasattr(X, "iloc") and i < len(X) and _is_pathlike(X.iloc[i]):  # pandas
+        return f"file {os.fsdecode(X.iloc[i])!r}"
+    return f"clip {i}"
 
 
 def _as_items(X):
@@ -124,7 +181,9 @@ def _as_items(X):
     return None, (X if isinstance(X, np.ndarray) else np.asarray(items))
 
 
-def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) -> np.ndarray:
+def as_waveform_batch(
+    X, *, sr: int, n_samples: int | None, min_samples: int, crop: str = "start"
+) -> np.ndarray:
     """Turn any accepted input into a float32 array ``(n_clips, n_samples)``.
 
     Parameters
@@ -134,11 +193,16 @@ def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) ->
     sr : int
         Sample rate of arrays, and target rate of files.
     n_samples : int or None
-        Length every clip is brought to: longer clips keep their first
-        ``n_samples`` samples, shorter ones are padded with zeros at the end.
+        Length every clip is brought to: longer clips keep ``n_samples``
+        samples chosen by ``crop`` (with an
+        :class:`~sklearn_hallu.exceptions.AudioCroppedWarning` when more than
+        1 ms is dropped), shorter ones are padded with zeros at the end.
         ``None`` keeps the input length, which must then be the same for all clips.
     min_samples : int
         Clips with fewer samples than this (before padding) are refused.
+    crop : {"start", "centre", "center", "loudest"}, default="start"
+        Which ``n_samples`` of a longer clip are kept: the beginning, the middle,
+        or the window with the most energy.
 
     Returns
     -------
@@ -148,7 +212,10 @@ def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) ->
     items, arr = _as_items(X)
     if arr is not None:  # one 2-D array: vectorised checks, no per-clip copies
         arr = check_waveform_array(arr, min_samples=min_samples)
-        arr = arr if n_samples is None else _fix_length(arr, n_samples)
+        if n_samples is not None:
+            _warn_cropped([arr.shape[1]] * arr.shape[0], lambda i: f"clip {i}",
+                          n_samples=n_samples, sr=sr, crop=crop)
+            arr = _fix_length(arr, n_samples, crop)
         return np.ascontiguousarray(arr)  # torch needs positive strides (e.g. X[::-1])
     clips = _load_all(items, sr)
     out = [
@@ -166,7 +233,9 @@ def as_waveform_batch(X, *, sr: int, n_samples: int | None, min_samples: int) ->
                 "and duration=None. Set duration (seconds) so they are cropped or padded."
             )
         return np.stack(out)
-    return np.stack([_fix_length(a, n_samples) for a in out])
+    _warn_cropped([a.shape[0] for a in out], lambda i: clip_label(items, i),
+                  n_samples=n_samples, sr=sr, crop=crop)
+    return np.stack([_fix_length(a, n_samples, crop) for a in out])
 
 
 @lru_cache(maxsize=16)
@@ -203,6 +272,7 @@ def log_mel_spectrogram(
     top_db: float | None = 80.0,
     batch_size: int = 4,
     dtype="float32",
+    return_silent: bool = False,
 ) -> np.ndarray:
     """Log-mel spectrograms of a batch of equal-length clips, each scaled on its own.
 
@@ -231,7 +301,12 @@ def log_mel_spectrogram(
         Use the HTK mel formula instead of Slaney's.
     ref : float or "max"
         Reference power of 0 dB. ``"max"`` uses each clip's own peak. Either way
-        no clip's output depends on any other clip of the batch.
+        no clip's output depends on any other clip of the batch. A silent clip
+        (peak mel power below ``SILENCE_POWER``, 1e-8, about -80 dB; all zeros
+        for instance) has no peak to scale to: with ``"max"`` it is set to the
+        floor, ``-top_db`` (or ``10 * log10(amin)`` when ``top_db`` is None),
+        instead of a flat 0 dB, as loud as anything. With a float it keeps its
+        absolute (floor) level.
     amin : float
         Floor of the power before the logarithm.
     top_db : float or None
@@ -245,11 +320,15 @@ def log_mel_spectrogram(
         ``top_db`` floor, where a bin 80 dB below the frame's peak carries the
         float32 FFT's relative rounding (up to about 3e-3 dB there, below 3e-4 dB
         for 99.99% of cells). float64 matches librosa to about 1e-5 dB.
+    return_silent : bool, default=False
+        Also return which clips were silent.
 
     Returns
     -------
     S_db : ndarray of shape (n_clips, n_mels, 1 + n_samples // hop_length), float32
         Log-mel spectrograms in dB.
+    silent : ndarray of shape (n_clips,), bool
+        Which clips were silent (see ``ref``); only with ``return_silent=True``.
     """
     waveforms = np.asarray(waveforms, dtype=np.float32)
     tdtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
@@ -258,6 +337,8 @@ def log_mel_spectrogram(
     n_clips, n_samples = waveforms.shape
     out = np.empty((n_clips, n_mels, n_frames_for(n_samples, hop_length)), dtype=np.float32)
     log_amin = 10.0 * np.log10(amin)
+    silent = np.zeros(n_clips, dtype=bool)
+    silent_db = -float(top_db) if top_db is not None else log_amin
     with torch.inference_mode():
         for start in range(0, n_clips, batch_size):
             x = torch.from_numpy(waveforms[start : start + batch_size]).to(tdtype)
@@ -271,12 +352,17 @@ def log_mel_spectrogram(
                 return_complex=True,
             )
             power = spec.real.square() + spec.imag.square()
-            db = torch.matmul(basis, power).clamp_(min=amin).log10_().mul_(10.0)
+            mel = torch.matmul(basis, power)
+            quiet = mel.amax(dim=(1, 2)) < SILENCE_POWER
+            silent[start : start + batch_size] = quiet.numpy()
+            db = mel.clamp_(min=amin).log10_().mul_(10.0)
             if isinstance(ref, str) and ref == "max":
                 db.sub_(db.amax(dim=(1, 2), keepdim=True).clamp_(min=log_amin))
+                if bool(quiet.any()):
+                    db[quiet] = silent_db
             else:
                 db.sub_(10.0 * np.log10(max(amin, float(ref))))
             if top_db is not None:
                 db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - top_db)
             out[start : start + batch_size] = db.numpy()
-    return out
+    return (out, silent) if return_silent else out

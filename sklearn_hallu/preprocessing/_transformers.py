@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._compat import Interval, StrOptions
+from ..exceptions import AudioCroppedWarning, SilentClipWarning
 from ..utils.validation import check_spectrograms, reject_sparse
-from ._audio import as_waveform_batch, log_mel_spectrogram
+from ._audio import CROP_MODES, as_waveform_batch, clip_label, log_mel_spectrogram
 from ._masks import band_rows, masked_views
 
 __all__ = ["LogMelTransformer", "FrequencyMaskTransformer"]
@@ -22,6 +24,12 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
     clip's own maximum, ``top_db`` relative to the clip's own peak), so one
     clip's output never depends on the rest of the batch. The transformer is
     stateless: ``fit`` only checks the parameters.
+
+    A silent clip (peak mel power below 1e-8, about -80 dB, where a full-scale
+    sine reaches about +30 dB; all zeros for instance) is represented as
+    silence: every cell at the floor, ``-top_db`` (``-100`` dB when ``top_db``
+    is None) with ``ref="max"``, never as a flat 0 dB (as loud as anything). A
+    :class:`~sklearn_hallu.exceptions.SilentClipWarning` names such clips.
 
     Parameters
     ----------
@@ -41,9 +49,15 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         Highest frequency of the mel filters in Hz.
     duration : float or None, default=5.0
         Every clip is brought to ``round(duration * sr)`` samples: longer clips
-        keep their beginning, shorter ones are padded with silence (zeros) at
+        are cut as ``crop`` says, shorter ones are padded with silence (zeros) at
         the end. ``None`` keeps the input length, which must be the same for
         every clip.
+    crop : {"start", "centre", "center", "loudest"}, default="start"
+        Which ``duration`` seconds of a longer clip are kept: the beginning, the
+        middle, or the window with the most energy (sum of squared samples).
+        Whenever more than 1 ms of a clip is dropped, an
+        :class:`~sklearn_hallu.exceptions.AudioCroppedWarning` says how many
+        clips and seconds.
     ref : "max" or float, default="max"
         Power of 0 dB. ``"max"`` uses each clip's own peak, so that every clip
         spans 0 dB down to ``-top_db`` whatever its recording level (chosen on
@@ -86,6 +100,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         "fmin": [Interval(Real, 0, None, closed="left")],
         "fmax": [Interval(Real, 0, None, closed="neither")],
         "duration": [Interval(Real, 0, None, closed="neither"), None],
+        "crop": [StrOptions(set(CROP_MODES))],
         "ref": [Interval(Real, 0, None, closed="neither"), StrOptions({"max"})],
         "top_db": [Interval(Real, 0, None, closed="neither"), None],
         "htk": ["boolean"],
@@ -103,6 +118,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         fmin=0.0,
         fmax=8000.0,
         duration=5.0,
+        crop="start",
         ref="max",
         top_db=80.0,
         htk=False,
@@ -116,6 +132,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         self.fmin = fmin
         self.fmax = fmax
         self.duration = duration
+        self.crop = crop
         self.ref = ref
         self.top_db = top_db
         self.htk = htk
@@ -161,7 +178,10 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
             head = X[:1] if X.ndim == 2 else X
         else:
             head = X[:1] if hasattr(X, "__getitem__") else X
-        as_waveform_batch(head, sr=self.sr, n_samples=self.n_samples, min_samples=self.n_fft)
+        with warnings.catch_warnings():  # transform warns about the whole batch
+            warnings.simplefilter("ignore", AudioCroppedWarning)
+            as_waveform_batch(head, sr=self.sr, n_samples=self.n_samples,
+                              min_samples=self.n_fft, crop=self.crop)
         return self
 
     def transform(self, X):
@@ -179,8 +199,9 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         """
         self._check_params()
         self._check_n_samples(X)
-        waves = as_waveform_batch(X, sr=self.sr, n_samples=self.n_samples, min_samples=self.n_fft)
-        return log_mel_spectrogram(
+        waves = as_waveform_batch(X, sr=self.sr, n_samples=self.n_samples,
+                                  min_samples=self.n_fft, crop=self.crop)
+        S, silent = log_mel_spectrogram(
             waves,
             sr=self.sr,
             n_fft=self.n_fft,
@@ -193,7 +214,20 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
             top_db=self.top_db,
             batch_size=self.batch_size,
             dtype=self.dtype,
+            return_silent=True,
         )
+        if silent.any():
+            idx = np.flatnonzero(silent)
+            names = ", ".join(clip_label(X, int(i)) for i in idx[:5])
+            more = f" and {idx.size - 5} more" if idx.size > 5 else ""
+            warnings.warn(
+                f"{idx.size} of {len(S)} clips are silent (no energy above about -80 dB): "
+                f"{names}{more}. They are represented as silence (every cell at the dB "
+                "floor), not as sound; remove them if they are not meant as silence.",
+                SilentClipWarning,
+                stacklevel=2,
+            )
+        return S
 
     def _check_n_samples(self, X):
         """With ``duration=None`` the clip length sets the frame count: after a fit on
