@@ -7,11 +7,30 @@ The three steps of a Pipeline::
               ("clf", HalluAudioClassifier())])
 """
 
-from ._support import fit_support
-from .classifier import HalluAudioClassifier
-from .preprocessing import FrequencyMaskTransformer, LogMelTransformer
+import importlib
 
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562), so that ``sklearn-hallu --help`` and
+# ``--version`` answer without importing torch.
+_LAZY = {
+    "fit_support": "._support",
+    "HalluAudioClassifier": ".classifier",
+    "FrequencyMaskTransformer": ".preprocessing",
+    "LogMelTransformer": ".preprocessing",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "LogMelTransformer",

@@ -14,63 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au"}
-#: Model files with these extensions are pickles (joblib); any other is a skops file.
-PICKLE_EXTENSIONS = {".joblib", ".pkl", ".pickle"}
-PICKLE_WARNING = (
-    "warning: {path} is a pickle. Loading it runs code stored in the file, with your "
-    "permissions: only load pickles you made or got from someone you trust. Models saved "
-    "as .skops (the default of 'sklearn-hallu train') load without that risk."
+from ._cli_files import (  # noqa: F401  (re-exported: the command line's helpers)
+    AUDIO_EXTENSIONS,
+    PICKLE_EXTENSIONS,
+    PICKLE_WARNING,
+    CLIError,
+    _check_model,
+    _Interrupts,
+    _load_model,
+    _positive,
+    _report_ignored,
+    _use_device,
+    model_path,
+    parse_channels,
+    read_clips,
+    save_model,
+    scan_folder,
 )
-
-
-class CLIError(Exception):
-    """An error the user can fix; printed without a traceback, exit code 2."""
-
-
-def scan_folder(folder, *, min_per_class=1):
-    """Audio files of a folder with one sub-folder per class.
-
-    Returns
-    -------
-    files : list of str
-    labels : ndarray of str
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CLIError(f"folder {str(folder)!r} does not exist (expected one sub-folder per "
-                       "class, each holding audio files)")
-    files, labels = [], []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        found = sorted(f for f in sub.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS)
-        files += [str(f) for f in found]
-        labels += [sub.name] * len(found)
-    if not files:
-        raise CLIError(f"no audio files found in sub-folders of {str(folder)!r}; expected "
-                       f"<class>/<clip>{{{','.join(sorted(AUDIO_EXTENSIONS))}}}")
-    labels = np.asarray(labels)
-    names, counts = np.unique(labels, return_counts=True)
-    small = [f"{n} ({c})" for n, c in zip(names, counts) if c < min_per_class]
-    if small:
-        raise CLIError(f"class(es) {', '.join(small)} in {str(folder)!r} have fewer than the "
-                       f"{min_per_class} clips needed; add clips or lower --k-shot/--n-query")
-    return files, labels
-
-
-def read_clips(files, *, sr, verbose=True):
-    """Load audio files (progress bar), naming any file that cannot be read."""
-    from tqdm.auto import tqdm
-
-    from ..preprocessing import load_audio
-
-    out = []
-    for f in tqdm(files, desc="reading audio", unit="clip", disable=not verbose,
-                  file=sys.stderr):
-        try:
-            out.append(load_audio(f, sr))
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
-    return out
 
 
 def build_pipeline(args):
@@ -78,37 +38,29 @@ def build_pipeline(args):
     from ._pipeline import make_model
 
     return make_model(
-        args.views, split_hz=args.split_hz, logmel={"duration": args.duration},
+        args.views, split_hz=args.split_hz,
+        logmel={"duration": args.duration, "crop": args.crop or "start"},
         n_way=args.n_way, k_shot=args.k_shot, n_query=args.n_query, max_epochs=args.epochs,
-        channels=tuple(int(c) for c in args.channels.split(",")),
+        channels=args.channels,
         time_shift=None if args.no_time_shift else (20, 139),
         lr_step=max(1, args.lr_step), device=args.device, random_state=args.seed,
         verbose=2 if args.progress else 1,
     )
 
 
-def model_path(out):
-    """Where ``train`` writes: ``out``, with ``.skops`` added when it has no extension."""
-    out = Path(out)
-    return out if out.suffix else out.with_name(out.name + ".skops")
-
-
-def save_model(pipe, path):
-    """Write a skops file, or a pickle when the extension asks for one (``.joblib``)."""
-    if path.suffix.lower() in PICKLE_EXTENSIONS:
-        import joblib
-
-        joblib.dump(pipe, path)
-    else:
-        from ..persistence import dump
-
-        dump(pipe, path)
+def _fit(pipe, clips, labels):
+    pipe.fit(clips, labels)
+    return pipe
 
 
 def cmd_train(args):
     if args.esc50 is not None:
         from ..datasets import fetch_esc50
 
+        if args.esc50 and not Path(args.esc50).is_dir():
+            raise CLIError(f"--esc50 {args.esc50!r}: no such folder. Give the folder that holds "
+                           "ESC-50 (or its parent), or --esc50 with no path to download it "
+                           "(about 600 MB) into the data home")
         b = fetch_esc50(args.esc50 or None, subset="train")
         files, labels = list(b.filenames), b.category.astype(str)
         if args.max_per_class:
@@ -122,57 +74,65 @@ def cmd_train(args):
     n_cls = len(np.unique(labels))
     if n_cls < args.n_way:
         raise CLIError(f"{n_cls} classes found but --n-way {args.n_way}; lower --n-way")
-    pipe = build_pipeline(args)
-    clips = read_clips(files, sr=pipe[0].sr, verbose=args.progress)
-    print(f"training on {len(clips)} clips of {n_cls} classes", file=sys.stderr)
-    pipe.fit(clips, labels)
     out = model_path(args.out)
+    if out.is_dir():
+        raise CLIError(f"--out {str(out)!r} is a folder; give a file name such as model.skops")
+    pipe = build_pipeline(args)
+    logmel = pipe[0]
+    clips = read_clips(files, sr=logmel.sr, verbose=args.progress, min_samples=logmel.n_fft,
+                       duration=logmel.duration, crop=logmel.crop)
+    print(f"training on {len(clips)} clips of {n_cls} classes", file=sys.stderr)
+    import warnings
+
+    from ..exceptions import AudioCroppedWarning
+
+    with _Interrupts() as interrupts, warnings.catch_warnings():
+        warnings.simplefilter("ignore", AudioCroppedWarning)  # reported by file above
+        _fit(pipe, clips, labels)
+    if interrupts.seen:
+        raise KeyboardInterrupt
     out.parent.mkdir(parents=True, exist_ok=True)
     save_model(pipe, out)
     print(f"saved model to {out}", file=sys.stderr)
     return 0
 
 
-def _load_model(path, trust=()):
-    """A skops file through the safe loader; a pickle (``.joblib``) with a warning."""
-    path = Path(path)
-    if not path.is_file():
-        raise CLIError(f"model file {str(path)!r} does not exist; make one with "
-                       "'sklearn-hallu train'")
-    if path.suffix.lower() in PICKLE_EXTENSIONS:
-        import joblib
-
-        print(PICKLE_WARNING.format(path=path), file=sys.stderr)
-        return joblib.load(path)
-    from ..persistence import load
-
-    return load(path, trusted=list(trust or ()))
+def _prepare_model(args):
+    """Load the model, put it on ``--device`` and apply ``--crop``."""
+    pipe = _load_model(args.model, args.trust)
+    _use_device(pipe, args.device)
+    if args.crop is not None:
+        pipe[0].set_params(crop=args.crop)
+    return pipe
 
 
 def cmd_predict(args):
     from .._support import fit_support
 
-    pipe = _load_model(args.model, args.trust)
-    pipe.set_params(**{f"{pipe.steps[-1][0]}__device": args.device})
+    pipe = _prepare_model(args)
     sup_files, sup_labels = scan_folder(args.support)
     if len(np.unique(sup_labels)) < 2:
         raise CLIError(f"the support folder {args.support!r} holds one class; give at least 2")
-    sr = pipe[0].sr
-    fit_support(pipe, read_clips(sup_files, sr=sr, verbose=args.progress),
-                sup_labels)
+    logmel = pipe[0]
+    sr = logmel.sr
+    read = dict(sr=sr, verbose=args.progress, min_samples=logmel.n_fft,
+                duration=logmel.duration, crop=logmel.crop)
+    fit_support(pipe, read_clips(sup_files, **read), sup_labels)
     queries = []
     for q in args.queries:
         p = Path(q)
         if p.is_dir():
-            queries += sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in
-                              AUDIO_EXTENSIONS)
+            inside = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            queries += [str(f) for f in inside if f.suffix.lower() in AUDIO_EXTENSIONS]
+            _report_ignored([f for f in inside if f.suffix.lower() not in AUDIO_EXTENSIONS],
+                            repr(q))
         elif p.is_file():
             queries.append(str(p))
         else:
             raise CLIError(f"query {q!r} does not exist")
     if not queries:
         raise CLIError("no query files given")
-    proba = pipe.predict_proba(read_clips(queries, sr=sr, verbose=args.progress))
+    proba = pipe.predict_proba(read_clips(queries, **read))
     classes = [str(c) for c in pipe.classes_]
     labels = [classes[i] for i in proba.argmax(1)]
     if args.format == "json":
@@ -193,15 +153,17 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     from ..model_selection import few_shot_report
 
-    pipe = _load_model(args.model, args.trust)
-    pipe.set_params(**{f"{pipe.steps[-1][0]}__device": args.device})
+    pipe = _prepare_model(args)
     need = max(args.k_shot) + 1
-    files, labels = scan_folder(args.data, min_per_class=need)
+    files, labels = scan_folder(args.data, min_per_class=need,
+                                hint="add clips or lower --k-shot")
     settings = [(args.n_way, k) for k in args.k_shot]
     n_cls = len(np.unique(labels))
     if n_cls < args.n_way:
         raise CLIError(f"{n_cls} classes in {args.data!r} but --n-way {args.n_way}")
-    clips = read_clips(files, sr=pipe[0].sr, verbose=args.progress)
+    logmel = pipe[0]
+    clips = read_clips(files, sr=logmel.sr, verbose=args.progress, min_samples=logmel.n_fft,
+                       duration=logmel.duration, crop=logmel.crop)
     rep = few_shot_report(pipe, clips, labels, settings=settings, protocol="paper",
                           n_repeats=args.repeats, random_state=args.seed)
     if args.format == "json":
@@ -209,6 +171,10 @@ def cmd_evaluate(args):
         print()
     else:
         print(rep.to_markdown(per_class=args.per_class))
+        print(f"\n95% CI (queries, as the paper): 1.96 sd / sqrt(n) over all queries of the "
+              f"{args.repeats} passes, which re-use the same clips, so it shrinks with "
+              "--repeats. 95% CI (clips): over each clip's accuracy; use this one to compare "
+              "models.")
     return 0
 
 
@@ -232,85 +198,157 @@ def _add_trust(p):
 
 
 def _add_common(p):
-    p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device the model runs on: cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="sklearn-hallu",
-        description="Few-shot audio classification with HalluAudio (train, predict, evaluate, "
-                    "reproduce the paper, demo).")
-    sub = parser.add_subparsers(dest="command", required=True)
+CROP_HELP = ("which part of a clip longer than the model's duration is kept: its start, "
+             "its centre, or its loudest window; clips that are cut are listed")
 
-    t = sub.add_parser("train", help="train a model on a folder of labelled audio")
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show (flags, None)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(argv):
+    """The sub-command named in ``argv`` (the first word not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _add_train(sub, fmt):
+    count, number = _positive(int), _positive(float)
+    t = sub.add_parser("train", help="train a model on a folder of labelled audio",
+                       formatter_class=fmt)
     t.add_argument("data", nargs="?", help="folder with one sub-folder of clips per class")
     t.add_argument("--esc50", nargs="?", const="", default=None, metavar="PATH",
-                   help="train on the 35 ESC-50 training classes (PATH or the data home)")
-    t.add_argument("--max-per-class", type=int, default=None,
+                   help="train on the 35 ESC-50 training classes: PATH holds ESC-50; with no "
+                        "PATH it is downloaded (about 600 MB) into the data home")
+    t.add_argument("--max-per-class", type=count, default=None,
                    help="use at most this many clips per class (quick runs)")
     t.add_argument("--out", "-o", required=True,
                    help="model file to write: a .skops file (the extension is added when "
                         "there is none); .joblib writes a pickle instead")
     t.add_argument("--views", choices=["hallu", "baseline", "time"], default="hallu",
-                   help="hallu: whole+low+high (default); baseline: whole only; time: ablation")
-    t.add_argument("--split-hz", type=float, default=2000.0)
-    t.add_argument("--duration", type=float, default=5.0, help="seconds per clip (crop/pad)")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--lr-step", type=int, default=8, help="epochs between lr drops")
-    t.add_argument("--channels", default="64,64,64")
-    t.add_argument("--n-way", type=int, default=5)
-    t.add_argument("--k-shot", type=int, default=5)
-    t.add_argument("--n-query", type=int, default=5)
-    t.add_argument("--no-time-shift", action="store_true")
+                   help="hallu: whole+low+high; baseline: whole only; time: ablation")
+    t.add_argument("--split-hz", type=number, default=2000.0,
+                   help="frequency (Hz) splitting the low and high views")
+    t.add_argument("--duration", type=number, default=5.0,
+                   help="seconds per clip: longer clips are cut (see --crop), shorter padded")
+    t.add_argument("--crop", choices=["start", "centre", "loudest"], default="start",
+                   help=CROP_HELP)
+    t.add_argument("--epochs", type=count, default=20,
+                   help="training epochs (at least 1: 0 would save an untrained model)")
+    t.add_argument("--lr-step", type=count, default=8, help="epochs between lr drops")
+    t.add_argument("--channels", type=parse_channels, default="64,64,64",
+                   help="channel widths of the backbone's blocks, e.g. 64,64,64")
+    t.add_argument("--n-way", type=_positive(int, 2), default=5,
+                   help="classes per training episode")
+    t.add_argument("--k-shot", type=count, default=5, help="support clips per class")
+    t.add_argument("--n-query", type=count, default=5, help="query clips per class")
+    t.add_argument("--no-time-shift", action="store_true",
+                   help="no random time shift augmentation")
     _add_common(t)
     t.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("predict", help="classify queries among new classes given supports")
+
+def build_parser(argv=None):
+    """The command line's parser.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        With the arguments, the options of ``reproduce`` and ``demo`` are built
+        only when that sub-command is named (their modules import torch, which
+        ``--help`` and the other commands do not need); ``None`` builds them all.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        The parser of ``sklearn-hallu``.
+    """
+    from .. import __version__
+
+    fmt = _HelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="sklearn-hallu", formatter_class=fmt,
+        description="Few-shot audio classification with HalluAudio (train, predict, evaluate, "
+                    "reproduce the paper, demo).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    count = _positive(int)
+
+    _add_train(sub, fmt)
+
+    p = sub.add_parser("predict", help="classify queries among new classes given supports",
+                       formatter_class=fmt)
     p.add_argument("model", help="model file from 'train' (.skops; .joblib is unpickled)")
     p.add_argument("--support", required=True,
                    help="folder with one sub-folder per new class holding a few labelled clips")
     p.add_argument("queries", nargs="+", help="query audio files or folders")
-    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
+    p.add_argument("--crop", choices=["start", "centre", "loudest"], default=None,
+                   help=CROP_HELP + " (default: the model's own)")
     _add_trust(p)
     _add_common(p)
     p.set_defaults(func=cmd_predict)
 
-    e = sub.add_parser("evaluate", help="few-shot accuracy with 95%% CI on a labelled folder")
+    e = sub.add_parser("evaluate", help="few-shot accuracy with 95%% CIs on a labelled folder",
+                       formatter_class=fmt)
     e.add_argument("model", help="model file from 'train' (.skops; .joblib is unpickled)")
     e.add_argument("data", help="folder with one sub-folder per class")
-    e.add_argument("--n-way", type=int, default=5)
-    e.add_argument("--k-shot", type=int, nargs="+", default=[1, 5])
-    e.add_argument("--repeats", type=int, default=10, help="passes of the paper protocol")
-    e.add_argument("--format", choices=["markdown", "json"], default="markdown")
-    e.add_argument("--per-class", action="store_true")
+    e.add_argument("--n-way", type=_positive(int, 2), default=5, help="classes per episode")
+    e.add_argument("--k-shot", type=count, nargs="+", default=[1, 5],
+                   help="support clips per class (one setting each)")
+    e.add_argument("--repeats", type=count, default=10, help="passes of the paper protocol")
+    e.add_argument("--format", choices=["markdown", "json"], default="markdown",
+                   help="output format")
+    e.add_argument("--per-class", action="store_true", help="also print per-class accuracy")
+    e.add_argument("--crop", choices=["start", "centre", "loudest"], default=None,
+                   help=CROP_HELP + " (default: the model's own)")
     _add_trust(e)
     _add_common(e)
     e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser("reproduce", help="reproduce the paper's ESC-50 tables")
-    from .reproduce import build_parser as reproduce_parser
+    wanted = "all" if argv is None else _command(argv)
+    r = sub.add_parser("reproduce", help="reproduce the paper's ESC-50 tables",
+                       formatter_class=fmt)
+    if wanted in ("all", "reproduce"):
+        from .reproduce import build_parser as reproduce_parser
 
-    reproduce_parser(r)
+        reproduce_parser(r)
     r.set_defaults(func=_run_reproduce)
 
-    d = sub.add_parser("demo", help="train a small HalluAudio and baseline on ESC-50, compare")
-    from .demo import build_parser as demo_parser
+    d = sub.add_parser("demo", help="train a small HalluAudio and baseline on ESC-50, compare",
+                       formatter_class=fmt)
+    if wanted in ("all", "demo"):
+        from .demo import build_parser as demo_parser
 
-    demo_parser(d)
+        demo_parser(d)
     d.set_defaults(func=_run_demo)
     return parser
 
 
 def main(argv=None):
-    parser = build_parser()
+    """Run ``sklearn-hallu``; returns the exit status (2: a user error, 130: interrupted)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     from ..exceptions import DataNotFoundError
 
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"sklearn-hallu {args.command}: interrupted; nothing was written (a model file "
+              "already there is left as it was)", file=sys.stderr)
+        return 130
     except (CLIError, DataNotFoundError, ValueError, FileNotFoundError) as exc:
         print(f"sklearn-hallu {args.command}: error: {exc}", file=sys.stderr)
         return 2

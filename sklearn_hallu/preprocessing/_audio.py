@@ -238,6 +238,24 @@ def as_waveform_batch(
     return np.stack([_fix_length(a, n_samples, crop) for a in out])
 
 
+def warn_silent(X, silent):
+    """Warn (SilentClipWarning) naming the clips of ``X`` flagged in ``silent``."""
+    from ..exceptions import SilentClipWarning
+
+    if not np.any(silent):
+        return
+    idx = np.flatnonzero(silent)
+    names = ", ".join(clip_label(X, int(i)) for i in idx[:5])
+    more = f" and {idx.size - 5} more" if idx.size > 5 else ""
+    warnings.warn(
+        f"{idx.size} of {len(silent)} clips are silent (no energy above about -80 dB): "
+        f"{names}{more}. They are represented as silence (every cell at the dB floor), "
+        "not as sound; remove them if they are not meant as silence.",
+        SilentClipWarning,
+        stacklevel=3,
+    )
+
+
 @lru_cache(maxsize=16)
 def _mel_basis(sr, n_fft, n_mels, fmin, fmax, htk):
     import librosa

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._compat import Interval, StrOptions
-from ..exceptions import AudioCroppedWarning, SilentClipWarning
 from ..utils.validation import check_spectrograms, reject_sparse
-from ._audio import CROP_MODES, as_waveform_batch, clip_label, log_mel_spectrogram
+from ._audio import CROP_MODES, as_waveform_batch, log_mel_spectrogram, warn_silent
 from ._masks import band_rows, masked_views
 
 __all__ = ["LogMelTransformer", "FrequencyMaskTransformer"]
@@ -25,10 +23,9 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
     clip's output never depends on the rest of the batch. The transformer is
     stateless: ``fit`` only checks the parameters.
 
-    A silent clip (peak mel power below 1e-8, about -80 dB, where a full-scale
-    sine reaches about +30 dB; all zeros for instance) is represented as
-    silence: every cell at the floor, ``-top_db`` (``-100`` dB when ``top_db``
-    is None) with ``ref="max"``, never as a flat 0 dB (as loud as anything). A
+    A silent clip (peak mel power below 1e-8, about -80 dB; a full-scale sine
+    is about +30 dB) is set to the floor, ``-top_db`` (-100 dB if ``top_db`` is
+    None), never to a flat 0 dB; a
     :class:`~sklearn_hallu.exceptions.SilentClipWarning` names such clips.
 
     Parameters
@@ -171,17 +168,13 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         reject_sparse(X)
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
             self.n_features_in_ = X.shape[1]
-        # Check the input's shape and first clip only: transform checks every clip, so
-        # fit_transform does not validate (and copy) the whole batch twice. Arrays that
-        # are not 2-D go in whole so that the error reports their real shape.
+        # The shape and first clip only (transform checks every clip); arrays that are
+        # not 2-D go in whole so that the error reports their real shape.
         if isinstance(X, np.ndarray):
             head = X[:1] if X.ndim == 2 else X
         else:
             head = X[:1] if hasattr(X, "__getitem__") else X
-        with warnings.catch_warnings():  # transform warns about the whole batch
-            warnings.simplefilter("ignore", AudioCroppedWarning)
-            as_waveform_batch(head, sr=self.sr, n_samples=self.n_samples,
-                              min_samples=self.n_fft, crop=self.crop)
+        as_waveform_batch(head, sr=self.sr, n_samples=None, min_samples=self.n_fft)
         return self
 
     def transform(self, X):
@@ -216,17 +209,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
             dtype=self.dtype,
             return_silent=True,
         )
-        if silent.any():
-            idx = np.flatnonzero(silent)
-            names = ", ".join(clip_label(X, int(i)) for i in idx[:5])
-            more = f" and {idx.size - 5} more" if idx.size > 5 else ""
-            warnings.warn(
-                f"{idx.size} of {len(S)} clips are silent (no energy above about -80 dB): "
-                f"{names}{more}. They are represented as silence (every cell at the dB "
-                "floor), not as sound; remove them if they are not meant as silence.",
-                SilentClipWarning,
-                stacklevel=2,
-            )
+        warn_silent(X, silent)
         return S
 
     def _check_n_samples(self, X):

@@ -168,3 +168,131 @@ def test_skops_by_default_safe_loading_and_pickle_warning(tmp_path, capsys):
 
 def _identity(X):
     return X
+
+
+def test_help_is_fast_shows_defaults_and_version(capsys):
+    """--help builds without torch (no reproduce/demo options), defaults are shown."""
+    code = ("import sys; from sklearn_hallu.apps import cli; "
+            "cli.build_parser(['--help']).format_help(); cli.build_parser(['train']); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and "sklearn-hallu 0.1" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: 20)" in out and "(default: 64,64,64)" in out and "(default: None)" not in out
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--channels", "16 16 x"], "argument --channels: expected channel widths as integers"),
+    (["--channels", "16,0,16"], "argument --channels: channel widths must be positive"),
+    (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+    (["--n-way", "1"], "argument --n-way: must be at least 2"),
+    (["--duration", "-1"], "argument --duration: must be positive"),
+])
+def test_options_validated_by_name(args, match, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(tmp_path), "--out", str(tmp_path / "m"), *args])
+    assert exc.value.code == 2 and match in capsys.readouterr().err
+
+
+def test_esc50_path_that_does_not_exist_is_not_downloaded(tmp_path, capsys):
+    assert main(["train", "--esc50", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "nope").exists()
+
+
+def test_every_file_is_used_or_reported(tmp_path, capsys):
+    import soundfile as sf
+
+    from sklearn_hallu.apps.cli import CLIError, read_clips, scan_folder
+
+    _write_sounds(tmp_path / "d", "ab", 2)
+    (tmp_path / "d" / "a" / "notes.txt").write_text("x")
+    files, labels = scan_folder(tmp_path / "d")
+    assert len(files) == 4 and "notes.txt" in capsys.readouterr().err
+    (tmp_path / "d" / "c").mkdir()
+    (tmp_path / "d" / "c" / "song.m4a").write_bytes(b"\0" * 10)
+    with pytest.raises(CLIError, match=r"class folder\(s\) c \(1 file\(s\): \.m4a\)"):
+        scan_folder(tmp_path / "d")
+    sf.write(tmp_path / "tiny.wav", np.zeros(100), 16000)
+    with pytest.raises(CLIError, match=r"tiny\.wav.*shorter than one analysis frame"):
+        read_clips([str(tmp_path / "tiny.wav")], sr=16000, verbose=False, min_samples=1024)
+    sf.write(tmp_path / "long.wav", np.ones(16000 * 3) * 0.1, 16000)
+    read_clips([str(tmp_path / "long.wav")], sr=16000, verbose=False, duration=1.0,
+               crop="loudest")
+    assert "'long.wav' (3.0 s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("swallowed", [True, False])
+def test_interrupt_exits_130_and_keeps_the_old_model(tmp_path, capsys, monkeypatch, swallowed):
+    """Ctrl-C during training: exit 130, the model already there is untouched. skorch
+    catches KeyboardInterrupt and returns normally; the CLI still notices."""
+    import signal
+
+    from sklearn_hallu.apps import cli
+
+    def interrupted_fit(pipe, clips, labels):
+        if not swallowed:
+            raise KeyboardInterrupt
+        try:  # what skorch's fit loop does
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        return pipe
+
+    _write_sounds(tmp_path / "train", "abc", 2)
+    (tmp_path / "m.skops").write_bytes(b"the good old model")
+    monkeypatch.setattr(cli, "_fit", interrupted_fit)
+    code = main(["train", str(tmp_path / "train"), "--out", str(tmp_path / "m.skops"),
+                 "--duration", "0.25", "--n-way", "2", "--k-shot", "1", "--n-query", "1",
+                 "--no-progress"])
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert (tmp_path / "m.skops").read_bytes() == b"the good old model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.skops", "train"]
+
+
+def test_model_file_errors_device_crop_and_both_cis(tmp_path, capsys):
+    import torch
+
+    _write_sounds(tmp_path / "train", "abc", 3)
+    _write_sounds(tmp_path / "new", "xy", 3, seed=1)
+    for name in ("junk.skops", "junk.joblib"):
+        (tmp_path / name).write_bytes(b"not a model")
+        assert main(["predict", str(tmp_path / name), "--support", str(tmp_path / "new"),
+                     str(tmp_path / "new"), "--no-progress"]) == 2
+        assert "is not a model file written by 'sklearn-hallu train'" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "train"), "--out", str(tmp_path / "m"),
+                 "--duration", "0.25", "--epochs", "1", "--channels", "4 4 4", "--n-way", "2",
+                 "--k-shot", "1", "--n-query", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    predict = ["predict", str(tmp_path / "m.skops"), "--support", str(tmp_path / "new"),
+               str(tmp_path / "new"), "--no-progress"]
+    if not torch.cuda.is_available():  # --device is honoured: asking for CUDA is checked
+        assert main([*predict, "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+    assert main([*predict, "--crop", "loudest", "--device", "cpu"]) == 0
+    assert main(["evaluate", str(tmp_path / "m.skops"), str(tmp_path / "new"), "--n-way", "2",
+                 "--k-shot", "1", "--repeats", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "95% CI (queries, as the paper)" in out and "95% CI (clips)" in out
+    assert "use this one to compare models" in out
+
+
+def test_use_device_moves_the_fitted_net(tmp_path):
+    from sklearn_hallu.apps._pipeline import make_model
+    from sklearn_hallu.apps.cli import _use_device
+    from sklearn_hallu.datasets import make_sounds
+
+    X, y = make_sounds(n_classes=3, n_per_class=2, sr=16000, duration=0.25, random_state=0)
+    pipe = make_model("baseline", logmel={"duration": 0.25}, n_way=2, k_shot=1, n_query=1,
+                      max_epochs=1, channels=(4, 4, 4), verbose=0).fit(X, y)
+    clf = pipe.steps[-1][1]
+    clf.net_.device = "meta"  # as if saved elsewhere: _use_device puts all of it back
+    _use_device(pipe, "cpu")
+    assert clf.device == clf.net_.device == "cpu"
+    assert all(p.device.type == "cpu" for p in clf.net_.module_.parameters())
+    pipe.predict(X)
