@@ -94,7 +94,8 @@ def markdown_table(results):
         f"Command: `{results['command']}`  ",
         f"Commit: `{results['commit']}`  ",
         f"Machine: {results['machine']}  ",
-        f"Wall time: {results['timings_s']['total'] / 60:.1f} min  ",
+        f"Wall time: {results['timings_s']['total'] / 60:.1f} min (features to report); "
+        f"peak memory (RSS) {results.get('peak_rss_gib', float('nan')):.2f} GiB  ",
         f"Seeds: {results['seeds']}; epochs {cfg['epochs']}, lr step {cfg['lr_step']}, "
         f"channels {cfg['channels']}, pooling {cfg.get('pooling')}, "
         f"split_hz {cfg['split_hz']:g}, time shift "

@@ -91,6 +91,13 @@ def _choose_split(args, feats, split, cfg, results):
     return 2000.0 if split_hz is None else split_hz
 
 
+def _peak_rss_gib():
+    """Peak resident memory of this process so far, in GiB (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def run(args):
     """Run the reproduction and write its outputs into ``args.out``.
 
@@ -147,8 +154,10 @@ def run(args):
                 results["models"][kind]["gain_over_baseline"] = paired_gain(
                     per_seed[kind], per_seed["baseline"])
             timings["total"] = time.perf_counter() - t_start
+            results["peak_rss_gib"] = _peak_rss_gib()
             write_outputs(results, out)  # partial results survive an interrupted run
     timings["total"] = time.perf_counter() - t_start
+    results["peak_rss_gib"] = _peak_rss_gib()
     write_outputs(results, out)
     log(f"done in {timings['total'] / 60:.1f} min; results in {out}")
     return results
