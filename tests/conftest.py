@@ -52,7 +52,11 @@ def small_views(small_logmel):
     from sklearn_hallu import FrequencyMaskTransformer
 
     S, y = small_logmel
-    return FrequencyMaskTransformer(1000.0, **SMALL_MASK).fit_transform(S), y
+    # fill="min": on these synthetic tones an UNTRAINED network with the default
+    # fill="nan" already scores ~0.8 on novel classes and 8 tiny epochs add nothing,
+    # so the training tests could not tell training from none (measured; on ESC-50's
+    # validation classes "nan" is the better fill after training, hence the default).
+    return FrequencyMaskTransformer(1000.0, fill="min", **SMALL_MASK).fit_transform(S), y
 
 
 def tiny_clf(**kw):

@@ -202,9 +202,13 @@ def test_views_whole_low_high(small_logmel):
     np.testing.assert_array_equal(V[:, 0], S)
     np.testing.assert_array_equal(V[:, 1, :lo1], S[:, :lo1])
     np.testing.assert_array_equal(V[:, 2, hi0:], S[:, hi0:])
+    # default fill="nan": masked cells are missing (the classifier reads the training mean)
+    assert np.isnan(V[:, 1, hi0:]).all() and np.isnan(V[:, 2, :lo1]).all()
+    assert not np.isnan(V[:, 1, :lo1]).any() and not np.isnan(V[:, 2, hi0:]).any()
+    Vmin = FrequencyMaskTransformer(1000.0, fill="min", **SMALL_MASK).fit_transform(S)
     floor = S.reshape(len(S), -1).min(axis=1)
-    assert np.all(V[:, 1, hi0:] == floor[:, None, None])
-    assert np.all(V[:, 2, :lo1] == floor[:, None, None])
+    assert np.all(Vmin[:, 1, hi0:] == floor[:, None, None])
+    assert np.all(Vmin[:, 2, :lo1] == floor[:, None, None])
 
 
 def test_band_metadata_is_computed_once_in_fit(small_logmel):
@@ -307,7 +311,7 @@ def test_a_pure_tone_lands_in_its_band(fmin, htk, tone_hz):
     clip = np.sin(2 * np.pi * tone_hz * t).astype(np.float32)[None]
     kw = dict(sr=sr, n_mels=32, fmin=fmin, fmax=4000.0)
     S = LogMelTransformer(**kw, n_fft=256, hop_length=128, duration=0.5, htk=htk).transform(clip)
-    masks = FrequencyMaskTransformer(1000.0, htk=htk, **kw).fit(S)
+    masks = FrequencyMaskTransformer(1000.0, htk=htk, fill="min", **kw).fit(S)
     V = masks.transform(S)
     peak_row = int(S[0].mean(axis=1).argmax())
     low, high = masks.ranges_
