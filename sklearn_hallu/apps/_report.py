@@ -162,7 +162,7 @@ def _gain_table(results):
     for kind in ("halluaudio", "time_concept", "halluaudio_crop"):
         if kind in results["models"]:
             m = results["models"][kind]["mean"]
-            gain = results["models"][kind].get("gain_over_baseline")
+            gain = results["models"][kind].get("paired_gain")
             paper = PAPER_TABLES[PAPER_TABLES_FOR[kind]]
             cells = []
             for s in SETTING_NAMES:

@@ -151,7 +151,7 @@ def run(args):
                                        "mean": mean_over_seeds(per_seed[kind]),
                                        "untrained": floors[kind] or None}
             if kind != "baseline" and per_seed.get("baseline"):
-                results["models"][kind]["gain_over_baseline"] = paired_gain(
+                results["models"][kind]["paired_gain"] = paired_gain(
                     per_seed[kind], per_seed["baseline"])
             timings["total"] = time.perf_counter() - t_start
             results["peak_rss_gib"] = _peak_rss_gib()

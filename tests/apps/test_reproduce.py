@@ -19,6 +19,19 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
         for _s, v in entry["mean"].items():
             assert 0 <= v["accuracy"] <= 100 and v["ci95"] > 0
         assert entry["untrained"] is not None
+    # paired gain on the same episodes: with one seed, the mean of the clips' paired
+    # differences is exactly the difference of the two accuracies
+    base = res["models"]["baseline"]["per_seed"][0]["test"]
+    for kind in ("halluaudio", "time_concept"):
+        gain = res["models"][kind]["paired_gain"]
+        mine = res["models"][kind]["per_seed"][0]["test"]
+        for s in reproduce.SETTING_NAMES:
+            assert gain[s]["gain"] == pytest.approx(
+                mine[s]["accuracy"] - base[s]["accuracy"], abs=1e-9)
+            assert gain[s]["ci95_clips"] > 0 and gain[s]["seeds"] == [0]
+    # the features and the training settings are recorded
+    assert res["config"]["logmel"]["n_fft"] == 1024 and res["config"]["mask_fill"] == "nan"
+    assert res["config"]["time_shift_per"] == "clip" and res["peak_rss_gib"] > 0
     assert [r["split_hz"] for r in res["sweep"]] == [1000, 3000]
     assert res["config"]["split_hz"] in (1000, 3000)
     fi = res["models"]["halluaudio"]["per_seed"][0]["frequency_importance"]
@@ -30,6 +43,12 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
         assert (out / png).stat().st_size > 1000
     log = capsys.readouterr().out
     assert "epoch" in log and "time_left" in log and "valid_acc" in log
+    # a rerun with the same settings resumes: the finished models are loaded, not retrained
+    reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
+                    "--models", "baseline", "--split-hz", str(res["config"]["split_hz"]),
+                    "--device", "cpu"])
+    rerun = capsys.readouterr().out
+    assert "finished before" in rerun and "training on" not in rerun
     # the test stage reloads the saved models instead of training
     reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
                     "--stage", "test", "--models", "baseline", "--device", "cpu"])
