@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
 from sklearn_hallu.datasets import fetch_esc50
+from sklearn_hallu.model_selection import clip_ci95
 from sklearn_hallu.sampling import episodic_accuracy
 
 #: The reference recipe (../shared/reference) in library terms, per model.
@@ -144,10 +145,6 @@ def cmd_run(args):
                 + ", ".join(f"{k} {100 * np.mean(v):.2f}" for k, v in per_clip.items()))
 
 
-def _ci(d):
-    return float(1.96 * d.std(ddof=1) / np.sqrt(len(d)))
-
-
 def summarize(runs):
     """Per variant: mean accuracy; paired differences with the model's reference."""
     by_var = {}
@@ -165,7 +162,7 @@ def summarize(runs):
                "best_epoch": [by_var[name][s]["best_epoch"] for s in seeds]}
         for key in (f"{n}w{k}s" for n, k in SETTINGS):
             clip = np.mean([by_var[name][s]["per_clip"][key] for s in seeds], axis=0)
-            row[key] = {"accuracy": 100 * float(clip.mean()), "ci95_clips": 100 * _ci(clip),
+            row[key] = {"accuracy": 100 * float(clip.mean()), "ci95_clips": 100 * clip_ci95(clip),
                         "per_seed": [100 * float(np.mean(by_var[name][s]["per_clip"][key]))
                                      for s in seeds]}
             common = [s for s in seeds if s in by_var.get(ref_name, {})]
@@ -175,7 +172,7 @@ def summarize(runs):
                 d = np.mean(d_seed, axis=0)
                 row[key]["diff_vs_ref"] = {
                     "ref": ref_name, "seeds": common, "mean": 100 * float(d.mean()),
-                    "ci95_clips": 100 * _ci(d),
+                    "ci95_clips": 100 * clip_ci95(d),
                     "per_seed": [100 * float(x.mean()) for x in d_seed]}
         if model_kind != "baseline" and "base_ref" in by_var:
             row["vs_baseline"] = {}
@@ -188,7 +185,7 @@ def summarize(runs):
                     d = np.mean(d_seed, axis=0)
                     row["vs_baseline"][key] = {
                         "seeds": common, "mean": 100 * float(d.mean()),
-                        "ci95_clips": 100 * _ci(d),
+                        "ci95_clips": 100 * clip_ci95(d),
                         "per_seed": [100 * float(x.mean()) for x in d_seed]}
         rows.append(row)
     return rows
@@ -296,14 +293,14 @@ def _test_rows(res, args):
                         "per_seed": [by_seed[s][key]["accuracy"] for s in seeds],
                         "ci95_queries": float(np.mean([by_seed[s][key]["ci95_queries"]
                                                        for s in seeds])),
-                        "ci95_clips": 100 * _ci(clip)}
+                        "ci95_clips": 100 * clip_ci95(clip)}
             if base is not None and name != "base_ref":
                 common = [s for s in seeds if s in base]
                 d_seed = [np.subtract(by_seed[s][key]["per_clip"], base[s][key]["per_clip"])
                           for s in common]
                 d = np.mean(d_seed, axis=0)
                 row[key]["diff_vs_base"] = {"mean": 100 * float(d.mean()),
-                                            "ci95_clips": 100 * _ci(d),
+                                            "ci95_clips": 100 * clip_ci95(d),
                                             "per_seed": [100 * float(x.mean()) for x in d_seed]}
         rows.append(row)
     return rows
