@@ -7,13 +7,15 @@ input per view, 64-channel backbone, SGD) for these variants of the same functio
 * ``eager``: conv, batch norm, ReLU, max pool (the paper's order), NCHW memory;
 * ``channels_last``: the same in NHWC memory;
 * ``channels_last+pool_first``: NHWC, max pool before ReLU (they commute, so the
-  output is identical; the ReLU then touches 16x fewer values) -- the library's default;
+  output is identical; the ReLU then touches 16x fewer values) -- the library's default
+  before the fused block;
 * ``fused`` (3 views only): channels_last+pool_first with the three backbones run
   as one network of grouped convolutions (groups=3), the same function again
   (an option, ``fuse_views=True``);
 * ``fused_bn_pool``: channels_last, each block's batch norm, max pool and ReLU as
   one step on the pooled grid (``nn.FusedConvBlock``), the first block's statistics
-  and weight gradient from its input's patch moments: the same function again;
+  and weight gradient from its input's patch moments: the same function again, and
+  the library's default (``Backbone(fused=True)``);
 * ``crop_views`` (3 views only): each band view gets only its own mel rows, a
   different model (reported for speed; its accuracy comes from the reproduction).
 
@@ -53,7 +55,7 @@ def make_model(n_views, variant):
     if variant == "crop_views" and n_views == 3:
         crops = [(0, H, 0, W), (0, 71, 0, W), (71, H, 0, W)]
     m = MultiViewEncoder(n_views, CH, crops=crops, channels_last=variant != "eager",
-                         fuse_views=variant == "fused")
+                         fuse_views=variant == "fused", fused_blocks=False)
     if variant in ("eager", "channels_last"):
         for bb in m.backbones:
             bb.blocks = nn.Sequential(*[PaperOrderBlock(b) for b in bb.blocks])

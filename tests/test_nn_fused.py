@@ -57,3 +57,37 @@ def test_fused_block_input_gradient_matches():
 def test_batchnorm_pool_relu_state_dict_is_a_batchnorm2d():
     keys = set(BatchNormPoolReLU(4).state_dict())
     assert keys == set(nn.BatchNorm2d(4).state_dict())
+
+
+@pytest.mark.parametrize("n_views", [1, 3])
+def test_default_encoder_is_the_plain_encoder_function(n_views):
+    # The library's encoder uses the fused blocks by default; its state dict loads into
+    # the plain ConvBlock encoder and both compute the same embeddings and gradients,
+    # in training (batch statistics, the first block's patch moments) and in eval.
+    from sklearn_hallu.nn import MultiViewEncoder
+
+    torch.manual_seed(0)
+    fast = MultiViewEncoder(n_views, (4, 5, 6)).set_input_shape(33, 40).double()
+    plain = MultiViewEncoder(n_views, (4, 5, 6), fused_blocks=False).set_input_shape(33, 40)
+    plain = plain.double()
+    assert any(isinstance(m, FusedConvBlock) for m in fast.modules())
+    assert not any(isinstance(m, FusedConvBlock) for m in plain.modules())
+    plain.load_state_dict(fast.state_dict())
+    x = torch.randn(6, n_views, 33, 40, dtype=torch.float64)
+    if n_views == 3:
+        x[:, 1, 20:] = 0  # band views: masked rows at the training mean
+        x[:, 2, :20] = 0
+    for mode in ("train", "eval"):
+        getattr(fast, mode)(), getattr(plain, mode)()
+        out_f, out_p = fast(x), plain(x)
+        torch.testing.assert_close(out_f, out_p, rtol=1e-10, atol=1e-10)
+        if mode == "train":
+            g = torch.randn_like(out_p)
+            (out_f * g).sum().backward()
+            (out_p * g).sum().backward()
+            grads_p = dict(plain.named_parameters())
+            for name, p in fast.named_parameters():
+                torch.testing.assert_close(p.grad, grads_p[name].grad, rtol=1e-8, atol=1e-10,
+                                           msg=name)
+    for name, buf in fast.state_dict().items():
+        torch.testing.assert_close(buf, plain.state_dict()[name], msg=name)

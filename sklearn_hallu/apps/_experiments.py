@@ -14,11 +14,11 @@ from ..datasets import ESC50_CLASS_NAMES
 from ..inspection import frequency_importance
 from ..model_selection import clip_ci95, few_shot_report
 from ._features import log
-from ._paper import SETTING_NAMES, SETTINGS
+from ._paper import K_SHOT_SETTINGS, SETTING_NAMES, SETTINGS
 from ._pipeline import make_model
 
 __all__ = ["reproduce_model", "sweep_split", "fit_or_load", "evaluate_model", "untrained_floor",
-           "mean_over_seeds", "paired_gain", "seeds_ci95"]
+           "mean_over_seeds", "paired_gain", "seeds_ci95", "k_shot_curve"]
 
 # The reproduction's model kinds and the views each one sees.
 KIND_VIEWS = {"baseline": "baseline", "halluaudio": "hallu", "time_concept": "time",
@@ -222,10 +222,14 @@ def evaluate_model(model, kind, Xte, yte, cfg, seed, *, timings, tag, quick):
     rep = few_shot_report(model, Xte, yte, settings=SETTINGS, protocol="paper",
                           n_repeats=cfg["repeats"], random_state=seed, device=cfg["device"],
                           embeddings=emb)
-    timings[f"{kind}_seed{seed}_test"] = time.perf_counter() - t0
     log(f"{tag}:\n{rep}")
+    # Figure 3: 5-way K-shot for K = 1..5, same embeddings, same seed.
+    curve = few_shot_report(model, Xte, yte, settings=K_SHOT_SETTINGS, protocol="paper",
+                            n_repeats=cfg["repeats"], random_state=seed, device=cfg["device"],
+                            embeddings=emb)
+    timings[f"{kind}_seed{seed}_test"] = time.perf_counter() - t0
     entry = {"seed": seed, "best_epoch": best["epoch"], "history": hist,
-             "test": _report_dict(rep)}
+             "test": _report_dict(rep), "k_shot": _report_dict(curve)}
     if kind in ("halluaudio", "halluaudio_crop"):
         imp = frequency_importance(model, Xte, yte, n_way=5, k_shot=5,
                                    n_episodes=100 if quick else 2000,
@@ -358,4 +362,42 @@ def paired_gain(per_seed, base_per_seed):
         out[s] = {"gain": 100 * float(mean_d.mean()), "ci95_clips": 100 * clip_ci95(mean_d),
                   "per_seed": [100 * float(x.mean()) for x in d],
                   "seeds": [p["seed"] for p in common]}
+    return out
+
+
+def k_shot_curve(per_seed, base_per_seed=None):
+    """Figure 3's numbers: 5-way K-shot accuracy per K, averaged over the seeds.
+
+    Parameters
+    ----------
+    per_seed : list of dict
+        The model's entries of :func:`evaluate_model` (with ``k_shot``).
+    base_per_seed : list of dict or None, default=None
+        The baseline's entries; with them each K also gets the paired gain.
+
+    Returns
+    -------
+    dict or None
+        Per setting name (``"5-way 1-shot"`` ... ``"5-way 5-shot"``): ``accuracy``,
+        ``ci95_clips`` (over the clips' accuracies averaged over the seeds),
+        ``ci95_seeds``, ``per_seed`` and, with a baseline, ``gain`` and
+        ``gain_ci95_clips`` over the clips' paired differences. ``None`` when an
+        entry has no curve (a results file from before the curve existed).
+    """
+    if not per_seed or any("k_shot" not in p for p in per_seed):
+        return None
+    base = {b["seed"]: b for b in base_per_seed or [] if "k_shot" in b}
+    out = {}
+    for name in per_seed[0]["k_shot"]:
+        accs = np.array([p["k_shot"][name]["accuracy"] for p in per_seed])
+        clips = np.mean([p["k_shot"][name]["per_clip"] for p in per_seed], axis=0)
+        row = {"accuracy": float(accs.mean()), "ci95_clips": 100 * clip_ci95(clips),
+               "ci95_seeds": seeds_ci95(accs), "per_seed": accs.tolist()}
+        common = [p for p in per_seed if p["seed"] in base]
+        if common and base_per_seed is not per_seed:
+            d = np.mean([np.subtract(p["k_shot"][name]["per_clip"],
+                                     base[p["seed"]]["k_shot"][name]["per_clip"])
+                         for p in common], axis=0)
+            row["gain"], row["gain_ci95_clips"] = 100 * float(d.mean()), 100 * clip_ci95(d)
+        out[name] = row
     return out

@@ -1,10 +1,14 @@
 """The paper's ESC-50 protocol settings and numbers (HalluAudio, Tables 1 and 2)."""
 
-__all__ = ["SETTINGS", "SETTING_NAMES", "PAPER_TABLES", "MODEL_TITLES", "PAPER_TABLES_FOR"]
+__all__ = ["SETTINGS", "SETTING_NAMES", "K_SHOT_SETTINGS", "PAPER_TABLES", "MODEL_TITLES",
+           "PAPER_TABLES_FOR"]
 
 #: The (n_way, k_shot) settings of the tables.
 SETTINGS = ((5, 1), (5, 5), (10, 1), (10, 5))
 SETTING_NAMES = [f"{n}-way {k}-shot" for n, k in SETTINGS]
+#: The paper's Figure 3: 5-way K-shot, K = 1..5 (plotted only; no numbers in the text
+#: beyond K = 1 and K = 5, which are Table 1's and Table 2's).
+K_SHOT_SETTINGS = tuple((5, k) for k in range(1, 6))
 
 #: The paper's ESC-50 numbers (Tables 1 and 2): mean accuracy and 95% CI, in percent.
 PAPER_TABLES = {

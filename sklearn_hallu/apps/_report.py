@@ -107,7 +107,7 @@ def markdown_table(results):
         + (" (QUICK RUN: not a result)" if results["quick"] else ""),
     ]
     lines += _accuracy_table(results) + _gain_table(results) + _sweep_table(results)
-    lines += _importance_table(results)
+    lines += _k_shot_table(results) + _importance_table(results)
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in
                                              results["timings_s"].items()), ""]
     return "\n".join(lines)
@@ -173,6 +173,27 @@ def _gain_table(results):
     return lines
 
 
+def _k_shot_table(results):
+    curves = {k: e["k_shot"] for k, e in results["models"].items() if e.get("k_shot")}
+    if not curves:
+        return []
+    names = list(next(iter(curves.values())))
+    lines = ["", "Figure 3: 5-way K-shot accuracy (%) on the test classes, mean over the seeds "
+             "± a 95% CI over the clips; for the multi-view models the paired gain over our "
+             "baseline in brackets (same clips and episodes; ± over the clips' paired "
+             "differences). The paper plots this figure without numbers.", "",
+             "| model | " + " | ".join(f"K = {n.split()[1].split('-')[0]}" for n in names) + " |",
+             "|---" * (len(names) + 1) + "|"]
+    for kind, curve in curves.items():
+        cells = []
+        for n in names:
+            c = curve[n]
+            gain = (f" ({c['gain']:+.2f} ± {c['gain_ci95_clips']:.2f})" if "gain" in c else "")
+            cells.append(f"{c['accuracy']:.2f} ± {c['ci95_clips']:.2f}{gain}")
+        lines.append(f"| {MODEL_TITLES[kind]} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _sweep_table(results):
     if not results.get("sweep"):
         return []
@@ -216,7 +237,7 @@ def plot_outputs(results, out):
     import matplotlib.pyplot as plt
 
     figures = {"frequency_importance.png": _plot_importance, "split_sweep.png": _plot_sweep,
-               "accuracy_vs_paper.png": _plot_accuracy}
+               "accuracy_vs_paper.png": _plot_accuracy, "k_shot.png": _plot_k_shot}
     for name, draw in figures.items():
         fig = draw(results)
         if fig is not None:
@@ -277,4 +298,28 @@ def _plot_accuracy(results):
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(30, 95)
     ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def _plot_k_shot(results):
+    import matplotlib.pyplot as plt
+
+    curves = {k: e["k_shot"] for k, e in results["models"].items() if e.get("k_shot")}
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for kind, curve in curves.items():
+        ks = [int(n.split()[1].split("-")[0]) for n in curve]
+        ax.errorbar(ks, [c["accuracy"] for c in curve.values()],
+                    yerr=[c["ci95_clips"] for c in curve.values()], marker="o", capsize=3,
+                    label=MODEL_TITLES[kind])
+        paper = PAPER_TABLES.get(PAPER_TABLES_FOR[kind])
+        if paper:  # the paper's numbers for K = 1 and K = 5 (Tables 1 and 2)
+            ax.plot([1, 5], [paper["5-way 1-shot"][0], paper["5-way 5-shot"][0]], "x",
+                    color=ax.lines[-1].get_color(), markersize=8)
+    ax.set_xticks(range(1, 6))
+    ax.set_xlabel("K (shots per class), 5-way")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Figure 3: 5-way K-shot (x: paper, K = 1 and 5)", fontsize=9)
+    ax.legend(fontsize=7)
     return fig

@@ -1,4 +1,4 @@
-"""Reproduce HalluAudio's ESC-50 tables (1 and 2) and Figure 4 with one command.
+"""Reproduce HalluAudio's ESC-50 tables (1 and 2) and Figures 3 and 4 with one command.
 
 Run ``python -m sklearn_hallu.apps.reproduce --help`` (or ``sklearn-hallu reproduce``).
 
@@ -27,6 +27,7 @@ from ..datasets import esc50_class_split
 from ._experiments import (
     evaluate_model,
     fit_or_load,
+    k_shot_curve,
     mean_over_seeds,
     paired_gain,
     sweep_split,
@@ -150,6 +151,8 @@ def run(args):
             results["models"][kind] = {"per_seed": per_seed[kind],
                                        "mean": mean_over_seeds(per_seed[kind]),
                                        "untrained": floors[kind] or None}
+            results["models"][kind]["k_shot"] = k_shot_curve(
+                per_seed[kind], per_seed.get("baseline") if kind != "baseline" else None)
             if kind != "baseline" and per_seed.get("baseline"):
                 results["models"][kind]["paired_gain"] = paired_gain(
                     per_seed[kind], per_seed["baseline"])
@@ -178,7 +181,7 @@ def build_parser(parser=None):
     """
     p = parser or argparse.ArgumentParser(
         prog="python -m sklearn_hallu.apps.reproduce",
-        description="Reproduce HalluAudio's ESC-50 results (Tables 1 and 2, Figure 4).")
+        description="Reproduce HalluAudio's ESC-50 results (Tables 1 and 2, Figures 3 and 4).")
     p.add_argument("--data-home", default=None,
                    help="ESC-50 folder (or its parent); default: $SKLEARN_HALLU_ESC50, then "
                         "the data home; downloaded when absent")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._fused import FusedConvBlock
+
 __all__ = ["ConvBlock", "Backbone", "MultiViewEncoder"]
 
 
@@ -43,13 +45,24 @@ class Backbone(nn.Module):
         and keeps the frequency cells: the embedding does not depend on when a
         sound happens in the clip (Chou et al. pool over time with attention).
         ``"flatten"`` keeps every time-frequency cell (Snell et al.'s conv-4).
+    groups : int, default=1
+        Views run as one network of grouped convolutions (see ``fuse_views``
+        of :class:`MultiViewEncoder`).
+    fused : bool, default=True
+        Ungrouped blocks are :class:`~sklearn_hallu.nn.FusedConvBlock`: the same
+        function and state dict as :class:`ConvBlock`, 1.5-1.7x faster to train
+        on CPU (``benchmarks/bench_train.py``, variant ``fused_bn_pool``).
+        ``False`` keeps the plain modules (a reference for tests).
     """
 
-    def __init__(self, channels=(64, 64, 64), pooling="time_mean", groups=1):
+    def __init__(self, channels=(64, 64, 64), pooling="time_mean", groups=1, fused=True):
         super().__init__()
         blocks, c_in = [], groups
         for c in channels:
-            blocks.append(ConvBlock(c_in, c * groups, groups=groups))
+            if fused and groups == 1:
+                blocks.append(FusedConvBlock(c_in, c))
+            else:
+                blocks.append(ConvBlock(c_in, c * groups, groups=groups))
             c_in = c * groups
         self.blocks = nn.Sequential(*blocks)
         self.pooling = pooling
@@ -92,13 +105,16 @@ class MultiViewEncoder(nn.Module):
         (``groups=n_views``): the same function as separate backbones (each
         group sees one view and has its own weights and batch-norm channels),
         computed in one pass per layer. Ignored with ``crops``.
+    fused_blocks : bool
+        Ungrouped blocks as :class:`~sklearn_hallu.nn.FusedConvBlock` (the same
+        function, faster; see :class:`Backbone`).
 
     Input ``(B, n_views, H, W)``; output ``(B, sum of view dims)``. The slice of
     each view in the output is ``view_slices``, set by :meth:`set_input_shape`.
     """
 
     def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
-                 pooling="time_mean", fuse_views=False):
+                 pooling="time_mean", fuse_views=False, fused_blocks=True):
         super().__init__()
         self.n_views = n_views
         self.crops = crops
@@ -108,7 +124,7 @@ class MultiViewEncoder(nn.Module):
             self.backbones = nn.ModuleList([Backbone(tuple(channels), pooling, groups=n_views)])
         else:
             self.backbones = nn.ModuleList(
-                Backbone(tuple(channels), pooling) for _ in range(n_views)
+                Backbone(tuple(channels), pooling, fused=fused_blocks) for _ in range(n_views)
             )
         self.view_slices = None
 

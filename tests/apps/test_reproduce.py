@@ -29,6 +29,18 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
             assert gain[s]["gain"] == pytest.approx(
                 mine[s]["accuracy"] - base[s]["accuracy"], abs=1e-9)
             assert gain[s]["ci95_clips"] > 0 and gain[s]["seeds"] == [0]
+    # Figure 3: 5-way K-shot, K = 1..5, from the same episodes' seed; its K = 1 and K = 5
+    # points are the table's (same embeddings, same seed, same protocol)
+    for kind in ("baseline", "halluaudio", "time_concept"):
+        curve = res["models"][kind]["k_shot"]
+        assert list(curve) == [f"5-way {k}-shot" for k in range(1, 6)]
+        for s in ("5-way 1-shot", "5-way 5-shot"):
+            assert curve[s]["accuracy"] == pytest.approx(
+                res["models"][kind]["mean"][s]["accuracy"], abs=1e-9)
+        assert ("gain" in curve["5-way 3-shot"]) == (kind != "baseline")
+    hk = res["models"]["halluaudio"]["k_shot"]["5-way 3-shot"]
+    bk = res["models"]["baseline"]["k_shot"]["5-way 3-shot"]
+    assert hk["gain"] == pytest.approx(hk["accuracy"] - bk["accuracy"], abs=1e-9)
     # the features and the training settings are recorded
     assert res["config"]["logmel"]["n_fft"] == 1024 and res["config"]["mask_fill"] == "nan"
     assert res["config"]["time_shift_per"] == "clip" and res["peak_rss_gib"] > 0
@@ -39,7 +51,9 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
                        "church_bells", "cow", "dog", "airplane", "engine"}
     md = (out / "results.md").read_text()
     assert "| HalluAudio | 5-way 1-shot |" in md and "QUICK RUN" in md
-    for png in ("frequency_importance.png", "split_sweep.png", "accuracy_vs_paper.png"):
+    assert "Figure 3: 5-way K-shot" in md
+    for png in ("frequency_importance.png", "split_sweep.png", "accuracy_vs_paper.png",
+                "k_shot.png"):
         assert (out / png).stat().st_size > 1000
     log = capsys.readouterr().out
     assert "epoch" in log and "time_left" in log and "valid_acc" in log
