@@ -18,6 +18,10 @@ _LAZY = {
     "HalluAudioClassifier": ".classifier",
     "FrequencyMaskTransformer": ".preprocessing",
     "LogMelTransformer": ".preprocessing",
+    "predict_proba_windows": "._windows",
+    "predict_windows": "._windows",
+    "embed_windows": "._windows",
+    "fit_support_windows": "._windows",
 }
 
 
@@ -37,5 +41,9 @@ __all__ = [
     "FrequencyMaskTransformer",
     "HalluAudioClassifier",
     "fit_support",
+    "predict_proba_windows",
+    "predict_windows",
+    "embed_windows",
+    "fit_support_windows",
     "__version__",
 ]

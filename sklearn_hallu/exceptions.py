@@ -6,6 +6,7 @@ __all__ = [
     "NotFittedError",
     "DataNotFoundError",
     "UntrustedTypesError",
+    "ClipWarning",
     "SilentClipWarning",
     "AudioCroppedWarning",
 ]
@@ -20,6 +21,13 @@ class UntrustedTypesError(ValueError):
 
     Raised by :func:`sklearn_hallu.persistence.load` before anything in the
     file is built. ``untrusted`` lists the fully qualified type names.
+
+    Parameters
+    ----------
+    message : str
+        What is untrusted and what to do.
+    untrusted : iterable of str, default=()
+        The fully qualified names of the untrusted types, kept as ``untrusted``.
     """
 
     def __init__(self, message, untrusted=()):
@@ -27,20 +35,56 @@ class UntrustedTypesError(ValueError):
         self.untrusted = list(untrusted)
 
 
-class SilentClipWarning(UserWarning):
+class ClipWarning(UserWarning):
+    """A warning about some clips of the input; ``indices`` says which.
+
+    ``indices`` are positions in the ``X`` given to the function that warned
+    (a list of int). Code that knows more than positions re-issues the warning
+    with better names: the command line names the files it read.
+
+    Parameters
+    ----------
+    message : str
+        What happened to which clips, and what to do.
+    indices : iterable of int, default=()
+        Positions of those clips in the input, kept as ``indices``.
+    """
+
+    def __init__(self, message, indices=()):
+        super().__init__(message)
+        self.indices = [int(i) for i in indices]
+
+
+class SilentClipWarning(ClipWarning):
     """A clip carries no energy; it is represented as silence (the dB floor).
 
     Raised by :class:`~sklearn_hallu.preprocessing.LogMelTransformer` for clips
     whose peak mel power is below ``1e-8`` (-80 dB; a full-scale sine reaches
     about +30 dB): scaled to their own maximum they would become a (nearly) flat
-    0 dB spectrogram, as loud as anything. The message names the clips.
+    0 dB spectrogram, as loud as anything. The message names the clips,
+    ``indices`` lists them.
+
+    Parameters
+    ----------
+    message : str
+        The message.
+    indices : iterable of int, default=()
+        Positions of the silent clips in the input, kept as ``indices``.
     """
 
 
-class AudioCroppedWarning(UserWarning):
+class AudioCroppedWarning(ClipWarning):
     """Clips longer than ``duration`` were cut: some audio was dropped.
 
     Raised by :class:`~sklearn_hallu.preprocessing.LogMelTransformer` (and
     :func:`~sklearn_hallu.preprocessing.as_waveform_batch`). The message says how
-    many clips and seconds, and which part (``crop``) was kept.
+    many clips and seconds, and which part (``crop``) was kept; ``indices``
+    lists the clips that were cut.
+
+    Parameters
+    ----------
+    message : str
+        The message.
+    indices : iterable of int, default=()
+        Positions of the cut clips in the input, kept as ``indices``.
     """

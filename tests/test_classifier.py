@@ -201,6 +201,33 @@ def test_verbose_prints_epoch_log(small_views, capsys):
     assert "epoch" in out and "train_loss" in out and "time_left" in out
 
 
+def test_progress_bars_count_episodes_then_clips(small_views, capfd, monkeypatch):
+    """verbose=2: each epoch's bar counts its episodes (not batches of batch_size clips,
+    which gave "2/2" then "8it" here), then the prototype pass counts the clips."""
+    import tqdm.auto
+
+    bars = []
+
+    class Recorder(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "mininterval": 0, "miniters": 1})
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    X, y = small_views
+    clf = tiny_clf(max_epochs=2, verbose=2).fit(X, y)
+    per_epoch = clf.net_.spec_["n_episodes"]
+    assert per_epoch == 8 and len(X) // clf.batch_size != per_epoch  # ceil(120 / 16)
+    assert [(b.unit, b.total, b.n) for b in bars] == (
+        [("episode", per_epoch, per_epoch)] * 2 + [("clip", len(X), len(X))])
+    err = capfd.readouterr().err
+    assert f"{per_epoch}/{per_epoch} [" in err and f"{len(X)}/{len(X)} [" in err
+    assert "it/s" not in err and "it]" not in err
+    capfd.readouterr()
+    clf.set_params(verbose=0).fit_support(X[::5], y[::5])  # verbose=0: no bar
+    assert len(bars) == 3 and capfd.readouterr().err == ""
+
+
 # ---------------------------------------------------------------- bad input
 def test_bad_inputs(small_views):
     X, y = small_views

@@ -35,12 +35,20 @@ def test_grid_search_esc50_example(esc50_root, tmp_path):
     assert (tmp_path / "split_vs_accuracy.png").stat().st_size > 1000
 
 
-def test_readme_quickstart_runs():
+def test_readme_quickstart_and_search_run():
+    """The quickstart, then the tuning snippet on its data: every score a number."""
     import re
 
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     quickstart = next(b for b in blocks if "fit_support(pipe" in b)
-    proc = subprocess.run([sys.executable, "-c", quickstart], capture_output=True, text=True)
+    search = next(b for b in blocks if "GridSearchCV(pipe" in b)
+    check = 'print("SCORES", *search.cv_results_["mean_test_score"])\n'
+    # our UserWarnings (and scikit-learn's "Scoring failed"/"non-finite") would be errors
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c",
+                           quickstart + search + check], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    acc = float(proc.stdout.strip().split()[-1])
+    lines = proc.stdout.strip().splitlines()
+    acc = float(next(ln for ln in lines if ln.startswith("accuracy")).split()[-1])
     assert acc > 0.5  # 4 new classes: chance is 0.25
+    scores = [float(v) for v in lines[-1].split()[1:]]
+    assert len(scores) == 4 and all(0.2 < s <= 1 for s in scores)  # no NaN; 5-way chance 0.2

@@ -321,3 +321,40 @@ def test_a_pure_tone_lands_in_its_band(fmin, htk, tone_hz):
     v_in, v_out = (1, 2) if tone_hz < 1000 else (2, 1)
     np.testing.assert_array_equal(V[0, v_in, peak_row], S[0, peak_row])
     assert np.all(V[0, v_out, peak_row] == S[0].min())
+
+
+# ------------------------------------------------------------------------- set_output
+def test_set_output_default_is_a_no_op_in_a_pipeline(rng):
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_hallu import HalluAudioClassifier
+
+    pipe = Pipeline([("logmel", LogMelTransformer(**SMALL_LOGMEL)),
+                     ("masks", FrequencyMaskTransformer(1000.0, **SMALL_MASK)),
+                     ("clf", HalluAudioClassifier())])
+    assert pipe.set_output(transform="default") is pipe
+    assert pipe.set_output(transform=None) is pipe
+    X = rng.normal(size=(2, 4000)).astype(np.float32)
+    S = pipe[0].fit_transform(X)
+    np.testing.assert_array_equal(S, LogMelTransformer(**SMALL_LOGMEL).fit_transform(X))
+    assert pipe[1].fit_transform(S).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("container", ["pandas", "polars"])
+@pytest.mark.parametrize("est, shape", [
+    (LogMelTransformer(), r"\(n_clips, n_mels, n_frames\)"),
+    (FrequencyMaskTransformer(), r"\(n_clips, n_views, n_mels, n_frames\)"),
+])
+def test_set_output_dataframe_is_refused_with_the_reason(est, shape, container):
+    from sklearn.pipeline import make_pipeline
+
+    name = type(est).__name__
+    msg = (rf"{name} cannot output a {container} DataFrame \(got set_output\(transform="
+           rf"'{container}'\)\): its output is an array of shape {shape}.*"
+           r"set_output\(transform='default'\)")
+    with pytest.raises(ValueError, match=msg):
+        est.set_output(transform=container)
+    with pytest.raises(ValueError, match=msg):  # also through a Pipeline
+        make_pipeline(clone(est)).set_output(transform=container)
+    with pytest.raises(ValueError, match=rf"{name}.set_output got transform='frame'"):
+        est.set_output(transform="frame")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +117,41 @@ def read_clips(files, *, sr, verbose=True, min_samples=1, duration=None, crop="s
                   f"and are cut to their {kept} {duration:g} s (--crop {crop}): {names}{more}",
                   file=sys.stderr)
     return out
+
+
+@contextlib.contextmanager
+def warnings_by_file(files):
+    """Name files, not positions, in the library's clip warnings raised inside the block.
+
+    The command line gives the library the waveforms it read, so the library's
+    warnings say "clip 3". Inside this block a
+    :class:`~sklearn_hallu.exceptions.SilentClipWarning` is printed naming the
+    files (``files[i]`` for each index), an ``AudioCroppedWarning`` is dropped
+    (:func:`read_clips` listed the cut files already), and any other warning is
+    issued again as it came.
+    """
+    caught = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+    finally:
+        _reissue(caught, files)
+
+
+def _reissue(caught, files):
+    from ..exceptions import AudioCroppedWarning, SilentClipWarning
+
+    for w in caught:
+        if isinstance(w.message, SilentClipWarning) and w.message.indices:
+            idx = [i for i in w.message.indices if i < len(files)]
+            names = ", ".join(repr(str(files[i])) for i in idx[:5])
+            more = f" and {len(idx) - 5} more" if len(idx) > 5 else ""
+            print(f"warning: {len(idx)} of {len(files)} files are silent (no energy above "
+                  f"about -80 dB): {names}{more}. They are represented as silence, not as "
+                  "sound; remove them if they are not meant as silence.", file=sys.stderr)
+        elif not isinstance(w.message, AudioCroppedWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                   source=w.source)
 
 
 def _positive(kind, minimum=1):

@@ -94,6 +94,9 @@ def markdown_table(results):
         f"Command: `{results['command']}`  ",
         f"Commit: `{results['commit']}`  ",
         f"Machine: {results['machine']}  ",
+        *([f"Report redrawn from results.json by `{results['rendered_by']['command']}` at "
+           f"commit `{results['rendered_by']['commit']}` (nothing retrained or retested)  "]
+          if results.get("rendered_by") else []),
         f"Wall time: {results['timings_s']['total'] / 60:.1f} min (features to report); "
         f"peak memory (RSS) {results.get('peak_rss_gib', float('nan')):.2f} GiB  ",
         f"Seeds: {results['seeds']}; epochs {cfg['epochs']}, lr step {cfg['lr_step']}, "
@@ -170,7 +173,25 @@ def _gain_table(results):
                         else f"{m[s]['accuracy'] - base[s]['accuracy']:+.2f}")
                 cells.append(f"{ours} ({paper[s][0] - PAPER_TABLES['baseline'][s][0]:+.2f})")
             lines.append(f"| {MODEL_TITLES[kind]} | " + " | ".join(cells) + " |")
-    return lines
+    return lines + _hallu_vs_time_row(results)
+
+
+def _hallu_vs_time_row(results):
+    """HalluAudio minus the time concept, paired (the paper's argument for frequency)."""
+    from ._experiments import paired_gain
+
+    models = results["models"]
+    if not ("halluaudio" in models and "time_concept" in models):
+        return []
+    diff = paired_gain(models["halluaudio"]["per_seed"], models["time_concept"]["per_seed"])
+    if diff is None:
+        return []
+    cells = []
+    for s in SETTING_NAMES:
+        paper = PAPER_TABLES["halluaudio"][s][0] - PAPER_TABLES["time_concept"][s][0]
+        cells.append(f"{diff[s]['gain']:+.2f} ± {diff[s]['ci95_clips']:.2f} ({paper:+.2f})")
+    return [f"| HalluAudio - time concept (seeds {diff[SETTING_NAMES[0]]['seeds']}) | "
+            + " | ".join(cells) + " |"]
 
 
 def _k_shot_table(results):

@@ -30,6 +30,7 @@ from ._cli_files import (  # noqa: F401  (re-exported: the command line's helper
     read_clips,
     save_model,
     scan_folder,
+    warnings_by_file,
 )
 
 
@@ -82,12 +83,7 @@ def cmd_train(args):
     clips = read_clips(files, sr=logmel.sr, verbose=args.progress, min_samples=logmel.n_fft,
                        duration=logmel.duration, crop=logmel.crop)
     print(f"training on {len(clips)} clips of {n_cls} classes", file=sys.stderr)
-    import warnings
-
-    from ..exceptions import AudioCroppedWarning
-
-    with _Interrupts() as interrupts, warnings.catch_warnings():
-        warnings.simplefilter("ignore", AudioCroppedWarning)  # reported by file above
+    with _Interrupts() as interrupts, warnings_by_file(files):  # warnings name the files
         _fit(pipe, clips, labels)
     if interrupts.seen:
         raise KeyboardInterrupt
@@ -98,26 +94,39 @@ def cmd_train(args):
 
 
 def _prepare_model(args):
-    """Load the model, put it on ``--device`` and apply ``--crop``."""
+    """Load the model, put it on ``--device``, apply ``--crop`` and ``--no-progress``."""
     pipe = _load_model(args.model, args.trust)
     _use_device(pipe, args.device)
-    if args.crop is not None:
+    pipe.steps[-1][1].set_params(verbose=2 if args.progress else 0)
+    if args.pool is not None and args.crop != "windows":
+        raise CLIError(f"--pool {args.pool} pools the scores of windows: add --crop windows")
+    if args.crop not in (None, "windows"):
         pipe[0].set_params(crop=args.crop)
     return pipe
 
 
+def _read_options(pipe, args):
+    """``read_clips`` options: with ``--crop windows`` no clip is cut (duration None)."""
+    logmel = pipe[0]
+    return dict(sr=logmel.sr, verbose=args.progress, min_samples=logmel.n_fft,
+                duration=None if args.crop == "windows" else logmel.duration,
+                crop=logmel.crop)
+
+
 def cmd_predict(args):
-    from .._support import fit_support
+    from .. import fit_support, fit_support_windows, predict_proba_windows
 
     pipe = _prepare_model(args)
     sup_files, sup_labels = scan_folder(args.support)
     if len(np.unique(sup_labels)) < 2:
         raise CLIError(f"the support folder {args.support!r} holds one class; give at least 2")
-    logmel = pipe[0]
-    sr = logmel.sr
-    read = dict(sr=sr, verbose=args.progress, min_samples=logmel.n_fft,
-                duration=logmel.duration, crop=logmel.crop)
-    fit_support(pipe, read_clips(sup_files, **read), sup_labels)
+    read, windows = _read_options(pipe, args), args.crop == "windows"
+    with warnings_by_file(sup_files):
+        support = read_clips(sup_files, **read)
+        if windows:
+            fit_support_windows(pipe, support, sup_labels)
+        else:
+            fit_support(pipe, support, sup_labels)
     queries = []
     for q in args.queries:
         p = Path(q)
@@ -132,7 +141,10 @@ def cmd_predict(args):
             raise CLIError(f"query {q!r} does not exist")
     if not queries:
         raise CLIError("no query files given")
-    proba = pipe.predict_proba(read_clips(queries, **read))
+    with warnings_by_file(queries):
+        clips = read_clips(queries, **read)
+        proba = (predict_proba_windows(pipe, clips, pool=args.pool or "mean") if windows
+                 else pipe.predict_proba(clips))
     classes = [str(c) for c in pipe.classes_]
     labels = [classes[i] for i in proba.argmax(1)]
     if args.format == "json":
@@ -151,6 +163,7 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
+    from .. import embed_windows
     from ..model_selection import few_shot_report
 
     pipe = _prepare_model(args)
@@ -161,11 +174,12 @@ def cmd_evaluate(args):
     n_cls = len(np.unique(labels))
     if n_cls < args.n_way:
         raise CLIError(f"{n_cls} classes in {args.data!r} but --n-way {args.n_way}")
-    logmel = pipe[0]
-    clips = read_clips(files, sr=logmel.sr, verbose=args.progress, min_samples=logmel.n_fft,
-                       duration=logmel.duration, crop=logmel.crop)
-    rep = few_shot_report(pipe, clips, labels, settings=settings, protocol="paper",
-                          n_repeats=args.repeats, random_state=args.seed)
+    with warnings_by_file(files):
+        clips = read_clips(files, **_read_options(pipe, args))
+        emb = (embed_windows(pipe, clips, pool=args.pool or "mean")
+               if args.crop == "windows" else None)
+        rep = few_shot_report(pipe, clips, labels, settings=settings, protocol="paper",
+                              n_repeats=args.repeats, random_state=args.seed, embeddings=emb)
     if args.format == "json":
         json.dump(rep.as_dict(), sys.stdout, indent=1)
         print()
@@ -207,6 +221,10 @@ def _add_common(p):
 
 CROP_HELP = ("which part of a clip longer than the model's duration is kept: its start, "
              "its centre, or its loudest window; clips that are cut are listed")
+WINDOWS_HELP = ("; windows: keep all of it, cut into windows of the model's duration "
+                "(half overlapping), and pool the windows' {what} per clip (see --pool)")
+POOL_HELP = ("with --crop windows: average the windows' {what} (mean) or keep the largest "
+             "(max: a short sound anywhere in a long clip counts in full) [default: mean]")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -294,8 +312,11 @@ def build_parser(argv=None):
                    help="folder with one sub-folder per new class holding a few labelled clips")
     p.add_argument("queries", nargs="+", help="query audio files or folders")
     p.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
-    p.add_argument("--crop", choices=["start", "centre", "loudest"], default=None,
-                   help=CROP_HELP + " (default: the model's own)")
+    p.add_argument("--crop", choices=["start", "centre", "loudest", "windows"], default=None,
+                   help=CROP_HELP + WINDOWS_HELP.format(what="probabilities")
+                   + " (default: the model's own)")
+    p.add_argument("--pool", choices=["mean", "max"], default=None,
+                   help=POOL_HELP.format(what="probabilities"))
     _add_trust(p)
     _add_common(p)
     p.set_defaults(func=cmd_predict)
@@ -311,8 +332,11 @@ def build_parser(argv=None):
     e.add_argument("--format", choices=["markdown", "json"], default="markdown",
                    help="output format")
     e.add_argument("--per-class", action="store_true", help="also print per-class accuracy")
-    e.add_argument("--crop", choices=["start", "centre", "loudest"], default=None,
-                   help=CROP_HELP + " (default: the model's own)")
+    e.add_argument("--crop", choices=["start", "centre", "loudest", "windows"], default=None,
+                   help=CROP_HELP + WINDOWS_HELP.format(what="embeddings")
+                   + " (default: the model's own)")
+    e.add_argument("--pool", choices=["mean", "max"], default=None,
+                   help=POOL_HELP.format(what="embeddings"))
     _add_trust(e)
     _add_common(e)
     e.set_defaults(func=cmd_evaluate)

@@ -16,6 +16,7 @@ validation classes; tests on the 10 test classes with the paper's protocol
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -229,15 +230,51 @@ def build_parser(parser=None):
                    help="also test each architecture untrained (the floor)")
     p.add_argument("--features-cache", default=None,
                    help=".npz file of log-mel features: read if present, else written")
-    p.add_argument("--stage", default="all", choices=["all", "test"],
-                   help="'test' loads the models saved in OUT/models instead of training")
+    p.add_argument("--stage", default="all", choices=["all", "test", "report"],
+                   help="'test' loads the models saved in OUT/models instead of training; "
+                        "'report' only rewrites results.md and the figures from "
+                        "OUT/results.json (no features, no models)")
     return p
+
+
+def rerender(out):
+    """Rewrite ``results.md`` and the figures of ``out`` from its ``results.json``.
+
+    The tables are a function of the per-clip results that ``results.json``
+    holds, so a newer report (e.g. a new paired comparison) can be drawn from
+    a finished run without training or testing again. The commit that drew it
+    is recorded beside the run's own.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        A reproduction's output folder.
+
+    Returns
+    -------
+    results : dict
+        The results, with ``rendered_by`` (commit and command) added.
+    """
+    path = Path(out) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--stage report needs a finished run's results.json; {path} does not exist. "
+            "Run the reproduction into this --out folder first.")
+    results = json.loads(path.read_text())
+    results["rendered_by"] = {"commit": git_commit(), "command": "python -m "
+                              "sklearn_hallu.apps.reproduce " + " ".join(sys.argv[1:])}
+    write_outputs(results, out)
+    log(f"report rewritten from {path}")
+    return results
 
 
 def main(argv=None):
     """Run the reproduction with command-line arguments ``argv``; return the exit code."""
     args = build_parser().parse_args(argv)
-    run(args)
+    if args.stage == "report":
+        rerender(args.out)
+    else:
+        run(args)
     return 0
 
 

@@ -15,13 +15,14 @@ from numbers import Integral
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import DataLoader
 
 from ..nn import PrototypicalLoss, StandardizedEncoder
 from ..sampling import EpisodeSampler, check_episode_feasible, episodic_accuracy
+from ._progress import EpisodeProgressBar, embed_clips
 
 __all__ = [
     "EpisodicValidation",
@@ -55,6 +56,10 @@ class _EpisodicNet(NeuralNet):
         if getattr(self, "criterion_", None) is not None:
             self.criterion_.view_slices = self.module_.view_slices
         return self
+
+    def forward_clips(self, X, progress=False):
+        """``forward(X)``, with a bar counting the clips when ``progress`` (``verbose=2``)."""
+        return embed_clips(self, X, progress=progress)
 
     def get_iterator(self, dataset, training=False):
         if not training:
@@ -296,7 +301,7 @@ def _callbacks(p):
                                      gamma=p["lr_gamma"])),
     ]
     if p["verbose"] >= 2:
-        callbacks.append(("progress", ProgressBar()))
+        callbacks.append(("progress", EpisodeProgressBar()))
     return callbacks + list(p["callbacks"] or [])
 
 

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import Interval, StrOptions
+from .._compat import DocLinkMixin, Interval, StrOptions
 from ..nn import class_prototypes, prototype_logits
 from ..sampling import check_episode_feasible
 from ..utils.validation import check_labels, check_time_shift, check_two_classes, check_views
@@ -27,22 +27,20 @@ from ._persist import NetStateMixin
 __all__ = ["HalluAudioClassifier"]
 
 
-class HalluAudioClassifier(NetStateMixin, ClassifierMixin, BaseEstimator):
+class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEstimator):
     """Multi-view prototypical network trained with episodes (HalluAudio).
 
-    One convolutional backbone per view of the input; a clip's embedding is the
-    concatenation of its view embeddings, so the logit of class ``c``,
-    ``-||e - p_c||^2``, is minus the sum over views of the squared distance to
-    that view's prototype. With one view (3-D input) this is the plain
-    prototypical network, the paper's baseline.
+    One convolutional backbone per view of the input; a clip's embedding is the concatenation
+    of its view embeddings, so the logit of class ``c``, ``-||e - p_c||^2``, is minus the sum
+    over views of the squared distance to that view's prototype. With one view (3-D input)
+    this is the plain prototypical network, the paper's baseline.
 
     ``fit`` meta-trains the backbones on episodes drawn from ``y`` (unless
-    ``train_backbone=False``), then stores one prototype per class of ``y``, so
-    that ``predict`` answers among those classes. To classify classes never
-    seen in training, give a labelled support set to :meth:`fit_support`, or,
-    at the end of a Pipeline, ``pipe.set_params(<step>__train_backbone=False)
-    .fit(X_support, y_support)``: the backbones are kept, only the prototypes
-    (and ``classes_``) change.
+    ``train_backbone=False``), then stores one prototype per class of ``y``, so that
+    ``predict`` answers among those classes. To classify classes never seen in training,
+    give a labelled support set to :meth:`fit_support`, or, at the end of a Pipeline,
+    ``pipe.set_params(<step>__train_backbone=False).fit(X_support, y_support)``: the
+    backbones are kept, only the prototypes (and ``classes_``) change.
 
     Parameters
     ----------
@@ -119,14 +117,15 @@ class HalluAudioClassifier(NetStateMixin, ClassifierMixin, BaseEstimator):
         default: it was not faster on CPU (``benchmarks/bench_train.py``
         compares both). Not used with ``crop_views``.
     n_threads : int or None, default=None
-        Torch threads during fit and predict (``None``: leave as is). A seeded
-        fit repeats exactly only with the same thread count.
+        Torch threads during fit and predict. ``None`` leaves torch's own: all cores, or
+        ``cpu_count() // n_jobs`` in joblib's workers (``GridSearchCV(n_jobs=...)``; set it
+        on Dask workers). A seeded fit repeats exactly only with the same thread count.
     callbacks : list of skorch callbacks or None, default=None
         Extra callbacks for the underlying skorch net.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, episodes, time shifts and the validation classes.
     verbose : int, default=0
-        0 silent, 1 one line per epoch, 2 also a progress bar per epoch.
+        0 silent, 1 one line per epoch, 2 also progress bars (episodes, then clips).
 
     Attributes
     ----------
@@ -333,10 +332,9 @@ class HalluAudioClassifier(NetStateMixin, ClassifierMixin, BaseEstimator):
 
     def _set_prototypes(self, X, y):
         classes, y_idx = np.unique(y, return_inverse=True)
-        emb = self.net_.forward(X)
+        emb = self.net_.forward_clips(X, progress=self.verbose >= 2)
         protos = class_prototypes(emb, torch.from_numpy(y_idx.astype(np.int64)), len(classes))
-        self.classes_ = classes
-        self.prototypes_ = protos.numpy().astype(np.float32)
+        self.classes_, self.prototypes_ = classes, protos.numpy().astype(np.float32)
 
     def fit_support(self, X, y):
         """Use a labelled support set as the classes to predict, backbones unchanged.

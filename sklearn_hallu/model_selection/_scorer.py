@@ -10,7 +10,7 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
 from .._support import embed
-from ..sampling import EpisodeResult, episodic_accuracy
+from ..sampling import EpisodeResult, check_episode_feasible, episodic_accuracy
 
 __all__ = ["FewShotScorer", "ClassKFold", "few_shot_report", "FewShotReport", "clip_ci95"]
 
@@ -87,6 +87,7 @@ class FewShotScorer:
         """
         if self.protocol not in ("random", "paper"):
             raise ValueError(f"protocol must be 'random' or 'paper', got {self.protocol!r}.")
+        self._check_fold(y)  # before embedding: a fold that cannot be scored fails fast
         emb = embed(estimator, X)
         return self.evaluate_embeddings(emb, y, dims=dims)
 
@@ -113,6 +114,33 @@ class FewShotScorer:
             random_state=self.random_state, dims=dims, device=self.device,
         )
 
+    def _check_fold(self, y):
+        """Refuse labels that cannot give an episode; the message says what to change.
+
+        In a search or ``cross_val_score`` the error becomes scikit-learn's
+        "Scoring failed" warning and a NaN score.
+        """
+        nan = ("GridSearchCV and cross_val_score record this score as NaN{}; "
+               "error_score='raise' stops at the first failure.")
+        n_classes = len(np.unique(np.asarray(y)))
+        if n_classes < self.n_way:
+            raise ValueError(
+                f"{self!r} cannot score this test fold: it holds {n_classes} classes, fewer "
+                f"than n_way={self.n_way}. Use fewer folds (ClassKFold(..., min_classes="
+                f"{self.n_way}) checks every fold before any fit and says how many) or a "
+                "smaller n_way. " + nan.format(
+                    " (this fold fails for every candidate, so every mean score is NaN and "
+                    "best_params_ means nothing)")
+            )
+        paper = self.protocol == "paper"
+        try:
+            check_episode_feasible(y, self.n_way, self.k_shot, 0 if paper else self.n_query,
+                                   what="this test fold", exclude_self=paper)
+        except ValueError as exc:
+            raise ValueError(
+                f"{self!r} cannot score this test fold: {exc} " + nan.format("")
+            ) from None
+
     def __call__(self, estimator, X, y, sample_weight=None):
         return self.evaluate(estimator, X, y).accuracy
 
@@ -128,12 +156,21 @@ class ClassKFold(BaseCrossValidator):
 
     Like ``GroupKFold(n_splits).split(X, y, groups=y)`` but needs no
     ``groups``, and shuffles the classes with ``random_state``, so it works as
-    ``cv=`` anywhere scikit-learn takes a splitter.
+    ``cv=`` anywhere scikit-learn takes a splitter. ``split`` refuses to make a
+    test fold of fewer than ``min_classes`` classes: set it to the scorer's
+    ``n_way`` and a search that no candidate could pass (every fold's
+    :class:`FewShotScorer` would fail, every score be NaN) stops before the first
+    fit, with a message that says how many folds are possible.
 
     Parameters
     ----------
     n_splits : int, default=5
         Number of folds.
+    min_classes : int, default=2
+        Fewest classes a test fold may hold (each fold holds
+        ``n_classes // n_splits`` or one more). An N-way few-shot scorer needs
+        ``N``; the default 2 only refuses one-class folds, which no few-shot
+        scorer can use.
     shuffle : bool, default=True
         Shuffle the classes before cutting them into folds.
     random_state : int or None, default=None
@@ -148,10 +185,13 @@ class ClassKFold(BaseCrossValidator):
     [[2, 5], [1, 3], [0, 4]]
     """
 
-    def __init__(self, n_splits=5, *, shuffle=True, random_state=None):
+    def __init__(self, n_splits=5, *, min_classes=2, shuffle=True, random_state=None):
         if not isinstance(n_splits, Integral) or n_splits < 2:
             raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}.")
+        if not isinstance(min_classes, Integral) or min_classes < 1:
+            raise ValueError(f"min_classes must be an integer >= 1, got {min_classes!r}.")
         self.n_splits = n_splits
+        self.min_classes = min_classes
         self.shuffle = shuffle
         self.random_state = random_state
 
@@ -165,10 +205,26 @@ class ClassKFold(BaseCrossValidator):
                 f"Cannot split {len(classes)} classes into n_splits={self.n_splits} "
                 "class-disjoint folds. Lower n_splits."
             )
+        self._check_fold_size(len(classes))
         if self.shuffle:
             classes = check_random_state(self.random_state).permutation(classes)
         for fold_classes in np.array_split(classes, self.n_splits):
             yield np.flatnonzero(np.isin(y, fold_classes))
+
+    def _check_fold_size(self, n_classes):
+        smallest, m = n_classes // self.n_splits, self.min_classes
+        if smallest >= m:
+            return
+        sizes = (f"{smallest} class" + "es" * (smallest != 1) if n_classes % self.n_splits == 0
+                 else f"{smallest} to {smallest + 1} classes")
+        fix = (f"Use n_splits <= {n_classes // m}" if n_classes // m >= 2 else
+               f"{n_classes} classes are too few for two folds of {m}: add classes")
+        raise ValueError(
+            f"ClassKFold(n_splits={self.n_splits}) cuts {n_classes} classes into test folds "
+            f"of {sizes}, fewer than min_classes={m} (an N-way few-shot scorer needs N "
+            f"classes in every test fold, or every score is NaN). {fix}"
+            + (", or lower the scorer's n_way and min_classes with it." if m > 2 else ".")
+        )
 
     def get_n_splits(self, X=None, y=None, groups=None):
         return self.n_splits

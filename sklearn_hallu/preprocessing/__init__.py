@@ -4,6 +4,7 @@ from ..utils.validation import check_spectrograms
 from ._audio import as_waveform_batch, load_audio, log_mel_spectrogram, mel_filterbank
 from ._masks import band_rows, masked_views, mel_row_centres
 from ._transformers import FrequencyMaskTransformer, LogMelTransformer
+from ._windows import window_clips
 
 __all__ = [
     "LogMelTransformer",
@@ -12,6 +13,7 @@ __all__ = [
     "mel_filterbank",
     "load_audio",
     "as_waveform_batch",
+    "window_clips",
     "mel_row_centres",
     "band_rows",
     "masked_views",

@@ -128,13 +128,12 @@ def _warn_cropped(lengths, labels, *, n_samples, sr, crop):
     first = labels(int(long[0]))
     kept = {"start": "the first", "centre": "the middle", "center": "the middle",
             "loudest": "the loudest"}[crop]
-    warnings.warn(
+    warnings.warn(AudioCroppedWarning(
         f"{long.size} of {lengths.size} clips are longer than duration="
         f"{n_samples / sr:g} s (the longest {lengths.max() / sr:.3g} s, {first} first); "
         f"crop={crop!r} keeps {kept} {n_samples / sr:g} s of each and drops "
         f"{dropped:.3g} s of audio in all. Choose crop='start', 'centre' or 'loudest', "
-        "or set a longer duration.",
-        AudioCroppedWarning,
+        "or set a longer duration.", indices=long),
         stacklevel=3,
     )
 
@@ -247,11 +246,10 @@ def warn_silent(X, silent):
     idx = np.flatnonzero(silent)
     names = ", ".join(clip_label(X, int(i)) for i in idx[:5])
     more = f" and {idx.size - 5} more" if idx.size > 5 else ""
-    warnings.warn(
+    warnings.warn(SilentClipWarning(
         f"{idx.size} of {len(silent)} clips are silent (no energy above about -80 dB): "
         f"{names}{more}. They are represented as silence (every cell at the dB floor), "
-        "not as sound; remove them if they are not meant as silence.",
-        SilentClipWarning,
+        "not as sound; remove them if they are not meant as silence.", indices=idx),
         stacklevel=3,
     )
 

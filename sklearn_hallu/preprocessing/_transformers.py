@@ -7,15 +7,17 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .._compat import Interval, StrOptions
+from .._compat import DocLinkMixin, Interval, StrOptions
 from ..utils.validation import check_spectrograms, reject_sparse
 from ._audio import CROP_MODES, as_waveform_batch, log_mel_spectrogram, warn_silent
 from ._masks import band_rows, masked_views
+from ._output import ArrayOutputMixin
 
 __all__ = ["LogMelTransformer", "FrequencyMaskTransformer"]
 
 
-class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class LogMelTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin, BaseEstimator,
+                        auto_wrap_output_keys=None):
     """Waveforms or audio files to log-mel spectrograms, one array out.
 
     Each clip is scaled on its own (``power_to_db`` with a fixed ``ref`` or the
@@ -89,6 +91,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
     (3, 128, 160)
     """
 
+    _output_shape = "(n_clips, n_mels, n_frames)"  # for set_output's message
     _parameter_constraints = {
         "sr": [Interval(Integral, 1, None, closed="left")],
         "n_mels": [Interval(Integral, 1, None, closed="left")],
@@ -195,18 +198,9 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         waves = as_waveform_batch(X, sr=self.sr, n_samples=self.n_samples,
                                   min_samples=self.n_fft, crop=self.crop)
         S, silent = log_mel_spectrogram(
-            waves,
-            sr=self.sr,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            n_mels=self.n_mels,
-            fmin=self.fmin,
-            fmax=self.fmax,
-            htk=self.htk,
-            ref=self.ref,
-            top_db=self.top_db,
-            batch_size=self.batch_size,
-            dtype=self.dtype,
+            waves, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
+            n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, htk=self.htk, ref=self.ref,
+            top_db=self.top_db, batch_size=self.batch_size, dtype=self.dtype,
             return_silent=True,
         )
         warn_silent(X, silent)
@@ -234,7 +228,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         return tags
 
 
-class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class FrequencyMaskTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin, BaseEstimator,
+                               auto_wrap_output_keys=None):
     """Log-mel spectrograms to masked views: the whole, then one view per band.
 
     The bands are given in Hz and mapped to mel rows with the mel scale of
@@ -310,6 +305,7 @@ class FrequencyMaskTransformer(TransformerMixin, BaseEstimator, auto_wrap_output
     (['whole', 'low', 'high'], (0, 71, 0, 160))
     """
 
+    _output_shape = "(n_clips, n_views, n_mels, n_frames)"
     _parameter_constraints = {
         "split_hz": [Interval(Real, 0, None, closed="left")],
         "bands": [list, tuple, None],

@@ -296,3 +296,82 @@ def test_use_device_moves_the_fitted_net(tmp_path):
     assert clf.device == clf.net_.device == "cpu"
     assert all(p.device.type == "cpu" for p in clf.net_.module_.parameters())
     pipe.predict(X)
+
+
+def test_warnings_name_files_and_crop_windows(tmp_path, capsys):
+    """The library's SilentClipWarning names files, not positions; --crop windows scores
+    every window of a long query (predict) or clip (evaluate)."""
+    import soundfile as sf
+
+    _write_sounds(tmp_path / "train", "abc", 3)
+    _write_sounds(tmp_path / "new", "xy", 3, seed=1)
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    sf.write(queries / "a_silent.wav", np.zeros(4000), 16000)
+    clip, _ = sf.read(tmp_path / "new" / "x" / "0.wav")
+    noise = 0.01 * np.random.default_rng(0).normal(size=8000)
+    sf.write(queries / "b_long.wav", np.concatenate([clip, noise, clip]), 16000)
+    assert main(["train", str(tmp_path / "train"), "--out", str(tmp_path / "m"),
+                 "--duration", "0.25", "--epochs", "1", "--channels", "4,4,4", "--n-way", "2",
+                 "--k-shot", "1", "--n-query", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    predict = ["predict", str(tmp_path / "m.skops"), "--support", str(tmp_path / "new"),
+               str(queries), "--no-progress", "--format", "json"]
+    silent = f"1 of 2 files are silent (no energy above about -80 dB): " \
+             f"{str(queries / 'a_silent.wav')!r}"
+    for extra in ([], ["--crop", "windows"], ["--crop", "windows", "--pool", "max"]):
+        assert main([*predict, *extra]) == 0
+        out, err = capsys.readouterr()
+        assert silent in err and "clip 0" not in err, err
+        assert [r["file"] for r in json.loads(out)] == [str(queries / "a_silent.wav"),
+                                                         str(queries / "b_long.wav")]
+        assert ("longer than 0.25 s" in err) == (not extra)  # windows cut nothing
+    assert main([*predict, "--pool", "max"]) == 2
+    assert "--pool max pools the scores of windows: add --crop windows" in \
+        capsys.readouterr().err
+    sf.write(tmp_path / "new" / "y" / "silent.wav", np.zeros(4000), 16000)
+    for extra in ([], ["--crop", "windows"]):
+        assert main(["evaluate", str(tmp_path / "m.skops"), str(tmp_path / "new"), "--n-way",
+                     "2", "--k-shot", "1", "--repeats", "2", "--no-progress", "--format",
+                     "json", *extra]) == 0
+        out, err = capsys.readouterr()
+        assert f"{str(tmp_path / 'new' / 'y' / 'silent.wav')!r}" in err and "clip " not in err
+        assert json.loads(out)["2-way 1-shot"]["n_queries"] == 2 * 7
+
+
+def test_readme_shell_block_runs_as_written(tmp_path):
+    """The README's three CLI lines, verbatim, on folders of the names they use."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from sklearn_hallu.datasets import make_sounds
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", readme, re.S)
+                 if "sklearn-hallu train" in b)
+    X, y = make_sounds(n_classes=13, n_per_class=10, sr=16000, duration=1.0, random_state=0)
+    names = [f"sound{c}" for c in range(13)]
+    for folder, classes, n in (("my_sounds", range(5), 10), ("new_sounds", range(5, 8), 2),
+                               ("held_out", range(8, 13), 7)):
+        for c in classes:
+            (tmp_path / folder / names[c]).mkdir(parents=True)
+            for i, clip in enumerate(X[y == c][:n]):
+                sf.write(tmp_path / folder / names[c] / f"{i}.wav", clip, 16000)
+    for q, c in (("query1.wav", 5), ("query2.wav", 6)):
+        sf.write(tmp_path / q, X[y == c][-1], 16000)
+    outputs = []
+    for line in block.strip().splitlines():
+        args = shlex.split(line, comments=True)
+        assert args[0] == "sklearn-hallu", line
+        proc = subprocess.run([sys.executable, "-m", "sklearn_hallu.apps.cli", *args[1:]],
+                              cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, (line, proc.stderr[-2000:])
+        outputs.append(proc.stdout)
+    assert (tmp_path / "model.skops").is_file()
+    rows = list(csv.DictReader(io.StringIO(outputs[1])))
+    assert [Path(r["file"]).name for r in rows] == ["query1.wav", "query2.wav"]
+    assert {r["label"] for r in rows} <= {names[5], names[6], names[7]}
+    assert "5-way 1-shot" in outputs[2] and "5-way 5-shot" in outputs[2]

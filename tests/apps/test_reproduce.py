@@ -55,6 +55,16 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
     for png in ("frequency_importance.png", "split_sweep.png", "accuracy_vs_paper.png",
                 "k_shot.png"):
         assert (out / png).stat().st_size > 1000
+    # HalluAudio minus the time concept, paired, beside the paper's difference
+    assert "| HalluAudio - time concept (seeds [0]) |" in md
+    # the report can be redrawn from results.json alone (no models, no features)
+    (out / "results.md").unlink()
+    assert reproduce.main(["--stage", "report", "--out", str(out)]) == 0
+    redrawn = (out / "results.md").read_text()
+    assert "Report redrawn from results.json" in redrawn
+    assert redrawn.split("\n", 6)[6] == md.split("\n", 5)[5]  # the rest is unchanged
+    with pytest.raises(FileNotFoundError, match="needs a finished run's results.json"):
+        reproduce.main(["--stage", "report", "--out", str(tmp_path / "nothing")])
     log = capsys.readouterr().out
     assert "epoch" in log and "time_left" in log and "valid_acc" in log
     # a rerun with the same settings resumes: the finished models are loaded, not retrained
