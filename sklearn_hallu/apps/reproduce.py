@@ -160,6 +160,8 @@ def run(args):
             timings["total"] = time.perf_counter() - t_start
             results["peak_rss_gib"] = _peak_rss_gib()
             write_outputs(results, out)  # partial results survive an interrupted run
+        # features to this seed's last report: one seed of every model is this number
+        timings[f"seed{seed}_done_since_start"] = time.perf_counter() - t_start
     timings["total"] = time.perf_counter() - t_start
     results["peak_rss_gib"] = _peak_rss_gib()
     write_outputs(results, out)

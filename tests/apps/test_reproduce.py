@@ -44,6 +44,7 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
     # the features and the training settings are recorded
     assert res["config"]["logmel"]["n_fft"] == 1024 and res["config"]["mask_fill"] == "nan"
     assert res["config"]["time_shift_per"] == "clip" and res["peak_rss_gib"] > 0
+    assert 0 < res["timings_s"]["seed0_done_since_start"] <= res["timings_s"]["total"]
     assert [r["split_hz"] for r in res["sweep"]] == [1000, 3000]
     assert res["config"]["split_hz"] in (1000, 3000)
     fi = res["models"]["halluaudio"]["per_seed"][0]["frequency_importance"]
