@@ -40,14 +40,18 @@ def test_readme_quickstart_and_search_run():
     import re
 
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    intro = blocks[0]  # the pipeline at the top of the README
+    assert "Pipeline([" in intro and "fit(" not in intro
     quickstart = next(b for b in blocks if "fit_support(pipe" in b)
     search = next(b for b in blocks if "GridSearchCV(pipe" in b)
     check = 'print("SCORES", *search.cv_results_["mean_test_score"])\n'
     # our UserWarnings (and scikit-learn's "Scoring failed"/"non-finite") would be errors
     proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c",
-                           quickstart + search + check], capture_output=True, text=True)
+                           intro + 'print("INTRO", pipe)\n' + quickstart + search + check],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("INTRO Pipeline(")
     acc = float(next(ln for ln in lines if ln.startswith("accuracy")).split()[-1])
     assert acc > 0.5  # 4 new classes: chance is 0.25
     scores = [float(v) for v in lines[-1].split()[1:]]
