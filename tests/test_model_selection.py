@@ -153,3 +153,24 @@ def test_scorer_refuses_a_fold_it_cannot_score(pipe_and_data):
     with pytest.raises(ValueError, match=r"cannot score this test fold: Class\(es\) 0 \(3\) in "
                        r"this test fold have fewer clips than the 6"):
         scorer(pipe, X[few], y[few])
+
+
+def test_clip_ci_does_not_shrink_with_passes_over_the_same_clips():
+    # 36 clips, 6 classes; each clip has its own fixed offset, so some clips are hard
+    # whatever the episode. More passes over the SAME clips shrink the paper's CI (over
+    # queries) like 1/sqrt(passes); the CI over clips stays at the clips' spread.
+    from sklearn_hallu.model_selection import few_shot_report
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(6), 6)
+    emb = (rng.normal(size=(6, 8))[y] + 0.9 * rng.normal(size=(36, 8))).astype(np.float32)
+    rows = {}
+    for passes in (10, 100):
+        rep = few_shot_report(None, None, y, settings=((5, 1),), n_repeats=passes,
+                              embeddings=emb, random_state=0)
+        rows[passes] = rep.rows[0]
+        assert rows[passes]["n_queries"] == 36 * passes
+        assert len(rows[passes]["per_clip"]) == 36
+    assert rows[10]["ci95"] / rows[100]["ci95"] > 2.5  # ~sqrt(10)
+    assert rows[10]["ci95_clips"] / rows[100]["ci95_clips"] < 1.5
+    assert rows[100]["ci95_clips"] > 3 * rows[100]["ci95"]
