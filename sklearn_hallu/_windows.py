@@ -9,7 +9,6 @@ window at once, and pool per clip.
 
 from __future__ import annotations
 
-import os
 import warnings
 from numbers import Real
 
@@ -18,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from ._support import embed, fit_support
 from .exceptions import SilentClipWarning
-from .preprocessing import LogMelTransformer, window_clips
+from .preprocessing import LogMelTransformer, clip_label, window_clips
 
 __all__ = ["predict_proba_windows", "predict_windows", "embed_windows", "fit_support_windows"]
 
@@ -74,12 +73,6 @@ def _check_pool(pool):
                          "the windows' scores, 'max' keeps each class's highest.")
 
 
-def _name(X, i):
-    item = X[i] if isinstance(X, (list, tuple)) else None
-    is_path = isinstance(item, (str, bytes, os.PathLike))
-    return f"file {os.fsdecode(item)!r}" if is_path else f"clip {i}"
-
-
 def _windows(model, X, hop_s, func):
     """Log-mel windows, their clips, the windows to pool, and the rest of the model."""
     logmel, n = _check_model(model, func)
@@ -100,7 +93,7 @@ def _windows(model, X, hop_s, func):
     keep = ~silent | ~sound[clip]  # silent windows count only for a clip silent throughout
     if not sound.all():
         idx = np.flatnonzero(~sound)
-        names = ", ".join(_name(X, int(i)) for i in idx[:5])
+        names = ", ".join(clip_label(X, int(i)) for i in idx[:5])
         more = f" and {idx.size - 5} more" if idx.size > 5 else ""
         warnings.warn(SilentClipWarning(
             f"{idx.size} of {n_clips} clips are silent throughout (no window with energy "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils.validation import check_waveform, check_waveform_array
-from ._audio import _as_items, _is_pathlike, _load_all
+from ._audio import _as_items, _load_all, clip_label
 
 __all__ = ["window_clips"]
 
@@ -67,9 +67,8 @@ def window_clips(X, *, sr: int, n_samples: int, hop_length: int, min_samples: in
         clips = list(check_waveform_array(arr, min_samples=min_samples))
     else:
         clips = [
-            check_waveform(c, min_samples=min_samples,
-                           what=f"file {str(item)!r}" if _is_pathlike(item) else f"clip {i}")
-            for i, (item, c) in enumerate(zip(items, _load_all(items, sr)))
+            check_waveform(c, min_samples=min_samples, what=clip_label(items, i))
+            for i, c in enumerate(_load_all(items, sr))
         ]
     starts = [_window_starts(c.shape[0], n_samples, hop_length) for c in clips]
     clip = np.repeat(np.arange(len(clips)), [len(s) for s in starts])
