@@ -34,6 +34,7 @@ from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMel
 from sklearn_hallu.datasets import fetch_esc50
 from sklearn_hallu.model_selection import clip_ci95
 from sklearn_hallu.sampling import episodic_accuracy
+from sklearn_hallu.utils import tune_cpu_allocator
 
 #: The reference recipe (../shared/reference) in library terms, per model.
 REFERENCE = {
@@ -350,6 +351,7 @@ def _test_markdown(rows, args):
 
 
 def main(argv=None):
+    tune_cpu_allocator()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", choices=["run", "report", "test"])
     p.add_argument("--out", default="benchmarks/results/ablation")

@@ -19,6 +19,18 @@ input per view, 64-channel backbone, SGD) for these variants of the same functio
 * ``crop_views`` (3 views only): each band view gets only its own mel rows, a
   different model (reported for speed; its accuracy comes from the reproduction).
 
+Inputs: ``dense`` (every view random, no zero rows) for all variants; and for the
+3-view ``eager`` and ``fused_bn_pool`` also ``band``: what HalluAudio's encoder
+sees, the whole spectrogram plus a low view and a high view whose other rows are
+0 (masked rows after standardising; split at row 71 of 128, 2 kHz). The fused
+first block skips the rows where its output is provably 0; the FLOPs counted
+(``train_gflop_per_clip``) are the full model's in both inputs, so on ``band``
+the GFLOP/s are what the same function would need at that speed.
+
+Every variant runs with the CPU allocator tuned as the applications tune it
+(``sklearn_hallu.utils.tune_cpu_allocator``; ``--default-allocator`` to leave it;
+``benchmarks/bench_allocator.py`` measures what it changes).
+
 Writes benchmarks/results/train_<device>.json.
 
     python benchmarks/bench_train.py [--device cpu] [--steps 6]
@@ -35,8 +47,10 @@ import torch
 from torch import nn
 
 from sklearn_hallu.nn import FusedConvBlock, MultiViewEncoder, prototypical_loss
+from sklearn_hallu.utils import tune_cpu_allocator
 
 H, W, BATCH, CH = 128, 160, 50, (64, 64, 64)
+SPLIT_ROW = 71  # 2 kHz of 128 mel rows up to 8 kHz
 
 
 class PaperOrderBlock(nn.Module):
@@ -81,8 +95,17 @@ def conv_flops(n_views, crops=None):
     return total
 
 
-def time_training(model, n_views, device, steps):
-    x = torch.randn(BATCH, n_views, H, W, device=device)
+def make_input(n_views, inp, device="cpu", batch=BATCH):
+    """Random views; ``inp="band"``: views 1 and 2 zero above / below SPLIT_ROW."""
+    x = torch.randn(batch, n_views, H, W, device=device)
+    if inp == "band":
+        x[:, 1, SPLIT_ROW:] = 0  # low band: the high rows masked
+        x[:, 2, :SPLIT_ROW] = 0  # high band
+    return x
+
+
+def time_training(model, n_views, device, steps, inp="dense"):
+    x = make_input(n_views, inp, device)
     model = model.to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 
@@ -134,7 +157,7 @@ def check_same_function():
                                                       for b in ref.backbones]))
     bn_pool = make_model(3, "fused_bn_pool")
     bn_pool.load_state_dict(ref.state_dict())
-    x = torch.randn(4, 3, H, W)
+    x = make_input(3, "band", batch=4)  # view 0 dense, views 1 and 2 with zero rows
     with torch.no_grad():
         r = ref(x)
         out = {"pool_first": float((r - ours(x)).abs().max()),
@@ -161,41 +184,48 @@ def main():
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=None)
+    p.add_argument("--default-allocator", action="store_true",
+                   help="do not tune the CPU allocator (glibc's defaults)")
     args = p.parse_args()
+    tuned = False if args.default_allocator else tune_cpu_allocator()
     out = Path(args.out or Path(__file__).parent / "results" / f"train_{args.device}.json")
     res = {"device": args.device, "torch_threads": torch.get_num_threads(),
+           "allocator_tuned": tuned,
            "matmul_gflops": matmul_gflops(args.device),
            "max_abs_diff_vs_paper_order": check_same_function(),
            "runs": []}
     # Each variant is timed `repeats` times, the rounds interleaved so that drifts of the
     # machine's speed hit every variant alike; the best round counts.
-    variants = [(n, v) for n in (1, 3)
+    variants = [(n, v, "dense") for n in (1, 3)
                 for v in ("eager", "channels_last", "channels_last+pool_first", "fused",
                           "fused_bn_pool", "crop_views")
                 if not (n == 1 and v in ("crop_views", "fused"))]
-    models = {key: make_model(*key) for key in variants}
+    variants += [(3, "eager", "band"), (3, "fused_bn_pool", "band")]
+    models = {key: make_model(*key[:2]) for key in variants}
     rounds = {key: [] for key in variants}
     for _ in range(args.repeats):
         for key in variants:
-            rounds[key].append(time_training(models[key], key[0], args.device, args.steps))
-    for (n_views, variant), cps_all in rounds.items():
+            rounds[key].append(time_training(models[key], key[0], args.device, args.steps,
+                                             key[2]))
+    for (n_views, variant, inp), cps_all in rounds.items():
         cps = max(cps_all)
-        fl = conv_flops(n_views, models[(n_views, variant)].crops) * 3  # fwd + bwd ~ 3x fwd
-        res["runs"].append({"n_views": n_views, "variant": variant, "clips_per_s": cps,
-                            "clips_per_s_rounds": cps_all,
+        fl = conv_flops(n_views, models[(n_views, variant, inp)].crops) * 3  # fwd+bwd ~ 3x fwd
+        res["runs"].append({"n_views": n_views, "variant": variant, "input": inp,
+                            "clips_per_s": cps, "clips_per_s_rounds": cps_all,
                             "achieved_gflops": cps * fl / 1e9,
+                            "pct_of_matmul": 100 * cps * fl / 1e9 / res["matmul_gflops"],
                             "train_gflop_per_clip": fl / 1e9})
         print(res["runs"][-1], flush=True)
-    for n_views in (1, 3):
-        eager = next(r for r in res["runs"] if r["n_views"] == n_views and r["variant"] == "eager")
-        for r in res["runs"]:
-            if r["n_views"] == n_views:
-                r["speedup_vs_eager"] = r["clips_per_s"] / eager["clips_per_s"]
+    for r in res["runs"]:  # against eager on the same input, best round and round by round
+        eager = rounds[(r["n_views"], "eager", r["input"])]
+        r["speedup_vs_eager"] = r["clips_per_s"] / max(eager)
+        r["speedup_vs_eager_rounds"] = [a / b for a, b in zip(r["clips_per_s_rounds"], eager)]
     res["machine"] = {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                       "torch": torch.__version__}
     if args.device.startswith("cuda"):
         res["machine"]["gpu"] = torch.cuda.get_device_name(0)
-    res["command"] = f"python benchmarks/bench_train.py --device {args.device}"
+    res["command"] = (f"python benchmarks/bench_train.py --device {args.device}"
+                      + (" --default-allocator" if args.default_allocator else ""))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=1))

@@ -91,3 +91,54 @@ def test_default_encoder_is_the_plain_encoder_function(n_views):
                                            msg=name)
     for name, buf in fast.state_dict().items():
         torch.testing.assert_close(buf, plain.state_dict()[name], msg=name)
+
+
+@pytest.mark.parametrize("h", [33, 40])
+@pytest.mark.parametrize("band", [(0, None), (10, 20), (0, 13), (17, None), (5, 6), (0, 0)])
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 22])
+def test_conv_pool_skips_zero_rows_exactly(h, band, chunk_bytes, monkeypatch):
+    # conv_pool computes only the rows where the convolution of a band view can be
+    # nonzero, a few clips at a time: maxima and indices must equal the full computation
+    from torch.nn import functional as F
+
+    from sklearn_hallu.nn import _fused
+    from sklearn_hallu.nn._fused import band_rows, conv_pool
+
+    monkeypatch.setattr(_fused, "_CHUNK_BYTES", chunk_bytes)  # 1: one clip at a time
+    torch.manual_seed(h)
+    x = torch.randn(7, 1, h, 45, dtype=torch.float64)
+    r0, r1 = band
+    x[:, :, :r0] = 0
+    x[:, :, h if r1 is None else r1 :] = 0
+    w = torch.randn(6, 1, 3, 3, dtype=torch.float64)
+    ref_max, ref_idx = F.max_pool2d(F.conv2d(x, w, padding=1), 4, 4, ceil_mode=True,
+                                    return_indices=True)
+    got_max, got_idx = conv_pool(x, w, 4)
+    torch.testing.assert_close(got_max, ref_max, rtol=0, atol=1e-13)
+    assert torch.equal(got_idx, ref_idx)
+    a, b = band_rows(x, 4)
+    assert a % 4 == 0 and (b % 4 == 0 or b == h)
+    if band == (10, 20):
+        assert (a, b) == (8, 24)  # rows 9..20 can be nonzero, on the pooling grid
+    if band == (0, None):
+        assert (a, b) == (0, h)
+
+
+def test_band_rows_counts_nan_rows_as_nonzero():
+    from sklearn_hallu.nn._fused import band_rows
+
+    x = torch.zeros(2, 1, 16, 8)
+    x[1, 0, 13, 3] = float("nan")
+    assert band_rows(x, 4) == (12, 16)
+
+
+def test_first_block_without_gradients_matches_eager_in_eval():
+    # inference (no_grad, eval) of a one-channel block takes conv_pool's path
+    eager, fused = _eager_and_fused(1, 6, seed=3)
+    x = torch.randn(5, 1, 24, 30, dtype=torch.float64)
+    x[:, :, 14:] = 0
+    eager.train(), fused.train()
+    eager(x), fused(x)  # one step of running statistics each
+    eager.eval(), fused.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), eager(x), rtol=1e-12, atol=1e-12)

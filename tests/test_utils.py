@@ -1,4 +1,6 @@
-"""The one input-validation module (sklearn_hallu.utils.validation)."""
+"""The input-validation module (sklearn_hallu.utils.validation) and the allocator setting."""
+
+import sys
 
 import numpy as np
 import pytest
@@ -42,3 +44,35 @@ def test_one_message_per_kind_of_input():
         check_labels(np.array([0.5, 1.0]), 2)
     with pytest.raises(ValueError, match=r"one label per clip \(3\)"):
         check_labels([0, 1], 3)
+
+
+_RSS_AFTER_FREE = """
+import sys
+import numpy as np
+from sklearn_hallu.utils import tune_cpu_allocator
+applied = tune_cpu_allocator() if sys.argv[1] == "tuned" else None
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+before = rss()
+a = np.ones(2_500_000)  # 20 MB: above glibc's default mmap threshold, below the tuned one
+del a
+print(applied, (rss() - before) / 2**20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux")
+def test_tune_cpu_allocator_keeps_freed_memory_for_reuse():
+    # by default a freed 20 MB block goes back to the kernel (munmap); tuned, it stays in
+    # the heap for the next training step to reuse
+    import subprocess
+
+    def kept_mib(mode):
+        out = subprocess.run([sys.executable, "-c", _RSS_AFTER_FREE, mode], check=True,
+                             capture_output=True, text=True).stdout.split()
+        return out[0], float(out[1])
+
+    applied, tuned = kept_mib("tuned")
+    _, default = kept_mib("default")
+    assert applied == "True"
+    assert tuned > 15 and default < 5, (tuned, default)

@@ -366,6 +366,9 @@ def main(argv=None):
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     from ..exceptions import DataNotFoundError
+    from ..utils import tune_cpu_allocator
+
+    tune_cpu_allocator()  # training and embedding reuse their freed buffers
 
     try:
         return int(args.func(args) or 0)

@@ -151,6 +151,9 @@ def run(args):
 
 def main(argv=None):
     """Run the demo with command-line arguments ``argv``; return the exit code."""
+    from ..utils import tune_cpu_allocator
+
+    tune_cpu_allocator()
     return run(build_parser().parse_args(argv))
 
 

@@ -1,5 +1,6 @@
-"""Helpers shared by every family: input validation."""
+"""Helpers shared by every family: input validation; the CPU allocator setting."""
 
+from ._allocator import tune_cpu_allocator
 from .validation import (
     check_labels,
     check_spectrograms,
@@ -20,4 +21,5 @@ __all__ = [
     "check_labels",
     "check_two_classes",
     "check_time_shift",
+    "tune_cpu_allocator",
 ]
