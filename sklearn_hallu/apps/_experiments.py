@@ -69,7 +69,7 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
 
 def _history(model):
     clf = model[-1] if isinstance(model, Pipeline) else model
-    keys = ["epoch", "train_loss", "train_acc", "valid_acc", "dur"]
+    keys = ["epoch", "train_loss", "train_acc", "valid_acc", "valid_s", "dur"]
     return [{k: row.get(k) for k in keys} for row in clf.history_]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from numbers import Integral
 
 import numpy as np
@@ -165,13 +166,15 @@ class EpisodicValidation(Callback):
         self.n_episodes, self.random_state = n_episodes, random_state
 
     def on_epoch_end(self, net, **kwargs):
-        """Record ``valid_acc`` in the history."""
+        """Record ``valid_acc`` and the seconds it took (``valid_s``) in the history."""
+        t0 = time.perf_counter()
         emb = net.forward(self.X)
         res = episodic_accuracy(
             emb, self.y, n_way=self.n_way, k_shot=self.k_shot, n_query=self.n_query,
             n_episodes=self.n_episodes, random_state=self.random_state,
         )
         net.history.record("valid_acc", res.accuracy)
+        net.history.record("valid_s", time.perf_counter() - t0)
 
     def on_train_end(self, net, **kwargs):
         """Drop the validation data."""
