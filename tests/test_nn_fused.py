@@ -60,11 +60,15 @@ def test_batchnorm_pool_relu_state_dict_is_a_batchnorm2d():
 
 
 @pytest.mark.parametrize("n_views", [1, 3])
-def test_default_encoder_is_the_plain_encoder_function(n_views):
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 22])
+def test_default_encoder_is_the_plain_encoder_function(n_views, chunk_bytes, monkeypatch):
     # The library's encoder uses the fused blocks by default; its state dict loads into
     # the plain ConvBlock encoder and both compute the same embeddings and gradients,
     # in training (batch statistics, the first block's patch moments) and in eval.
-    from sklearn_hallu.nn import MultiViewEncoder
+    # chunk_bytes=1: the first block works one clip at a time; else all 6 clips at once.
+    from sklearn_hallu.nn import MultiViewEncoder, _fused
+
+    monkeypatch.setattr(_fused, "_CHUNK_BYTES", chunk_bytes)
 
     torch.manual_seed(0)
     fast = MultiViewEncoder(n_views, (4, 5, 6)).set_input_shape(33, 40).double()
@@ -81,6 +85,9 @@ def test_default_encoder_is_the_plain_encoder_function(n_views):
         getattr(fast, mode)(), getattr(plain, mode)()
         out_f, out_p = fast(x), plain(x)
         torch.testing.assert_close(out_f, out_p, rtol=1e-10, atol=1e-10)
+        if mode == "eval":  # inference without gradients: the first block's own path
+            with torch.no_grad():
+                torch.testing.assert_close(fast(x), out_p, rtol=1e-10, atol=1e-10)
         if mode == "train":
             g = torch.randn_like(out_p)
             (out_f * g).sum().backward()

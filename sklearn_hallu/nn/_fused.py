@@ -148,6 +148,11 @@ class BatchNormPoolReLU(nn.BatchNorm2d):
         self.running_var.mul_(1 - m).add_(var * (n / max(n - 1, 1)), alpha=m)
 
 
+def _clips_per_chunk(n, bytes_per_clip, cuda):
+    """Clips per chunk: all of them on a GPU, about ``_CHUNK_BYTES`` of work on a CPU."""
+    return n if cuda else max(1, _CHUNK_BYTES // max(bytes_per_clip, 1))
+
+
 def band_rows(x, pool):
     """Rows ``[a, b)`` outside which ``conv2d(x, w, padding=1)`` is zero for any bias-free ``w``.
 
@@ -177,7 +182,7 @@ def _conv_pool_rows(table, weight, pool, out_shape, a):
     zmax = new((n, hp, wp, c), dtype=table.dtype, device=table.device).permute(0, 3, 1, 2)
     local = torch.empty((n, -(-hb // pool), wp, c), dtype=torch.int64, device=table.device)
     w2 = weight.reshape(c, 9).T
-    step = max(1, _CHUNK_BYTES // max(c * hb * w * table.element_size(), 1))
+    step = _clips_per_chunk(n, c * hb * w * table.element_size(), table.is_cuda)
     for i in range(0, n, step):
         tb = table[i : i + step]
         y = (tb.reshape(-1, 9) @ w2).view(tb.shape[0], hb, w, c).permute(0, 3, 1, 2)
@@ -293,11 +298,17 @@ class _FirstBlockFunction(torch.autograd.Function):
             # idx: the band's windows, windows-major and channels inner, in the table plane
             local = idx.reshape(n_b, -1)
             dirs = direct[:, :, pa:pb].permute(0, 2, 3, 1).reshape(n_b, -1, c, 1)
-            table = table.reshape(n_b, (b - a) * w, 9)
+            plane = (b - a) * w
+            table = table.reshape(-1, 9)
             sparse = torch.zeros(c, 9, dtype=w2.dtype, device=w2.device)
-            for i in range(n_b):  # one clip at a time: its table and windows stay in cache
-                vals = table[i].index_select(0, local[i]).view(-1, c, 9)
-                sparse += (vals * dirs[i]).sum(dim=0)
+            # a clip or a few at a time (CPU): their tables and windows stay in cache
+            step = _clips_per_chunk(n_b, local.shape[1] * 9 * w2.element_size(), w2.is_cuda)
+            for i in range(0, n_b, step):
+                rows_i = local[i : i + step]
+                flat = rows_i + (torch.arange(i, i + rows_i.shape[0], device=w2.device)
+                                 * plane)[:, None]
+                vals = table.index_select(0, flat.reshape(-1)).view(-1, c, 9)
+                sparse += (vals * dirs[i : i + step].reshape(-1, c, 1)).sum(dim=0)
             grad_w = (dense + sparse.double()).to(w2.dtype).reshape(c, 1, 3, 3)
         return None, grad_w, d_bnw, d_bias, None, None, None, None
 
