@@ -81,6 +81,7 @@ def test_default_encoder_is_the_plain_encoder_function(n_views, chunk_bytes, mon
     if n_views == 3:
         x[:, 1, 20:] = 0  # band views: masked rows at the training mean
         x[:, 2, :20] = 0
+        x[:, 0, :, :17] = 0  # and a time-concept-like view: zero columns
     for mode in ("train", "eval"):
         getattr(fast, mode)(), getattr(plain, mode)()
         out_f, out_p = fast(x), plain(x)
@@ -102,41 +103,64 @@ def test_default_encoder_is_the_plain_encoder_function(n_views, chunk_bytes, mon
 
 @pytest.mark.parametrize("h", [33, 40])
 @pytest.mark.parametrize("band", [(0, None), (10, 20), (0, 13), (17, None), (5, 6), (0, 0)])
+@pytest.mark.parametrize("axis", [2, 3])
 @pytest.mark.parametrize("chunk_bytes", [1, 1 << 22])
-def test_conv_pool_skips_zero_rows_exactly(h, band, chunk_bytes, monkeypatch):
-    # conv_pool computes only the rows where the convolution of a band view can be
-    # nonzero, a few clips at a time: maxima and indices must equal the full computation
+def test_conv_pool_skips_zero_cells_exactly(h, band, axis, chunk_bytes, monkeypatch):
+    # conv_pool computes only the box where the convolution of a band view (zero rows,
+    # axis 2) or a time-concept view (zero columns, axis 3) can be nonzero, a few clips
+    # at a time: maxima and indices must equal the full computation
     from torch.nn import functional as F
 
     from sklearn_hallu.nn import _fused
-    from sklearn_hallu.nn._fused import band_rows, conv_pool
+    from sklearn_hallu.nn._fused import conv_pool, live_box
 
     monkeypatch.setattr(_fused, "_CHUNK_BYTES", chunk_bytes)  # 1: one clip at a time
     torch.manual_seed(h)
-    x = torch.randn(7, 1, h, 45, dtype=torch.float64)
+    x = torch.randn(7, 1, h, h + 5, dtype=torch.float64)
     r0, r1 = band
-    x[:, :, :r0] = 0
-    x[:, :, h if r1 is None else r1 :] = 0
+    n = x.shape[axis]
+    x.narrow(axis, 0, r0).zero_()
+    if r1 is not None:
+        x.narrow(axis, r1, n - r1).zero_()
     w = torch.randn(6, 1, 3, 3, dtype=torch.float64)
     ref_max, ref_idx = F.max_pool2d(F.conv2d(x, w, padding=1), 4, 4, ceil_mode=True,
                                     return_indices=True)
     got_max, got_idx = conv_pool(x, w, 4)
     torch.testing.assert_close(got_max, ref_max, rtol=0, atol=1e-13)
     assert torch.equal(got_idx, ref_idx)
-    a, b = band_rows(x, 4)
-    assert a % 4 == 0 and (b % 4 == 0 or b == h)
+    box = live_box(x, 4)
+    lo, hi = box[:2] if axis == 2 else box[2:]
+    assert lo % 4 == 0 and (hi % 4 == 0 or hi == n)
+    assert (box[2:] if axis == 2 else box[:2]) == (0, x.shape[5 - axis])
     if band == (10, 20):
-        assert (a, b) == (8, 24)  # rows 9..20 can be nonzero, on the pooling grid
-    if band == (0, None):
-        assert (a, b) == (0, h)
+        assert (lo, hi) == (8, 24)  # cells 9..20 can be nonzero, on the pooling grid
+    if band in ((0, None), (0, 0)):
+        assert (lo, hi) == (0, n)
 
 
-def test_band_rows_counts_nan_rows_as_nonzero():
-    from sklearn_hallu.nn._fused import band_rows
+def test_conv_pool_box_of_rows_and_columns():
+    from torch.nn import functional as F
+
+    from sklearn_hallu.nn._fused import conv_pool, live_box
+
+    torch.manual_seed(1)
+    x = torch.zeros(3, 1, 30, 41, dtype=torch.float64)
+    x[:, :, 9:17, 22:35] = torch.randn(3, 1, 8, 13, dtype=torch.float64)
+    assert live_box(x, 4) == (8, 20, 20, 36)
+    w = torch.randn(5, 1, 3, 3, dtype=torch.float64)
+    ref_max, ref_idx = F.max_pool2d(F.conv2d(x, w, padding=1), 4, 4, ceil_mode=True,
+                                    return_indices=True)
+    got_max, got_idx = conv_pool(x, w, 4)
+    torch.testing.assert_close(got_max, ref_max, rtol=0, atol=1e-13)
+    assert torch.equal(got_idx, ref_idx)
+
+
+def test_live_box_counts_nan_as_nonzero():
+    from sklearn_hallu.nn._fused import live_box
 
     x = torch.zeros(2, 1, 16, 8)
     x[1, 0, 13, 3] = float("nan")
-    assert band_rows(x, 4) == (12, 16)
+    assert live_box(x, 4) == (12, 16, 0, 8)
 
 
 def test_first_block_without_gradients_matches_eager_in_eval():

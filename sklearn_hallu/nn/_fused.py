@@ -17,9 +17,10 @@ pooled gradient added at each window's selected cell, so it costs one pass over
 
 A first block (one input channel) never keeps its full-size convolution output:
 it is computed a few clips at a time and pooled while still in the cache
-(:func:`conv_pool`), and only over the rows where it can be nonzero. Band views
-of HalluAudio are zero outside their band after standardising (the masked rows
-read as the training mean), and a bias-free convolution of zero rows with zero
+(:func:`conv_pool`), and only inside the box of rows and columns where it can be
+nonzero (:func:`live_box`). HalluAudio's band views are zero outside their band
+after standardising (the masked cells read as the training mean), the time
+concept's views outside their half, and a bias-free convolution of zeros with zero
 padding is exactly zero, so those windows' maxima are 0 without computing them.
 """
 
@@ -153,63 +154,74 @@ def _clips_per_chunk(n, bytes_per_clip, cuda):
     return n if cuda else max(1, _CHUNK_BYTES // max(bytes_per_clip, 1))
 
 
-def band_rows(x, pool):
-    """Rows ``[a, b)`` outside which ``conv2d(x, w, padding=1)`` is zero for any bias-free ``w``.
-
-    ``x`` is (B, 1, H, W); ``a`` and ``b`` lie on the pooling grid (``b`` may be H),
-    so the windows outside ``[a, b)`` see only zeros. Rows holding a NaN count as
-    nonzero. All rows when ``x`` has no zero rows at its top or bottom.
-    """
-    h = x.shape[2]
-    hit = torch.nonzero(x.detach().ne(0).any(dim=3).any(dim=0).flatten())
+def _span(hit, n, pool):
+    """``[a, b)`` on the pooling grid covering ``hit`` (indices, sorted) plus one cell."""
     if hit.numel() == 0:
-        return 0, h
-    first, last = int(hit[0]), int(hit[-1])
-    a = max(first - 1, 0) // pool * pool
-    b = min(h, -(-(last + 2) // pool) * pool)
+        return 0, n
+    a = max(int(hit[0]) - 1, 0) // pool * pool
+    b = min(n, -(-(int(hit[-1]) + 2) // pool) * pool)
     return a, b
 
 
-def _conv_pool_rows(table, weight, pool, out_shape, a):
-    """Window maxima of ``table @ weight`` over rows ``[a, a + table.shape[1])``.
+def live_box(x, pool):
+    """Rows ``[a, b)`` and columns ``[c0, c1)`` outside which a conv of ``x`` is zero.
 
-    Returns the full-size maxima (B, C, Hp, Wp), channels last, 0 outside the
-    rows, and the band's indices as (B, band rows, Wp, C) in the table's plane.
+    ``conv2d(x, w, padding=1)`` with any bias-free ``w`` is exactly zero outside the
+    box: ``x`` (B, 1, H, W) is zero beyond one cell of it in every clip (HalluAudio's
+    band views outside their band; the time concept's halves). The bounds lie on
+    the pooling grid (``b`` may be H, ``c1`` W), so the windows outside the box see
+    only zeros. NaN counts as nonzero; an all-zero ``x`` gives the whole plane.
     """
-    (n, c, hp, wp), hb, w = out_shape, table.shape[1], table.shape[2]
-    pa = a // pool
-    new = torch.empty if (a, -(-(a + hb) // pool)) == (0, hp) else torch.zeros
+    nz = x.detach().ne(0)[:, 0]
+    rows = torch.nonzero(nz.any(dim=2).any(dim=0)).flatten()
+    cols = torch.nonzero(nz.any(dim=1).any(dim=0)).flatten()
+    if rows.numel() == 0:
+        return (0, x.shape[2], 0, x.shape[3])
+    return _span(rows, x.shape[2], pool) + _span(cols, x.shape[3], pool)
+
+
+def _conv_pool_box(table, weight, pool, out_shape, box):
+    """Window maxima of ``table @ weight``, the convolution over ``box`` = (a, b, c0, c1).
+
+    Returns the full-size maxima (B, C, Hp, Wp), channels last, 0 outside the box,
+    and the box's indices as (B, box rows, box cols, C) in the table's plane.
+    """
+    (n, c, hp, wp), (a, b, c0, c1) = out_shape, box
+    hb, wb = b - a, c1 - c0
+    pa, pc = a // pool, c0 // pool
+    ph, pw = -(-hb // pool), -(-wb // pool)
+    new = torch.empty if (ph, pw) == (hp, wp) else torch.zeros
     zmax = new((n, hp, wp, c), dtype=table.dtype, device=table.device).permute(0, 3, 1, 2)
-    local = torch.empty((n, -(-hb // pool), wp, c), dtype=torch.int64, device=table.device)
+    local = torch.empty((n, ph, pw, c), dtype=torch.int64, device=table.device)
     w2 = weight.reshape(c, 9).T
-    step = _clips_per_chunk(n, c * hb * w * table.element_size(), table.is_cuda)
+    step = _clips_per_chunk(n, c * hb * wb * table.element_size(), table.is_cuda)
     for i in range(0, n, step):
         tb = table[i : i + step]
-        y = (tb.reshape(-1, 9) @ w2).view(tb.shape[0], hb, w, c).permute(0, 3, 1, 2)
+        y = (tb.reshape(-1, 9) @ w2).view(tb.shape[0], hb, wb, c).permute(0, 3, 1, 2)
         z, k = F.max_pool2d(y, pool, pool, ceil_mode=True, return_indices=True)
-        zmax[i : i + step, :, pa : pa + z.shape[2]] = z
+        zmax[i : i + step, :, pa : pa + ph, pc : pc + pw] = z
         local[i : i + step] = k.permute(0, 2, 3, 1)
     return zmax, local
 
 
-def conv_pool(x, weight, pool, rows=None, table=None):
+def conv_pool(x, weight, pool, box=None, table=None):
     """``max_pool2d(conv2d(x, weight, padding=1), pool, ceil_mode=True, return_indices=True)``.
 
     For a one-channel ``x`` (B, 1, H, W) the convolution is a product of the 3x3
     patch table (:func:`_patches`) with the (9, C) filters, computed a few clips at
     a time (the full-size output is pooled while still in the cache) and only over
-    ``rows`` (default :func:`band_rows`): the windows outside them are 0, their
-    index the window's first cell, exactly what max pooling of zero rows gives.
+    ``box`` (default :func:`live_box`): the windows outside it are 0, their index the
+    window's first cell, exactly what max pooling of zeros gives.
 
     Parameters
     ----------
     x : Tensor of shape (B, 1, H, W)
     weight : Tensor of shape (C, 1, 3, 3)
     pool : int
-    rows : (int, int) or None
-        ``x`` is zero outside these rows (on the pooling grid).
-    table : Tensor of shape (B, b - a, W, 9) or None
-        ``_patches(x[:, :, a:b])`` when already computed.
+    box : (int, int, int, int) or None
+        Rows ``[a, b)`` and columns ``[c0, c1)`` outside which the convolution is 0.
+    table : Tensor of shape (B, b - a, c1 - c0, 9) or None
+        ``_patches(x[:, :, a:b, c0:c1])`` when already computed.
 
     Returns
     -------
@@ -218,14 +230,17 @@ def conv_pool(x, weight, pool, rows=None, table=None):
     """
     n, _, h, w = x.shape
     c = weight.shape[0]
-    a, b = band_rows(x, pool) if rows is None else rows
+    a, b, c0, c1 = live_box(x, pool) if box is None else box
     if table is None:
-        table = _patches(x[:, :, a:b])
-    hp, wp, pa = -(-h // pool), -(-w // pool), a // pool
-    zmax, local = _conv_pool_rows(table, weight, pool, (n, c, hp, wp), a)
+        table = _patches(x[:, :, a:b, c0:c1])
+    hp, wp = -(-h // pool), -(-w // pool)
+    zmax, local = _conv_pool_box(table, weight, pool, (n, c, hp, wp), (a, b, c0, c1))
     idx = ((torch.arange(hp, device=x.device) * (pool * w))[:, None]
            + torch.arange(wp, device=x.device) * pool).expand(n, c, hp, wp).clone()
-    idx[:, :, pa : pa + local.shape[1]] = local.permute(0, 3, 1, 2) + a * w
+    local = local.permute(0, 3, 1, 2)
+    row, col = local // (c1 - c0) + a, local % (c1 - c0) + c0
+    idx[:, :, a // pool : a // pool + local.shape[2], c0 // pool : c0 // pool + local.shape[3]] = (
+        row * w + col)
     return zmax, idx
 
 
@@ -250,11 +265,11 @@ class _FirstBlockFunction(torch.autograd.Function):
     ``S`` and ``G`` (9 and 81 numbers); only the window maxima need the full-size
     output, which is pooled as it is computed (:func:`conv_pool`). The weight
     gradient's sparse part reads the patch of each window's selected cell from the
-    patch table (one clip at a time, only windows in the rows that are not zero).
+    patch table (a clip at a time, only the windows inside the live box).
     """
 
     @staticmethod
-    def forward(ctx, x, conv_w, bn_w, bn_b, stats, eps, pool, rows):
+    def forward(ctx, x, conv_w, bn_w, bn_b, stats, eps, pool, box):
         c = conv_w.shape[0]
         w2 = conv_w.reshape(c, 9)
         mean, var, moments = stats
@@ -264,12 +279,12 @@ class _FirstBlockFunction(torch.autograd.Function):
         # max of (sign * y) per window, from a convolution with sign-flipped filters
         n, _, h, w = x.shape
         shape = (n, c, -(-h // pool), -(-w // pool))
-        zmax, idx = _conv_pool_rows(moments[2], conv_w * sign.view(-1, 1, 1, 1), pool, shape,
-                                    rows[0])
+        zmax, idx = _conv_pool_box(moments[2], conv_w * sign.view(-1, 1, 1, 1), pool, shape,
+                                   box)
         pre = zmax * _col(scale.abs()) + _col(bn_b - scale * mean)
         out = torch.relu(pre)
         ctx.save_for_backward(w2, bn_w, mean, invstd, sign, zmax, idx, out)
-        ctx.moments, ctx.rows, ctx.pool, ctx.shape = moments, rows, pool, x.shape
+        ctx.moments, ctx.box, ctx.pool, ctx.shape = moments, box, pool, x.shape
         return out
 
     @staticmethod
@@ -292,13 +307,14 @@ class _FirstBlockFunction(torch.autograd.Function):
             # dense part: sum_m (alpha + beta * y[m]) * patch[m]
             dense = alpha[:, None] * s_sum[None, :] + beta[:, None] * (w2.double() @ gram)
             # sparse part: each selected cell's gradient times its own patch; windows
-            # outside the rows [a, b) select zero patches and add nothing
-            a, b = ctx.rows
-            pa, pb = a // ctx.pool, -(-b // ctx.pool)
-            # idx: the band's windows, windows-major and channels inner, in the table plane
+            # outside the box select zero patches and add nothing
+            a, b, c0, c1 = ctx.box
+            pa, pb, pc0, pc1 = (a // ctx.pool, -(-b // ctx.pool), c0 // ctx.pool,
+                                -(-c1 // ctx.pool))
+            # idx: the box's windows, windows-major and channels inner, in the table plane
             local = idx.reshape(n_b, -1)
-            dirs = direct[:, :, pa:pb].permute(0, 2, 3, 1).reshape(n_b, -1, c, 1)
-            plane = (b - a) * w
+            dirs = direct[:, :, pa:pb, pc0:pc1].permute(0, 2, 3, 1).reshape(n_b, -1, c, 1)
+            plane = (b - a) * (c1 - c0)
             table = table.reshape(-1, 9)
             sparse = torch.zeros(c, 9, dtype=w2.dtype, device=w2.device)
             # a clip or a few at a time (CPU): their tables and windows stay in cache
@@ -313,14 +329,14 @@ class _FirstBlockFunction(torch.autograd.Function):
         return None, grad_w, d_bnw, d_bias, None, None, None, None
 
 
-def first_block_stats(x, conv_w, rows=None):
+def first_block_stats(x, conv_w, box=None):
     """Batch mean and (biased) variance of ``conv2d(x, conv_w, padding=1)`` per channel.
 
-    ``rows`` (a, b): ``x`` is zero outside them (:func:`band_rows`); the patches
+    ``box`` (a, b, c0, c1): ``x`` is zero outside it (:func:`live_box`); the patches
     centred elsewhere are zero and add nothing to the moments.
     """
-    a, b = (0, x.shape[2]) if rows is None else rows
-    table = _patches(x[:, :, a:b])
+    a, b, c0, c1 = (0, x.shape[2], 0, x.shape[3]) if box is None else box
+    table = _patches(x[:, :, a:b, c0:c1])
     s_sum, gram = _patch_moments(table)
     w2 = conv_w.detach().reshape(conv_w.shape[0], 9).double()
     n = x.shape[0] * x.shape[2] * x.shape[3]
@@ -336,28 +352,28 @@ def first_block(x, conv, bn):
     :class:`BatchNormPoolReLU` in training mode; ``x`` needs no gradient. Updates the
     running statistics as ``BatchNorm2d`` would.
     """
-    rows = band_rows(x, bn.pool)
-    mean, var, moments = first_block_stats(x, conv.weight, rows)
+    box = live_box(x, bn.pool)
+    mean, var, moments = first_block_stats(x, conv.weight, box)
     n = x.shape[0] * x.shape[2] * x.shape[3]
     bn._update_running_stats(mean, var, n)
     return _FirstBlockFunction.apply(
-        x, conv.weight, bn.weight, bn.bias, (mean, var, moments), bn.eps, bn.pool, rows
+        x, conv.weight, bn.weight, bn.bias, (mean, var, moments), bn.eps, bn.pool, box
     )
 
 
 def first_block_eval(x, conv, bn):
     """``relu(maxpool(bn(conv(x))))`` with running statistics, for a one-channel input.
 
-    Without gradients (inference): the convolution goes through :func:`conv_pool`.
+    Without gradients (inference): the convolution goes through :func:`conv_pool`'s path.
     """
     invstd = torch.rsqrt(bn.running_var + bn.eps)
     scale = bn.weight * invstd
     sign = torch.where(scale < 0, -1.0, 1.0).to(x.dtype)
     n, _, h, w = x.shape
-    a, b = band_rows(x, bn.pool)
+    a, b, c0, c1 = box = live_box(x, bn.pool)
     shape = (n, sign.shape[0], -(-h // bn.pool), -(-w // bn.pool))
-    zmax, _ = _conv_pool_rows(_patches(x[:, :, a:b]), conv.weight * sign.view(-1, 1, 1, 1),
-                              bn.pool, shape, a)
+    zmax, _ = _conv_pool_box(_patches(x[:, :, a:b, c0:c1]),
+                             conv.weight * sign.view(-1, 1, 1, 1), bn.pool, shape, box)
     return torch.relu(zmax * _col(scale.abs()) + _col(bn.bias - scale * bn.running_mean))
 
 
