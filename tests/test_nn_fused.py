@@ -173,3 +173,44 @@ def test_first_block_without_gradients_matches_eager_in_eval():
     eager.eval(), fused.eval()
     with torch.no_grad():
         torch.testing.assert_close(fused(x), eager(x), rtol=1e-12, atol=1e-12)
+
+
+def test_frozen_batch_norm_in_a_training_block_uses_running_statistics():
+    # "freeze BN" code sets bn.eval() inside a module in training mode: the first block
+    # must then use the running statistics, as ConvBlock does
+    eager, fused = _eager_and_fused(1, 6, seed=5)
+    x = torch.randn(4, 1, 20, 24, dtype=torch.float64)
+    eager.train(), fused.train()
+    eager(x), fused(x)  # running statistics move once in both
+    eager.bn.eval(), fused.bn.eval()
+    out_e, out_f = eager(x), fused(x)
+    torch.testing.assert_close(out_f, out_e, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused.bn.running_mean, eager.bn.running_mean)
+    g = torch.randn_like(out_e)
+    (out_e * g).sum().backward(), (out_f * g).sum().backward()
+    torch.testing.assert_close(fused.conv.weight.grad, eager.conv.weight.grad, rtol=1e-10,
+                               atol=1e-10)
+
+
+def test_default_encoder_matches_in_float32_with_negative_scales():
+    # float32 (the library's dtype) and batch-norm weights of both signs, in training
+    from sklearn_hallu.nn import MultiViewEncoder
+
+    torch.manual_seed(2)
+    fast = MultiViewEncoder(3, (4, 5, 6)).set_input_shape(33, 40)
+    plain = MultiViewEncoder(3, (4, 5, 6), fused_blocks=False).set_input_shape(33, 40)
+    with torch.no_grad():
+        for m in fast.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.randn(m.num_features))
+    plain.load_state_dict(fast.state_dict())
+    x = torch.randn(7, 3, 33, 40)
+    x[:, 1, 20:] = 0
+    x[:, 2, :, :16] = 0
+    out_f, out_p = fast(x), plain(x)
+    torch.testing.assert_close(out_f, out_p, rtol=1e-4, atol=1e-5)
+    g = torch.randn_like(out_p)
+    (out_f * g).sum().backward(), (out_p * g).sum().backward()
+    grads_p = dict(plain.named_parameters())
+    for name, p in fast.named_parameters():
+        torch.testing.assert_close(p.grad, grads_p[name].grad, rtol=1e-3, atol=1e-4, msg=name)

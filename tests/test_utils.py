@@ -1,5 +1,6 @@
 """The input-validation module (sklearn_hallu.utils.validation) and the allocator setting."""
 
+import platform
 import sys
 
 import numpy as np
@@ -61,7 +62,7 @@ print(applied, (rss() - before) / 2**20)
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt: glibc (Linux) only")
 def test_tune_cpu_allocator_keeps_freed_memory_for_reuse():
     # by default a freed 20 MB block goes back to the kernel (munmap); tuned, it stays in
     # the heap for the next training step to reuse
@@ -76,3 +77,10 @@ def test_tune_cpu_allocator_keeps_freed_memory_for_reuse():
     _, default = kept_mib("default")
     assert applied == "True"
     assert tuned > 15 and default < 5, (tuned, default)
+
+
+def test_tune_cpu_allocator_rejects_values_a_c_int_cannot_hold():
+    from sklearn_hallu.utils import tune_cpu_allocator
+
+    with pytest.raises(ValueError, match=r"trim_threshold=4294967296.*2\*\*31"):
+        tune_cpu_allocator(trim_threshold=1 << 32)

@@ -26,7 +26,9 @@ def tune_cpu_allocator(mmap_threshold=1 << 25, trim_threshold=1 << 30):
     Process-wide and for the rest of the process's life: the applications
     (``sklearn-hallu`` commands, ``reproduce``) call it at start; call it once at the
     top of a training script. Resident memory then stays at its peak instead of
-    shrinking between steps. Does nothing where the C library is not glibc.
+    shrinking between steps. Returns False and changes nothing where the C library
+    has no ``mallopt`` (macOS, musl); with another allocator preloaded (tcmalloc,
+    jemalloc) the call reaches glibc and is harmless.
 
     Parameters
     ----------
@@ -46,6 +48,10 @@ def tune_cpu_allocator(mmap_threshold=1 << 25, trim_threshold=1 << 30):
     >>> tune_cpu_allocator() in (True, False)
     True
     """
+    for name, value in (("mmap_threshold", mmap_threshold), ("trim_threshold", trim_threshold)):
+        if not 0 <= int(value) < 2**31:
+            raise ValueError(f"tune_cpu_allocator: {name}={value!r} must be in [0, 2**31) "
+                             "bytes (a C int)")
     if not sys.platform.startswith("linux"):
         return False
     try:
