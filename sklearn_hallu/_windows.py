@@ -79,15 +79,8 @@ def _windows(model, X, hop_s, func):
     hop = _check_hop(hop_s, n, logmel.sr)
     wins, clip, _ = window_clips(X, sr=logmel.sr, n_samples=n, hop_length=hop,
                                  min_samples=logmel.n_fft)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SilentClipWarning)  # seen here even if ignored
-        S = logmel.transform(wins)
-    silent = np.zeros(len(wins), dtype=bool)
-    for w in caught:
-        if isinstance(w.message, SilentClipWarning):
-            silent[w.message.indices] = True
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    S, silent = logmel._spectrograms(wins)  # silent windows: no per-window warning
+    silent = np.asarray(silent, dtype=bool)
     n_clips = int(clip[-1]) + 1
     sound = np.bincount(clip[~silent], minlength=n_clips) > 0
     keep = ~silent | ~sound[clip]  # silent windows count only for a clip silent throughout

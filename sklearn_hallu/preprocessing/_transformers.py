@@ -193,18 +193,22 @@ class LogMelTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin, BaseEs
         S_db : ndarray of shape (n_clips, n_mels, n_frames), float32
             ``n_frames = 1 + n_samples // hop_length``.
         """
+        S, silent = self._spectrograms(X)
+        warn_silent(X, silent)
+        return S
+
+    def _spectrograms(self, X):
+        """``transform``'s output and which clips were silent (bool mask), without warning."""
         self._check_params()
         self._check_n_samples(X)
         waves = as_waveform_batch(X, sr=self.sr, n_samples=self.n_samples,
                                   min_samples=self.n_fft, crop=self.crop)
-        S, silent = log_mel_spectrogram(
+        return log_mel_spectrogram(
             waves, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, htk=self.htk, ref=self.ref,
             top_db=self.top_db, batch_size=self.batch_size, dtype=self.dtype,
             return_silent=True,
         )
-        warn_silent(X, silent)
-        return S
 
     def _check_n_samples(self, X):
         """With ``duration=None`` the clip length sets the frame count: after a fit on
