@@ -101,6 +101,19 @@ def test_default_encoder_is_the_plain_encoder_function(n_views, chunk_bytes, mon
         torch.testing.assert_close(buf, plain.state_dict()[name], msg=name)
 
 
+def _assert_conv_pool_is_pool_of_conv(x, w):
+    """conv_pool's maxima and indices equal max_pool2d(conv2d(x, w)) computed in full."""
+    from torch.nn import functional as F
+
+    from sklearn_hallu.nn._fused import conv_pool
+
+    ref_max, ref_idx = F.max_pool2d(F.conv2d(x, w, padding=1), 4, 4, ceil_mode=True,
+                                    return_indices=True)
+    got_max, got_idx = conv_pool(x, w, 4)
+    torch.testing.assert_close(got_max, ref_max, rtol=0, atol=1e-13)
+    assert torch.equal(got_idx, ref_idx)
+
+
 @pytest.mark.parametrize("h", [33, 40])
 @pytest.mark.parametrize("band", [(0, None), (10, 20), (0, 13), (17, None), (5, 6), (0, 0)])
 @pytest.mark.parametrize("axis", [2, 3])
@@ -109,10 +122,8 @@ def test_conv_pool_skips_zero_cells_exactly(h, band, axis, chunk_bytes, monkeypa
     # conv_pool computes only the box where the convolution of a band view (zero rows,
     # axis 2) or a time-concept view (zero columns, axis 3) can be nonzero, a few clips
     # at a time: maxima and indices must equal the full computation
-    from torch.nn import functional as F
-
     from sklearn_hallu.nn import _fused
-    from sklearn_hallu.nn._fused import conv_pool, live_box
+    from sklearn_hallu.nn._fused import live_box
 
     monkeypatch.setattr(_fused, "_CHUNK_BYTES", chunk_bytes)  # 1: one clip at a time
     torch.manual_seed(h)
@@ -122,12 +133,7 @@ def test_conv_pool_skips_zero_cells_exactly(h, band, axis, chunk_bytes, monkeypa
     x.narrow(axis, 0, r0).zero_()
     if r1 is not None:
         x.narrow(axis, r1, n - r1).zero_()
-    w = torch.randn(6, 1, 3, 3, dtype=torch.float64)
-    ref_max, ref_idx = F.max_pool2d(F.conv2d(x, w, padding=1), 4, 4, ceil_mode=True,
-                                    return_indices=True)
-    got_max, got_idx = conv_pool(x, w, 4)
-    torch.testing.assert_close(got_max, ref_max, rtol=0, atol=1e-13)
-    assert torch.equal(got_idx, ref_idx)
+    _assert_conv_pool_is_pool_of_conv(x, torch.randn(6, 1, 3, 3, dtype=torch.float64))
     box = live_box(x, 4)
     lo, hi = box[:2] if axis == 2 else box[2:]
     assert lo % 4 == 0 and (hi % 4 == 0 or hi == n)
@@ -139,20 +145,13 @@ def test_conv_pool_skips_zero_cells_exactly(h, band, axis, chunk_bytes, monkeypa
 
 
 def test_conv_pool_box_of_rows_and_columns():
-    from torch.nn import functional as F
-
-    from sklearn_hallu.nn._fused import conv_pool, live_box
+    from sklearn_hallu.nn._fused import live_box
 
     torch.manual_seed(1)
     x = torch.zeros(3, 1, 30, 41, dtype=torch.float64)
     x[:, :, 9:17, 22:35] = torch.randn(3, 1, 8, 13, dtype=torch.float64)
     assert live_box(x, 4) == (8, 20, 20, 36)
-    w = torch.randn(5, 1, 3, 3, dtype=torch.float64)
-    ref_max, ref_idx = F.max_pool2d(F.conv2d(x, w, padding=1), 4, 4, ceil_mode=True,
-                                    return_indices=True)
-    got_max, got_idx = conv_pool(x, w, 4)
-    torch.testing.assert_close(got_max, ref_max, rtol=0, atol=1e-13)
-    assert torch.equal(got_idx, ref_idx)
+    _assert_conv_pool_is_pool_of_conv(x, torch.randn(5, 1, 3, 3, dtype=torch.float64))
 
 
 def test_live_box_counts_nan_as_nonzero():

@@ -55,6 +55,13 @@ def _mean_var(y):
     return mean.to(y.dtype), var.clamp_min(0).to(y.dtype)
 
 
+def _bn_scale(weight, var, eps, dtype):
+    """``1 / sqrt(var + eps)``, the affine scale ``weight * invstd`` and its sign (+-1)."""
+    invstd = torch.rsqrt(var + eps)
+    scale = weight * invstd
+    return invstd, scale, torch.where(scale < 0, -1.0, 1.0).to(dtype)
+
+
 def _scatter_add_at(dy, idx, vals):
     """``dy[b, c].flat[idx[b, c, i, j]] += vals[b, c, i, j]``, in place, any memory format."""
     n, c, h, w = dy.shape
@@ -71,9 +78,7 @@ def _scatter_add_at(dy, idx, vals):
 class _BatchNormPoolReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y, weight, bias, mean, var, eps, pool, batch_stats):
-        invstd = torch.rsqrt(var + eps)
-        scale = weight * invstd
-        sign = torch.where(scale < 0, -1.0, 1.0).to(y.dtype)
+        invstd, scale, sign = _bn_scale(weight, var, eps, y.dtype)
         z = y if bool((sign > 0).all()) else y * _col(sign)
         zmax, idx = F.max_pool2d(z, pool, pool, ceil_mode=True, return_indices=True)
         pre = zmax * _col(scale.abs()) + _col(bias - scale * mean)
@@ -274,9 +279,7 @@ class _FirstBlockFunction(torch.autograd.Function):
         c = conv_w.shape[0]
         w2 = conv_w.reshape(c, 9)
         mean, var, moments = stats
-        invstd = torch.rsqrt(var + eps)
-        scale = bn_w * invstd
-        sign = torch.where(scale < 0, -1.0, 1.0).to(x.dtype)
+        invstd, scale, sign = _bn_scale(bn_w, var, eps, x.dtype)
         # max of (sign * y) per window, from a convolution with sign-flipped filters
         n, _, h, w = x.shape
         shape = (n, c, -(-h // pool), -(-w // pool))
@@ -367,9 +370,7 @@ def first_block_eval(x, conv, bn):
 
     Without gradients (inference): the convolution goes through :func:`conv_pool`'s path.
     """
-    invstd = torch.rsqrt(bn.running_var + bn.eps)
-    scale = bn.weight * invstd
-    sign = torch.where(scale < 0, -1.0, 1.0).to(x.dtype)
+    _, scale, sign = _bn_scale(bn.weight, bn.running_var, bn.eps, x.dtype)
     n, _, h, w = x.shape
     a, b, c0, c1 = box = live_box(x, bn.pool)
     shape = (n, sign.shape[0], -(-h // bn.pool), -(-w // bn.pool))
