@@ -100,6 +100,44 @@ class InitWholeBranch(Callback):
         net.module_.backbones[0].load_state_dict(clf.net_.module_.backbones[0].state_dict())
 
 
+#: Seeds the choice of the probe classes among the 35 training classes (``--probe``).
+PROBE_SEED = 20261127
+#: Checkpoint-selection rules compared on the probe classes (``selection``).
+RULES = ("best", "last", "best_after_last_drop", "best_smoothed5", "oracle_probe")
+
+
+def probe_classes(split, n):
+    """``n`` of the training classes held out as a second validation split (fixed seed)."""
+    if n <= 0:
+        return []
+    train = sorted(split["train"])
+    return sorted(np.random.RandomState(PROBE_SEED).choice(train, n, replace=False).tolist())
+
+
+class ProbeScore(Callback):
+    """After every epoch, score the probe classes with the paper's protocol.
+
+    Records, per epoch, ``probe_<n>w<k>s``: the per-clip accuracies (fixed episodes,
+    ``passes`` passes), so that any checkpoint-selection rule applied afterwards to
+    ``valid_acc`` can be read off on classes that neither trained nor chose the model.
+    """
+
+    def __init__(self, X, y, passes):
+        self.X = X[:, None] if X.ndim == 3 else X  # the net takes (clips, views, mels, frames)
+        self.y, self.passes = y, passes
+
+    def on_epoch_end(self, net, **kwargs):
+        emb = net.forward(self.X).numpy()
+        for n_way, k_shot in SETTINGS:
+            res = episodic_accuracy(emb, self.y, n_way=n_way, k_shot=k_shot, protocol="paper",
+                                    n_repeats=self.passes, random_state=EPISODE_SEED + 1)
+            per_clip = res.correct.reshape(self.passes, len(self.y)).mean(axis=0)
+            net.history.record(f"probe_{n_way}w{k_shot}s", per_clip.round(4).tolist())
+
+    def on_train_end(self, net, **kwargs):
+        self.X = self.y = None  # not saved with the model
+
+
 def build(model, cfg, args, seed, val_classes):
     factor = cfg.get("epochs_factor", 1)
     callbacks = None
@@ -148,6 +186,9 @@ def cmd_run(args):
     keep = np.isin(data.target, split["train"] + split["validation"])
     y = data.target[keep]
     va = np.isin(y, split["validation"])
+    probe = np.isin(y, probe_classes(split, args.probe))
+    if args.probe:
+        log(f"probe classes (held out of training): {probe_classes(split, args.probe)}")
     feats = {}
     for seed in args.seeds:
         for name in args.variants:
@@ -161,11 +202,19 @@ def cmd_run(args):
             X = feats[cfg["n_fft"]]
             log(f"{name} seed {seed}: training ({model_kind}, {cfg})")
             t0 = time.perf_counter()
-            model = build(model_kind, cfg, args, seed, split["validation"]).fit(X, y)
+            model = build(model_kind, cfg, args, seed, split["validation"])
+            if args.probe:
+                Xp = model[:-1].fit(X[~probe]).transform(X[probe]) \
+                    if isinstance(model, Pipeline) else X[probe]
+                clf = model[-1] if isinstance(model, Pipeline) else model
+                clf.set_params(callbacks=(clf.callbacks or [])
+                               + [("probe", ProbeScore(Xp, y[probe], args.probe_passes))])
+            model.fit(X[~probe], y[~probe])
             fit_s = time.perf_counter() - t0
             clf = model[-1] if isinstance(model, Pipeline) else model
-            hist = [{k: row.get(k) for k in ("epoch", "train_loss", "train_acc", "valid_acc")}
-                    for row in clf.history_]
+            keys = ("epoch", "train_loss", "train_acc", "valid_acc", "event_lr", "dur",
+                    *(f"probe_{n}w{k}s" for n, k in SETTINGS))
+            hist = [{k: row.get(k) for k in keys} for row in clf.history_]
             best = max(hist, key=lambda h: h["valid_acc"])
             per_clip = score(model, X[va], y[va], args.passes)
             rec = {"variant": name, "model": model_kind, "config": cfg, "seed": seed,
@@ -173,6 +222,9 @@ def cmd_run(args):
                    "episodes": args.episodes,
                    "lr_step": args.lr_step * cfg.get("epochs_factor", 1),
                    "channels": args.channels, "passes": args.passes, "fit_s": fit_s,
+                   "probe_classes": probe_classes(split, args.probe),
+                   "probe_passes": args.probe_passes if args.probe else None,
+                   "probe_clip_target": y[probe].tolist(),
                    "best_epoch": best["epoch"], "best_valid_acc": best["valid_acc"],
                    "history": hist, "val_clip_target": y[va].tolist(), "per_clip": per_clip}
             path.write_text(json.dumps(rec))
@@ -275,6 +327,131 @@ def cmd_report(args):
     md = to_markdown(rows, args)
     (Path(args.out) / "ablation.md").write_text(md)
     print(md)
+
+
+def choose_epoch(hist, rule, lr_step):
+    """0-based index of the epoch a checkpoint-selection ``rule`` keeps (see RULES)."""
+    v = np.array([h["valid_acc"] for h in hist], dtype=float)
+    if rule == "best":  # what the library does: the first epoch of highest valid_acc
+        return int(np.argmax(v))
+    if rule == "last":
+        return len(v) - 1
+    if rule == "best_after_last_drop":
+        lrs = [h.get("event_lr") for h in hist]
+        start = (int(np.argmin(lrs)) if None not in lrs
+                 else ((len(v) - 1) // lr_step) * lr_step)
+        return start + int(np.argmax(v[start:]))
+    if rule == "best_smoothed5":  # centred moving average over up to 5 epochs
+        return int(np.argmax([v[max(0, i - 2):i + 3].mean() for i in range(len(v))]))
+    if rule == "oracle_probe":  # reads the probe classes: an upper bound, not a rule
+        return int(np.argmax([np.mean([np.mean(h[f"probe_{n}w{k}s"]) for n, k in SETTINGS])
+                              for h in hist]))
+    raise ValueError(f"unknown rule {rule!r}; choose among {RULES}")
+
+
+def _probe_at(run, rule):
+    e = choose_epoch(run["history"], rule, run["lr_step"])
+    return e + 1, {f"{n}w{k}s": np.asarray(run["history"][e][f"probe_{n}w{k}s"])
+                   for n, k in SETTINGS}
+
+
+def _paired(a_by_seed, b_by_seed, key):
+    """a - b per clip, averaged over the seeds both have: mean, clip CI, per seed (%)."""
+    common = sorted(set(a_by_seed) & set(b_by_seed))
+    d_seed = [a_by_seed[s][key] - b_by_seed[s][key] for s in common]
+    d = np.mean(d_seed, axis=0)
+    return {"mean": 100 * float(d.mean()), "ci95_clips": 100 * clip_ci95(d), "seeds": common,
+            "per_seed": [100 * float(x.mean()) for x in d_seed]}
+
+
+def cmd_selection(args):
+    """Checkpoint-selection rules, and the variants, scored on the probe classes."""
+    runs = [json.loads(p.read_text()) for p in sorted((Path(args.out) / "runs").glob("*.json"))
+            if p.read_text().strip() != "SKIP"]
+    runs = [r for r in runs if r.get("probe_classes")]
+    if not runs:
+        raise SystemExit(f"no run under {args.out}/runs has probe scores: run with --probe 5")
+    by_var = {}
+    for r in runs:
+        by_var.setdefault(r["variant"], {})[r["seed"]] = r
+    at = {(v, rule): {s: _probe_at(r, rule) for s, r in seeds.items()}
+          for v, seeds in by_var.items() for rule in RULES}
+    keys = [f"{n}w{k}s" for n, k in SETTINGS]
+    rows = []
+    for v in (name for name in VARIANTS if name in by_var):
+        model_kind = VARIANTS[v][0]
+        ref = "base_ref" if model_kind == "baseline" else "hallu_ref"
+        for rule in RULES:
+            got = at[(v, rule)]
+            acc = {s: p for s, (_, p) in got.items()}
+            row = {"variant": v, "rule": rule, "seeds": sorted(got),
+                   "epochs": [got[s][0] for s in sorted(got)]}
+            for key in keys:
+                clip = np.mean([acc[s][key] for s in sorted(acc)], axis=0)
+                row[key] = {"accuracy": 100 * float(clip.mean()),
+                            "ci95_clips": 100 * clip_ci95(clip)}
+                if rule != "best":
+                    best = {s: p for s, (_, p) in at[(v, "best")].items()}
+                    row[key]["vs_best_rule"] = _paired(acc, best, key)
+                for other in {ref, "base_ref"} - {v}:
+                    if other in by_var:
+                        o = {s: p for s, (_, p) in at[(other, rule)].items()}
+                        row[key][f"vs_{other}"] = _paired(acc, o, key)
+            rows.append(row)
+    first = runs[0]
+    out = {"probe_classes": first["probe_classes"], "probe_passes": first["probe_passes"],
+           "rules": list(RULES), "rows": rows}
+    (Path(args.out) / "selection.json").write_text(json.dumps(out, indent=1))
+    md = _selection_markdown(rows, first, args)
+    (Path(args.out) / "selection.md").write_text(md)
+    print(md)
+
+
+def _fmt(d):
+    return (f"{d['mean']:+.2f} ± {d['ci95_clips']:.2f} ("
+            + ", ".join(f"{x:+.1f}" for x in d["per_seed"]) + ")")
+
+
+def _selection_markdown(rows, first, args):
+    lines = [
+        "# Checkpoint selection, scored on classes that neither trained nor chose the model",
+        "",
+        f"Command: `python benchmarks/ablation.py selection --out {args.out}` over runs made by "
+        f"`python benchmarks/ablation.py run --probe {len(first['probe_classes'])} "
+        f"--epochs {first['epochs'] // first['config'].get('epochs_factor', 1)} "
+        f"--lr-step {first['lr_step'] // first['config'].get('epochs_factor', 1)} "
+        f"--out {args.out} ...`.",
+        f"Training: 30 of ESC-50's 35 training classes; the 5 validation classes give "
+        f"`valid_acc` after every epoch (what a rule reads); the 5 probe classes "
+        f"{first['probe_classes']} (drawn from the training classes with a fixed seed, never "
+        f"trained on) are scored after every epoch with the paper's protocol, "
+        f"{first['probe_passes']} passes. The test classes are never read.",
+        "Rules: best = first epoch of highest valid_acc (the library's rule); last; "
+        "best_after_last_drop = best epoch at the final learning rate; best_smoothed5 = best "
+        "centred 5-epoch mean of valid_acc; oracle_probe = best epoch ON the probe classes "
+        "(an upper bound, not a usable rule). ± : 1.96 sd/sqrt(200) over per-clip accuracies "
+        "(mean of seeds); paired differences per clip, per-seed values in brackets.",
+        "",
+        "| variant | rule | epochs | 5w1s | 5w5s | vs best rule 5w1s | vs best rule 5w5s "
+        "| vs base_ref 5w1s | vs base_ref 5w5s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [r["variant"], r["rule"], ",".join(map(str, r["epochs"]))]
+        for key in ("5w1s", "5w5s"):
+            cells.append(f"{r[key]['accuracy']:.2f} ± {r[key]['ci95_clips']:.2f}")
+        for name in ("vs_best_rule", "vs_base_ref"):
+            for key in ("5w1s", "5w5s"):
+                cells.append(_fmt(r[key][name]) if name in r[key] else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    refs = [r for r in rows if "vs_hallu_ref" in r["5w1s"]]
+    if refs:
+        lines += ["", "Multi-view variants minus hallu_ref on the probe classes, same rule:",
+                  "", "| variant | rule | 5w1s | 5w5s |", "|---|---|---|---|"]
+        for r in refs:
+            lines.append(f"| {r['variant']} | {r['rule']} | {_fmt(r['5w1s']['vs_hallu_ref'])} "
+                         f"| {_fmt(r['5w5s']['vs_hallu_ref'])} |")
+    return "\n".join(lines) + "\n"
 
 
 #: The paper's Tables 1 and 2 (ESC-50): mean accuracy in percent.
@@ -384,7 +561,7 @@ def _test_markdown(rows, args):
 def main(argv=None):
     tune_cpu_allocator()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["run", "report", "test"])
+    p.add_argument("command", choices=["run", "report", "test", "selection"])
     p.add_argument("--out", default="benchmarks/results/ablation")
     p.add_argument("--data-home", default=None)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -395,9 +572,14 @@ def main(argv=None):
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--passes", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--probe", type=int, default=0,
+                   help="training classes held out as a second validation split, scored "
+                        "after every epoch (for `selection`)")
+    p.add_argument("--probe-passes", type=int, default=10)
     p.add_argument("--verbose", type=int, default=0)
     args = p.parse_args(argv)
-    {"run": cmd_run, "report": cmd_report, "test": cmd_test}[args.command](args)
+    {"run": cmd_run, "report": cmd_report, "test": cmd_test,
+     "selection": cmd_selection}[args.command](args)
 
 
 if __name__ == "__main__":
