@@ -354,15 +354,22 @@ def paired_gain(per_seed, base_per_seed):
               and "per_clip" in base[p["seed"]]["test"][SETTING_NAMES[0]]]
     if not common:
         return None
-    out = {}
-    for s in SETTING_NAMES:
-        d = [np.subtract(p["test"][s]["per_clip"], base[p["seed"]]["test"][s]["per_clip"])
-             for p in common]
-        mean_d = np.mean(d, axis=0)
-        out[s] = {"gain": 100 * float(mean_d.mean()), "ci95_clips": 100 * clip_ci95(mean_d),
-                  "per_seed": [100 * float(x.mean()) for x in d],
-                  "seeds": [p["seed"] for p in common]}
-    return out
+    return {s: {**_paired_clip_gain([(p["test"][s]["per_clip"],
+                                       base[p["seed"]]["test"][s]["per_clip"]) for p in common]),
+                "seeds": [p["seed"] for p in common]}
+            for s in SETTING_NAMES}
+
+
+def _paired_clip_gain(pairs):
+    """``gain``, ``ci95_clips`` and ``per_seed`` (points) of (model, baseline) per-clip pairs.
+
+    Each pair is one seed's per-clip accuracies of the two models on the same episodes;
+    the interval is over the clips' differences averaged over the seeds.
+    """
+    d = [np.subtract(a, b) for a, b in pairs]
+    mean_d = np.mean(d, axis=0)
+    return {"gain": 100 * float(mean_d.mean()), "ci95_clips": 100 * clip_ci95(mean_d),
+            "per_seed": [100 * float(x.mean()) for x in d]}
 
 
 def k_shot_curve(per_seed, base_per_seed=None):
@@ -395,9 +402,9 @@ def k_shot_curve(per_seed, base_per_seed=None):
                "ci95_seeds": seeds_ci95(accs), "per_seed": accs.tolist()}
         common = [p for p in per_seed if p["seed"] in base]
         if common and base_per_seed is not per_seed:
-            d = np.mean([np.subtract(p["k_shot"][name]["per_clip"],
-                                     base[p["seed"]]["k_shot"][name]["per_clip"])
-                         for p in common], axis=0)
-            row["gain"], row["gain_ci95_clips"] = 100 * float(d.mean()), 100 * clip_ci95(d)
+            g = _paired_clip_gain([(p["k_shot"][name]["per_clip"],
+                                    base[p["seed"]]["k_shot"][name]["per_clip"])
+                                   for p in common])
+            row["gain"], row["gain_ci95_clips"] = g["gain"], g["ci95_clips"]
         out[name] = row
     return out
