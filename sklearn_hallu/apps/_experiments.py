@@ -59,7 +59,7 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
         time_shift=shift if cfg["time_shift"] else None,
         time_shift_per=cfg["time_shift_per"],
         mask_params={"fill": cfg["mask_fill"]},
-        per_view_weight=cfg["per_view_weight"],
+        per_view_weight=_per_view_weight(kind, cfg),
         crop_views=cfg["crop_views"] or kind == "halluaudio_crop",
         validation_classes=cfg["val_classes"] if validation else None,
         val_n_way=5, val_k_shot=5, val_n_episodes=cfg["val_episodes"],
@@ -128,6 +128,12 @@ def sweep_split(feats, split, cfg, splits, seed):
 _NOT_RECIPE = ("verbose", "repeats", "device")
 
 
+def _per_view_weight(kind, cfg):
+    """``--per-view-weight`` for multi-view models; 0 for the baseline (one view, no per-view
+    loss), so that its finished models are reused whatever the option."""
+    return 0.0 if kind == "baseline" else cfg["per_view_weight"]
+
+
 def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, resume=True):
     """Train the model (and save it to ``path``), or load it.
 
@@ -167,7 +173,8 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
     """
     recipe = path.with_suffix(".json")  # what the saved model was trained with
     wanted = json.dumps({"kind": kind, "seed": seed, "split_hz": split_hz,
-                         **{k: v for k, v in cfg.items() if k not in _NOT_RECIPE}},
+                         **{k: v for k, v in cfg.items() if k not in _NOT_RECIPE},
+                         "per_view_weight": _per_view_weight(kind, cfg)},
                         sort_keys=True, default=str)
     if stage == "test" or (resume and path.is_file() and recipe.is_file()
                            and recipe.read_text() == wanted):

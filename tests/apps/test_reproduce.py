@@ -69,9 +69,10 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
     log = capsys.readouterr().out
     assert "epoch" in log and "time_left" in log and "valid_acc" in log
     # a rerun with the same settings resumes: the finished models are loaded, not retrained
+    # (--per-view-weight shapes only multi-view models: the baseline is still the same)
     reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
                     "--models", "baseline", "--split-hz", str(res["config"]["split_hz"]),
-                    "--device", "cpu"])
+                    "--per-view-weight", "1.0", "--device", "cpu"])
     rerun = capsys.readouterr().out
     assert "finished before" in rerun and "training on" not in rerun
     # the test stage reloads the saved models instead of training
