@@ -138,6 +138,25 @@ class ProbeScore(Callback):
         self.X = self.y = None  # not saved with the model
 
 
+def _setup(args, split, cfg):
+    """What runs must share to be compared or reused (the ``--out`` folder's settings)."""
+    factor = cfg.get("epochs_factor", 1)
+    return {"probe_classes": probe_classes(split, args.probe), "episodes": args.episodes,
+            "epochs": args.epochs * factor, "lr_step": args.lr_step * factor,
+            "channels": args.channels}
+
+
+def _check_setup(path, setup, what):
+    rec = json.loads(path.read_text())
+    diff = {k: (rec.get(k, [] if k == "probe_classes" else None), v)
+            for k, v in setup.items() if rec.get(k, [] if k == "probe_classes" else None) != v}
+    if diff:
+        raise ValueError(
+            f"{path} ({what}) was made with other settings: "
+            + ", ".join(f"{k} {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+            + ". Use another --out, or the same settings.")
+
+
 def build(model, cfg, args, seed, val_classes):
     factor = cfg.get("epochs_factor", 1)
     callbacks = None
@@ -193,10 +212,17 @@ def cmd_run(args):
     for seed in args.seeds:
         for name in args.variants:
             path = out / f"{name}_seed{seed}.json"
+            model_kind, cfg = variant_config(name)
+            setup = _setup(args, split, cfg)
             if path.exists():
+                _check_setup(path, setup, "a finished run in --out")
                 log(f"{name} seed {seed}: done before ({path.name})")
                 continue
-            model_kind, cfg = variant_config(name)
+            if cfg.get("init_whole_from"):  # its probe classes must not have been trained on
+                src = out / f"{cfg['init_whole_from']}_seed{seed}.json"
+                if src.exists():
+                    _check_setup(src, {"probe_classes": setup["probe_classes"]},
+                                 "the model it starts from")
             if cfg["n_fft"] not in feats:
                 feats[cfg["n_fft"]] = features(data, cfg["n_fft"], keep)
             X = feats[cfg["n_fft"]]
@@ -206,12 +232,14 @@ def cmd_run(args):
             if args.probe:
                 Xp = model[:-1].fit(X[~probe]).transform(X[probe]) \
                     if isinstance(model, Pipeline) else X[probe]
-                clf = model[-1] if isinstance(model, Pipeline) else model
-                clf.set_params(callbacks=(clf.callbacks or [])
+            clf = model[-1] if isinstance(model, Pipeline) else model
+            own_callbacks = clf.callbacks
+            if args.probe:
+                clf.set_params(callbacks=(own_callbacks or [])
                                + [("probe", ProbeScore(Xp, y[probe], args.probe_passes))])
             model.fit(X[~probe], y[~probe])
             fit_s = time.perf_counter() - t0
-            clf = model[-1] if isinstance(model, Pipeline) else model
+            clf.set_params(callbacks=own_callbacks)  # the saved model clones without the probe
             keys = ("epoch", "train_loss", "train_acc", "valid_acc", "event_lr", "dur",
                     *(f"probe_{n}w{k}s" for n, k in SETTINGS))
             hist = [{k: row.get(k) for k in keys} for row in clf.history_]
@@ -397,6 +425,10 @@ def cmd_selection(args):
                         row[key][f"vs_{other}"] = _paired(acc, o, key)
             rows.append(row)
     first = runs[0]
+    for key in ("probe_classes", "probe_passes", "episodes", "channels"):
+        if len({json.dumps(r[key]) for r in runs}) > 1:
+            raise ValueError(f"runs under {args.out} differ in {key}; selection compares runs "
+                             "made with the same settings (one --out per setting)")
     out = {"probe_classes": first["probe_classes"], "probe_passes": first["probe_passes"],
            "rules": list(RULES), "rows": rows}
     (Path(args.out) / "selection.json").write_text(json.dumps(out, indent=1))
