@@ -227,8 +227,9 @@ def build_parser(parser=None):
                    help="split frequencies (Hz) to compare on the validation classes")
     p.add_argument("--sweep-epochs", type=int, default=None)
     p.add_argument("--no-time-shift", action="store_true", help="no time-shift augmentation")
-    p.add_argument("--per-view-weight", type=float, default=0.0,
-                   help="weight of each view's own loss in the multi-view models")
+    p.add_argument("--per-view-weight", type=float, default=1.0,
+                   help="weight of each view's own loss in the multi-view models (0: the "
+                        "paper's loss; runs before 2026-11-26 used 0)")
     p.add_argument("--crop-views", action="store_true",
                    help="feed band views only their own rows (a model variant)")
     p.add_argument("--val-episodes", type=int, default=300)
