@@ -33,7 +33,8 @@ def tones():
     pipe = Pipeline([
         ("logmel", LogMelTransformer(**LOGMEL)),
         ("masks", FrequencyMaskTransformer(1000.0, sr=SR, n_mels=32, fmax=4000.0)),
-        ("clf", tiny_clf(max_epochs=10)),
+        # the paper's loss: with per-view losses this 10-epoch toy is unsure of class 0
+        ("clf", tiny_clf(max_epochs=10, per_view_weight=0.0)),
     ]).fit(X[~held], y[~held])
     return pipe, X[held]
 
