@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
+from sklearn_hallu.apps._experiments import _paired_clip_gain
 from sklearn_hallu.datasets import fetch_esc50
 from sklearn_hallu.model_selection import clip_ci95
 from sklearn_hallu.sampling import episodic_accuracy
@@ -285,13 +286,9 @@ def summarize(runs):
                                      for s in seeds]}
             common = [s for s in seeds if s in by_var.get(ref_name, {})]
             if name != ref_name and common:
-                d_seed = [np.subtract(by_var[name][s]["per_clip"][key],
-                                      by_var[ref_name][s]["per_clip"][key]) for s in common]
-                d = np.mean(d_seed, axis=0)
                 row[key]["diff_vs_ref"] = {
-                    "ref": ref_name, "seeds": common, "mean": 100 * float(d.mean()),
-                    "ci95_clips": 100 * clip_ci95(d),
-                    "per_seed": [100 * float(x.mean()) for x in d_seed]}
+                    "ref": ref_name,
+                    **_paired(_clips(by_var[name]), _clips(by_var[ref_name]), key)}
         if model_kind != "baseline":
             # equal steps (base_ref) and equal wall time (base_3x_steps: a 3-view step
             # costs about three baseline steps)
@@ -384,10 +381,9 @@ def _clips(by_seed):
 def _paired(a_by_seed, b_by_seed, key):
     """a - b per clip, averaged over the seeds both have: mean, clip CI, per seed (%)."""
     common = sorted(set(a_by_seed) & set(b_by_seed))
-    d_seed = [a_by_seed[s][key] - b_by_seed[s][key] for s in common]
-    d = np.mean(d_seed, axis=0)
-    return {"mean": 100 * float(d.mean()), "ci95_clips": 100 * clip_ci95(d), "seeds": common,
-            "per_seed": [100 * float(x.mean()) for x in d_seed]}
+    g = _paired_clip_gain([(a_by_seed[s][key], b_by_seed[s][key]) for s in common])
+    return {"mean": g["gain"], "ci95_clips": g["ci95_clips"], "seeds": common,
+            "per_seed": g["per_seed"]}
 
 
 def cmd_selection(args):
@@ -540,13 +536,9 @@ def _test_rows(res, args):
                                                        for s in seeds])),
                         "ci95_clips": 100 * clip_ci95(clip)}
             if base is not None and name != "base_ref":
-                common = [s for s in seeds if s in base]
-                d_seed = [np.subtract(by_seed[s][key]["per_clip"], base[s][key]["per_clip"])
-                          for s in common]
-                d = np.mean(d_seed, axis=0)
-                row[key]["diff_vs_base"] = {"mean": 100 * float(d.mean()),
-                                            "ci95_clips": 100 * clip_ci95(d),
-                                            "per_seed": [100 * float(x.mean()) for x in d_seed]}
+                clips = {s: {key: np.asarray(v[key]["per_clip"])} for s, v in by_seed.items()}
+                base_clips = {s: {key: np.asarray(v[key]["per_clip"])} for s, v in base.items()}
+                row[key]["diff_vs_base"] = _paired(clips, base_clips, key)
         rows.append(row)
     return rows
 

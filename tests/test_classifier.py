@@ -300,7 +300,8 @@ def test_standardize_makes_the_model_blind_to_level_and_scale(small_views):
     # per_view_weight=0: small_views fill masked cells with each clip's minimum, a constant
     # region where pooling windows tie exactly, so which cell wins follows the rounding;
     # the per-view losses' gradients through those cells turn a 1e-7 input change into a
-    # 2e-3 weight change after one epoch (with fill="nan", the default: 2e-6)
+    # 2e-3 weight change after one epoch (with fill="nan", the default: 2e-6;
+    # benchmarks/rounding_sensitivity.py)
     a = tiny_clf(max_epochs=1, per_view_weight=0.0).fit(X, y)
     b = tiny_clf(max_epochs=1, per_view_weight=0.0).fit(3 * X + 20, y)
     enc = b.net_.module_
