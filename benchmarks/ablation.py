@@ -33,7 +33,8 @@ from skorch.callbacks import Callback
 
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
 from sklearn_hallu.apps._experiments import _paired_clip_gain
-from sklearn_hallu.datasets import fetch_esc50
+from sklearn_hallu.apps._features import load_features
+from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50
 from sklearn_hallu.model_selection import clip_ci95
 from sklearn_hallu.sampling import episodic_accuracy
 from sklearn_hallu.utils import tune_cpu_allocator
@@ -64,7 +65,14 @@ VARIANTS = {
     # the whole-spectrogram branch starts from the same seed's trained base_ref backbone
     "hallu_init_base": ("halluaudio", {"init_whole_from": "base_ref"}),
     "time_ref": ("time_concept", {}),
+    # training episodes of more classes than the test's 5 (Snell et al. 2017 trained
+    # prototypical networks with a higher way than they tested); still 5-shot, 5 queries
+    "base_way10": ("baseline", {"n_way": 10}),
+    "base_way20": ("baseline", {"n_way": 20}),
+    "hallu_pv_way20": ("halluaudio", {"per_view_weight": 1.0, "n_way": 20}),
 }
+#: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
+REF_OF = {"hallu_pv_way20": "hallu_per_view"}
 SETTINGS = ((5, 1), (5, 5))
 EPISODE_SEED = 20261126  # the same validation episodes for every variant and seed
 
@@ -78,11 +86,31 @@ def variant_config(name):
     return model, {**REFERENCE[model], **change}
 
 
-def features(data, n_fft, keep):
-    t = time.perf_counter()
-    X = LogMelTransformer(n_fft=n_fft).transform(list(data.filenames[keep]))
-    log(f"log-mel n_fft={n_fft}: {X.shape} in {time.perf_counter() - t:.1f} s")
-    return X
+def reference_of(name):
+    """The variant its paired differences are taken against."""
+    return REF_OF.get(name, "base_ref" if VARIANTS[name][0] == "baseline" else "hallu_ref")
+
+
+def load_data(args):
+    """Class ids and a log-mel function of ESC-50 (from ``--features-cache`` where it can)."""
+    cached = None
+    if args.features_cache:  # as the reproduction writes it (LogMelTransformer's defaults)
+        cached = load_features(args.data_home, args.features_cache, quick=False)
+    data = None if cached is not None else fetch_esc50(args.data_home)
+    target = cached["target"] if cached is not None else data.target
+
+    def features(n_fft, keep):
+        nonlocal data
+        t = time.perf_counter()
+        if cached is not None and n_fft == cached["logmel"]["n_fft"]:
+            X = cached["X"][keep].astype(np.float32)
+        else:
+            data = data if data is not None else fetch_esc50(args.data_home)
+            X = LogMelTransformer(n_fft=n_fft).transform(list(data.filenames[keep]))
+        log(f"log-mel n_fft={n_fft}: {X.shape} in {time.perf_counter() - t:.1f} s")
+        return X
+
+    return target, esc50_class_split(), features
 
 
 class InitWholeBranch(Callback):
@@ -170,7 +198,8 @@ def build(model, cfg, args, seed, val_classes):
                 f"{seed}` first (same --out)")
         callbacks = [("init_whole", InitWholeBranch(src))]
     clf = HalluAudioClassifier(
-        max_epochs=args.epochs * factor, n_episodes=args.episodes, lr_step=args.lr_step * factor,
+        n_way=cfg.get("n_way", 5), max_epochs=args.epochs * factor, n_episodes=args.episodes,
+        lr_step=args.lr_step * factor, device=args.device,
         channels=(args.channels,) * 3, pooling=cfg["pooling"], time_shift=(20, 139),
         time_shift_per=cfg["time_shift_per"], per_view_weight=cfg.get("per_view_weight", 0.0),
         validation_classes=list(val_classes), val_n_way=5, val_k_shot=5,
@@ -201,10 +230,9 @@ def score(model, Xva, yva, passes):
 def cmd_run(args):
     out = Path(args.out) / "runs"
     out.mkdir(parents=True, exist_ok=True)
-    data = fetch_esc50(args.data_home)
-    split = data.class_split
-    keep = np.isin(data.target, split["train"] + split["validation"])
-    y = data.target[keep]
+    target, split, features = load_data(args)
+    keep = np.isin(target, split["train"] + split["validation"])
+    y = target[keep]
     va = np.isin(y, split["validation"])
     probe = np.isin(y, probe_classes(split, args.probe))
     if args.probe:
@@ -225,7 +253,7 @@ def cmd_run(args):
                     _check_setup(src, {"probe_classes": setup["probe_classes"]},
                                  "the model it starts from")
             if cfg["n_fft"] not in feats:
-                feats[cfg["n_fft"]] = features(data, cfg["n_fft"], keep)
+                feats[cfg["n_fft"]] = features(cfg["n_fft"], keep)
             X = feats[cfg["n_fft"]]
             log(f"{name} seed {seed}: training ({model_kind}, {cfg})")
             t0 = time.perf_counter()
@@ -274,7 +302,7 @@ def summarize(runs):
         if name not in by_var:
             continue
         model_kind, cfg = variant_config(name)
-        ref_name = "base_ref" if model_kind == "baseline" else "hallu_ref"
+        ref_name = reference_of(name)
         seeds = sorted(by_var[name])
         row = {"variant": name, "model": model_kind, "change": VARIANTS[name][1],
                "seeds": seeds, "fit_s": float(np.mean([by_var[name][s]["fit_s"] for s in seeds])),
@@ -401,8 +429,7 @@ def cmd_selection(args):
     keys = [f"{n}w{k}s" for n, k in SETTINGS]
     rows = []
     for v in (name for name in VARIANTS if name in by_var):
-        model_kind = VARIANTS[v][0]
-        ref = "base_ref" if model_kind == "baseline" else "hallu_ref"
+        ref = reference_of(v)
         for rule in RULES:
             got = at[(v, rule)]
             acc = {s: p for s, (_, p) in got.items()}
@@ -431,6 +458,41 @@ def cmd_selection(args):
     md = _selection_markdown(rows, first, args)
     (Path(args.out) / "selection.md").write_text(md)
     print(md)
+
+
+def _split_means(run):
+    """Mean accuracy (%) of a run on the validation and probe classes (library's epoch)."""
+    _, probe = _probe_at(run, "best")
+    keys = [f"{n}w{k}s" for n, k in SETTINGS]
+    return (100 * np.mean([np.mean(run["per_clip"][k]) for k in keys]),
+            100 * np.mean([np.mean(probe[k]) for k in keys]))
+
+
+def cmd_choose(args):
+    """Pick the training way for a reproduction, by a rule fixed before the runs were made.
+
+    Candidates: (baseline, HalluAudio) variant pairs by way, 5 = (base_ref,
+    hallu_per_view), 20 = (base_way20, hallu_pv_way20). A way other than 5 is
+    chosen only when it beats way 5 on BOTH class-disjoint splits (validation
+    and probe), averaged over the two models, 5w1s and 5w5s and the seeds
+    common to all four variants; of several such ways, the best sum of the two
+    splits wins. Prints the way on the last line.
+    """
+    runs = [json.loads(p.read_text()) for p in sorted((Path(args.out) / "runs").glob("*.json"))
+            if p.read_text().strip() != "SKIP"]
+    by = {(r["variant"], r["seed"]): r for r in runs if r.get("probe_classes")}
+    pairs = {5: ("base_ref", "hallu_per_view"), 20: ("base_way20", "hallu_pv_way20")}
+    names = [n for pair in pairs.values() for n in pair]
+    seeds = sorted(s for s in {s for _, s in by} if all((n, s) in by for n in names))
+    if not seeds:
+        raise SystemExit(f"choose needs runs of {names} with --probe, one seed at least")
+    score = {way: np.mean([_split_means(by[(n, s)]) for n in pair for s in seeds], axis=0)
+             for way, pair in pairs.items()}
+    for way, (val, probe) in score.items():
+        log(f"way {way}: validation {val:.2f}, probe {probe:.2f} (seeds {seeds})")
+    better = [w for w in score if w != 5 and np.all(score[w] > score[5])]
+    chosen = max(better, key=lambda w: score[w].sum()) if better else 5
+    print(chosen)
 
 
 def _fmt(d):
@@ -488,14 +550,14 @@ TEST_SETTINGS = ((5, 1), (5, 5), (10, 1), (10, 5))
 
 def cmd_test(args):
     """The one look at the test classes: saved models, paired paper-protocol episodes."""
-    data = fetch_esc50(args.data_home)
-    keep = np.isin(data.target, data.class_split["test"])
-    y = data.target[keep]
+    target, split, features = load_data(args)
+    keep = np.isin(target, split["test"])
+    y = target[keep]
     models, feats, res = Path(args.out) / "models", {}, {}
     for name in args.variants:
         model_kind, cfg = variant_config(name)
         if cfg["n_fft"] not in feats:
-            feats[cfg["n_fft"]] = features(data, cfg["n_fft"], keep)
+            feats[cfg["n_fft"]] = features(cfg["n_fft"], keep)
         for seed in args.seeds:
             model = joblib.load(models / f"{name}_seed{seed}.joblib")
             clf = model[-1] if isinstance(model, Pipeline) else model
@@ -514,7 +576,7 @@ def cmd_test(args):
     rows = _test_rows(res, args)
     (Path(args.out) / "test.json").write_text(json.dumps(
         {"rows": rows, "passes": args.passes, "seeds": args.seeds,
-         "test_classes": [str(data.target_names[c]) for c in data.class_split["test"]]},
+         "test_classes": [str(ESC50_CLASS_NAMES[c]) for c in split["test"]]},
         indent=1))
     md = _test_markdown(rows, args)
     (Path(args.out) / "test.md").write_text(md)
@@ -583,7 +645,7 @@ def _test_markdown(rows, args):
 def main(argv=None):
     tune_cpu_allocator()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["run", "report", "test", "selection"])
+    p.add_argument("command", choices=["run", "report", "test", "selection", "choose"])
     p.add_argument("--out", default="benchmarks/results/ablation")
     p.add_argument("--data-home", default=None)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -594,6 +656,10 @@ def main(argv=None):
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--passes", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--features-cache", default=None,
+                   help="an .npz of log-mel features as `reproduce --features-cache` writes "
+                        "it (n_fft 1024): read instead of the audio files")
     p.add_argument("--probe", type=int, default=0,
                    help="training classes held out as a second validation split, scored "
                         "after every epoch (for `selection`)")
@@ -601,7 +667,7 @@ def main(argv=None):
     p.add_argument("--verbose", type=int, default=0)
     args = p.parse_args(argv)
     {"run": cmd_run, "report": cmd_report, "test": cmd_test,
-     "selection": cmd_selection}[args.command](args)
+     "selection": cmd_selection, "choose": cmd_choose}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
     shift = (round(20 * n_frames / 160), round(139 * n_frames / 160))
     return make_model(
         KIND_VIEWS[kind], split_hz=split_hz, spectrogram_shape=(cfg["n_mels"], n_frames),
-        n_way=5, k_shot=5, n_query=5,
+        n_way=cfg.get("train_way", 5), k_shot=5, n_query=5,
         max_epochs=cfg["epochs"], n_episodes=cfg["episodes"],
         lr=0.01, momentum=0.9, weight_decay=1e-4,
         lr_step=cfg["lr_step"], lr_gamma=0.1,
@@ -172,8 +172,10 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
         Fitted.
     """
     recipe = path.with_suffix(".json")  # what the saved model was trained with
+    # models saved before --train-way existed were trained 5-way and do not record it
+    same = _NOT_RECIPE + (("train_way",) if cfg.get("train_way", 5) == 5 else ())
     wanted = json.dumps({"kind": kind, "seed": seed, "split_hz": split_hz,
-                         **{k: v for k, v in cfg.items() if k not in _NOT_RECIPE},
+                         **{k: v for k, v in cfg.items() if k not in same},
                          "per_view_weight": _per_view_weight(kind, cfg)},
                         sort_keys=True, default=str)
     if stage == "test" or (resume and path.is_file() and recipe.is_file()

@@ -104,7 +104,8 @@ def markdown_table(results):
         f"split_hz {cfg['split_hz']:g}, time shift "
         f"{cfg['time_shift']} (per {cfg.get('time_shift_per', 'episode')}), mask fill "
         f"{cfg.get('mask_fill', 'min')}, recipe {cfg.get('recipe', '-')}, episodes/epoch "
-        f"{cfg.get('episodes')}, log-mel {cfg.get('logmel', '-')}, "
+        f"{cfg.get('episodes')} ({cfg.get('train_way', 5)}-way 5-shot), "
+        f"log-mel {cfg.get('logmel', '-')}, "
         f"per-view loss weight {cfg['per_view_weight']}, "
         f"{cfg['repeats']} test passes"
         + (" (QUICK RUN: not a result)" if results["quick"] else ""),

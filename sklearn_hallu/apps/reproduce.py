@@ -73,6 +73,7 @@ def _config(args):
         "time_shift_per": args.time_shift_per,
         "mask_fill": args.mask_fill,
         "per_view_weight": args.per_view_weight,
+        "train_way": args.train_way,
         "crop_views": args.crop_views,
         "val_episodes": 20 if quick else args.val_episodes,
         "repeats": args.repeats if args.repeats is not None else (2 if quick else 50),
@@ -230,6 +231,9 @@ def build_parser(parser=None):
     p.add_argument("--per-view-weight", type=float, default=1.0,
                    help="weight of each view's own loss in the multi-view models (0: the "
                         "paper's loss; runs before 2026-11-26 used 0)")
+    p.add_argument("--train-way", type=int, default=5,
+                   help="classes per training episode (5-shot, 5 queries each; default 5, "
+                        "the test episodes' way); validation and test keep their own")
     p.add_argument("--crop-views", action="store_true",
                    help="feed band views only their own rows (a model variant)")
     p.add_argument("--val-episodes", type=int, default=300)
