@@ -1,0 +1,52 @@
+#!/bin/bash
+# Run from the repository root with .gpu/esc50_logmel_f16.npz (reproduce --features-cache, float16)
+# and .gpu/COMMIT (this commit) beside it, and the wheels of skorch and librosa in .whl/.
+# DRY=1 PY=.venv/bin/python OUT=/tmp/dry bash benchmarks/device_way_run.sh checks it here on CPU.
+# One device call (H100): the training-way ablation on the validation and probe classes, then
+# the long reproduction (5 seeds, trained in parallel processes) with the way the rule chose.
+set -u
+T0=$(date +%s); left() { echo $(( $1 - ($(date +%s) - T0) )); }
+export PYTHONUNBUFFERED=1 SKLEARN_HALLU_COMMIT=$(cat .gpu/COMMIT)
+# DRY=1: CPU, a few steps each (a check of the script, not a result)
+PY=${PY:-python3}; DEV=cuda; XA=""; XR=""; T=/tmp
+if [ -n "${DRY:-}" ]; then
+  DEV=cpu; T=/tmp/dryrun; rm -rf $T; mkdir -p $T
+  XA="--epochs 1 --episodes 2 --lr-step 1 --passes 2 --probe-passes 2"
+  XR="--epochs 1 --episodes 2 --lr-step 1 --repeats 2 --val-episodes 10"
+else
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+fi
+export PYTHONPATH=/tmp/site:$PWD
+nvidia-smi -L
+$PY -c "import torch, sklearn, skorch, librosa, numpy; print(torch.__version__, torch.cuda.is_available(), sklearn.__version__, skorch.__version__, librosa.__version__, numpy.__version__)"
+timeout 60 $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_classifier.py 2>&1 | tail -3
+C=.gpu/esc50_logmel_f16.npz
+echo "== ablation $(left 0)"
+for s in 0 1 2; do
+  OMP_NUM_THREADS=5 timeout $(left 250) $PY benchmarks/ablation.py run --probe 5 --device $DEV \
+    --threads 5 --features-cache $C --out $T/abl --seeds $s $XA \
+    --variants base_ref base_way10 base_way20 hallu_per_view hallu_pv_way20 > $T/abl_s$s.log 2>&1 &
+done; wait
+grep -h "fit " $T/abl_s*.log
+$PY benchmarks/ablation.py report --out $T/abl > /dev/null 2>&1
+$PY benchmarks/ablation.py selection --out $T/abl > /dev/null 2>&1
+$PY benchmarks/ablation.py choose --out $T/abl > $T/choose.log 2>&1; cat $T/choose.log
+cp $T/abl_s*.log $T/choose.log $T/abl/
+tar czf $OUT/ablation_way.tgz --exclude=abl/models -C $T abl
+WAY=$(tail -1 $T/choose.log); case "$WAY" in 5|20) ;; *) WAY=5 ;; esac
+echo "== long reproduction, train way $WAY $(left 0)"
+SEEDS="0 1 2 3 4"
+for s in $SEEDS; do
+  OMP_NUM_THREADS=3 timeout $(left 440) $PY -m sklearn_hallu.apps.reproduce --features-cache $C \
+    --models baseline halluaudio --seeds $s --device $DEV --train-way $WAY $XR --out $T/r$s > $T/r$s.log 2>&1 &
+done; wait
+mkdir -p $T/repro/models
+for s in $SEEDS; do cp $T/r$s/models/*.joblib $T/r$s/models/*.json $T/repro/models/ 2>/dev/null; grep -h "fit\b\|best epoch" $T/r$s.log | tail -2; done
+DONE=$(for s in $SEEDS; do [ -f $T/repro/models/halluaudio_seed$s.joblib ] && printf "%s " $s; done)
+echo "== test seeds: $DONE $(left 0)"
+[ -n "$DONE" ] && timeout $(left 575) $PY -m sklearn_hallu.apps.reproduce --features-cache $C \
+  --models baseline halluaudio --seeds $DONE --device $DEV --train-way $WAY $XR --out $T/repro > $T/repro.log 2>&1
+tail -3 $T/repro.log; cp $T/r?.log $T/repro.log $T/repro/
+tar czf $OUT/repro.tgz -C $T repro
+sed -n '/Gain over/,/^$/p' $T/repro/results.md | head -8; grep -A6 "^| model | setting" $T/repro/results.md | head -12
+echo "== end $(left 0)"
