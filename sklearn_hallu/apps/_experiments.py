@@ -17,8 +17,8 @@ from ._features import log
 from ._paper import K_SHOT_SETTINGS, SETTING_NAMES, SETTINGS
 from ._pipeline import make_model
 
-__all__ = ["reproduce_model", "sweep_split", "fit_or_load", "evaluate_model", "untrained_floor",
-           "mean_over_seeds", "paired_gain", "seeds_ci95", "k_shot_curve"]
+__all__ = ["reproduce_model", "sweep_split", "recipe_key", "fit_or_load", "evaluate_model",
+           "untrained_floor", "mean_over_seeds", "paired_gain", "seeds_ci95", "k_shot_curve"]
 
 # The reproduction's model kinds and the views each one sees.
 KIND_VIEWS = {"baseline": "baseline", "halluaudio": "hallu", "time_concept": "time",
@@ -134,6 +134,20 @@ def _per_view_weight(kind, cfg):
     return 0.0 if kind == "baseline" else cfg["per_view_weight"]
 
 
+def recipe_key(kind, cfg, seed, split_hz):
+    """What a saved model must have been trained with to be reused (a JSON string).
+
+    Run-only settings (verbosity, test passes, device) are left out; so is a
+    5-way ``train_way``: models saved before ``--train-way`` existed were
+    trained 5-way and do not record it.
+    """
+    same = _NOT_RECIPE + (("train_way",) if cfg.get("train_way", 5) == 5 else ())
+    return json.dumps({"kind": kind, "seed": seed, "split_hz": split_hz,
+                       **{k: v for k, v in cfg.items() if k not in same},
+                       "per_view_weight": _per_view_weight(kind, cfg)},
+                      sort_keys=True, default=str)
+
+
 def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, resume=True):
     """Train the model (and save it to ``path``), or load it.
 
@@ -172,12 +186,7 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
         Fitted.
     """
     recipe = path.with_suffix(".json")  # what the saved model was trained with
-    # models saved before --train-way existed were trained 5-way and do not record it
-    same = _NOT_RECIPE + (("train_way",) if cfg.get("train_way", 5) == 5 else ())
-    wanted = json.dumps({"kind": kind, "seed": seed, "split_hz": split_hz,
-                         **{k: v for k, v in cfg.items() if k not in same},
-                         "per_view_weight": _per_view_weight(kind, cfg)},
-                        sort_keys=True, default=str)
+    wanted = recipe_key(kind, cfg, seed, split_hz)
     if stage == "test" or (resume and path.is_file() and recipe.is_file()
                            and recipe.read_text() == wanted):
         log(f"{tag}: loading {path}" + ("" if stage == "test" else " (finished before)"))
@@ -354,7 +363,8 @@ def paired_gain(per_seed, base_per_seed):
     -------
     dict or None
         Per setting: ``gain`` (points), ``ci95_clips`` over the clips' paired
-        differences averaged over the common seeds, ``per_seed`` gains; ``None``
+        differences averaged over the common seeds, ``ci95_seeds`` a t-interval
+        over the ``per_seed`` gains (the seed spread); ``None``
         when no seed has per-clip results for both.
     """
     base = {b["seed"]: b for b in base_per_seed}
@@ -370,15 +380,17 @@ def paired_gain(per_seed, base_per_seed):
 
 
 def _paired_clip_gain(pairs):
-    """``gain``, ``ci95_clips`` and ``per_seed`` (points) of (model, baseline) per-clip pairs.
+    """``gain``, ``ci95_clips``, ``ci95_seeds`` and ``per_seed`` (points) of per-clip pairs.
 
-    Each pair is one seed's per-clip accuracies of the two models on the same episodes;
-    the interval is over the clips' differences averaged over the seeds.
+    Each pair is one seed's per-clip accuracies of the (model, baseline) on the same
+    episodes. ``ci95_clips`` is over the clips' differences averaged over the seeds;
+    ``ci95_seeds`` a t-interval of the mean of the per-seed gains (NaN for one seed).
     """
     d = [np.subtract(a, b) for a, b in pairs]
     mean_d = np.mean(d, axis=0)
+    per_seed = [100 * float(x.mean()) for x in d]
     return {"gain": 100 * float(mean_d.mean()), "ci95_clips": 100 * clip_ci95(mean_d),
-            "per_seed": [100 * float(x.mean()) for x in d]}
+            "ci95_seeds": seeds_ci95(per_seed), "per_seed": per_seed}
 
 
 def k_shot_curve(per_seed, base_per_seed=None):

@@ -39,12 +39,18 @@ def machine_info(device):
 
 
 def git_commit():
-    """The commit of the checkout, or $SKLEARN_HALLU_COMMIT, or "unknown"."""
+    """$SKLEARN_HALLU_COMMIT where set, else the checkout's commit, else "unknown".
+
+    The variable wins: a copy of the code can sit inside a git tree that is not its
+    own (a device machine's copy reported an older commit of the same project).
+    """
+    if os.environ.get("SKLEARN_HALLU_COMMIT"):
+        return os.environ["SKLEARN_HALLU_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                               cwd=Path(__file__).parent, check=True).stdout.strip()
     except Exception:
-        return os.environ.get("SKLEARN_HALLU_COMMIT", "unknown")
+        return "unknown"
 
 
 def write_outputs(results, out):
@@ -159,8 +165,8 @@ def _gain_table(results):
         return []
     base = results["models"]["baseline"]["mean"]
     lines = ["", "Gain over our baseline, paired: the same clips and episodes, averaged over "
-             "the seeds, ± a 95% CI over the clips' paired differences (the paper's gain in "
-             "brackets):", "",
+             "the seeds, ± a 95% CI over the clips' paired differences; 'seeds ±': a 95% "
+             "t-interval over the per-seed gains (the paper's gain in brackets):", "",
              "| model | " + " | ".join(SETTING_NAMES) + " |",
              "|---" * 5 + "|"]
     for kind in ("halluaudio", "time_concept", "halluaudio_crop"):
@@ -170,11 +176,20 @@ def _gain_table(results):
             paper = PAPER_TABLES[PAPER_TABLES_FOR[kind]]
             cells = []
             for s in SETTING_NAMES:
-                ours = (f"{gain[s]['gain']:+.2f} ± {gain[s]['ci95_clips']:.2f}" if gain
+                ours = (f"{gain[s]['gain']:+.2f} ± {gain[s]['ci95_clips']:.2f}"
+                        + _seeds_part(gain[s]) if gain
                         else f"{m[s]['accuracy'] - base[s]['accuracy']:+.2f}")
                 cells.append(f"{ours} ({paper[s][0] - PAPER_TABLES['baseline'][s][0]:+.2f})")
             lines.append(f"| {MODEL_TITLES[kind]} | " + " | ".join(cells) + " |")
     return lines + _hallu_vs_time_row(results)
+
+
+def _seeds_part(gain):
+    """', seeds ± x' from the per-seed gains (runs written before ci95_seeds existed too)."""
+    from ._experiments import seeds_ci95
+
+    ci = gain.get("ci95_seeds", seeds_ci95(gain["per_seed"]))
+    return "" if ci is None or np.isnan(ci) else f", seeds ± {ci:.2f}"
 
 
 def _hallu_vs_time_row(results):
@@ -190,7 +205,8 @@ def _hallu_vs_time_row(results):
     cells = []
     for s in SETTING_NAMES:
         paper = PAPER_TABLES["halluaudio"][s][0] - PAPER_TABLES["time_concept"][s][0]
-        cells.append(f"{diff[s]['gain']:+.2f} ± {diff[s]['ci95_clips']:.2f} ({paper:+.2f})")
+        cells.append(f"{diff[s]['gain']:+.2f} ± {diff[s]['ci95_clips']:.2f}"
+                     f"{_seeds_part(diff[s])} ({paper:+.2f})")
     return [f"| HalluAudio - time concept (seeds {diff[SETTING_NAMES[0]]['seeds']}) | "
             + " | ".join(cells) + " |"]
 

@@ -80,3 +80,51 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
                     "--stage", "test", "--models", "baseline", "--device", "cpu"])
     again = json.loads((out / "results.json").read_text())
     assert again["models"]["baseline"]["mean"] == res["models"]["baseline"]["mean"]
+
+
+def _cfg(*argv):
+    """The run settings that ``reproduce`` builds from ``argv`` (no data read)."""
+    cfg = reproduce._config(reproduce.build_parser().parse_args([*argv, "--device", "cpu"]))
+    return {**cfg, "n_mels": 128, "n_frames": 160, "val_classes": [6, 12, 23, 24, 37]}
+
+
+def test_train_way_reaches_every_model_and_keeps_older_models():
+    from sklearn_hallu.apps._experiments import recipe_key, reproduce_model
+
+    assert _cfg()["train_way"] == 5
+    cfg = _cfg("--train-way", "20")
+    for kind in ("baseline", "halluaudio"):
+        model = reproduce_model(kind, cfg, 0, 2000.0)
+        clf = model[-1] if hasattr(model, "steps") else model
+        assert (clf.n_way, clf.k_shot, clf.val_n_way) == (20, 5, 5)
+    # a model saved before --train-way existed (5-way, no key) is still the same recipe;
+    # a 20-way one is not
+    old = {k: v for k, v in _cfg().items() if k != "train_way"}
+    assert recipe_key("baseline", old, 0, 2000.0) == recipe_key("baseline", _cfg(), 0, 2000.0)
+    assert recipe_key("baseline", old, 0, 2000.0) != recipe_key("baseline", cfg, 0, 2000.0)
+    from sklearn_hallu.apps._report import markdown_table
+
+    assert "(20-way 5-shot)" in markdown_table(
+        {"config": {**cfg, "split_hz": 2000.0}, "models": {}, "sweep": None, "quick": False,
+         "seeds": [0], "command": "x", "commit": "c", "machine": {}, "timings_s": {"total": 1.0},
+         "peak_rss_gib": 1.0})
+
+
+def test_paired_gain_has_a_seed_interval():
+    from scipy.stats import t
+
+    from sklearn_hallu.apps._experiments import _paired_clip_gain
+
+    a, b = [1, 1, 0, 1], [0, 1, 0, 1]
+    one = _paired_clip_gain([(a, b)])
+    assert one["gain"] == pytest.approx(25.0) and one["ci95_seeds"] != one["ci95_seeds"]  # NaN
+    two = _paired_clip_gain([(a, b), (b, b)])
+    assert two["per_seed"] == pytest.approx([25.0, 0.0])
+    assert two["ci95_seeds"] == pytest.approx(t.ppf(0.975, 1) * 25.0 / 2 ** 0.5 / 2 ** 0.5)
+
+
+def test_commit_variable_wins(monkeypatch):
+    from sklearn_hallu.apps._report import git_commit
+
+    monkeypatch.setenv("SKLEARN_HALLU_COMMIT", "abc123")
+    assert git_commit() == "abc123"

@@ -1,0 +1,100 @@
+"""Paired gain of a model from one reproduction over a baseline from another.
+
+Two runs of ``python -m sklearn_hallu.apps.reproduce`` test their models on the same
+episodes when they share the test clips, the seeds and the number of passes (the
+episodes depend only on the seed and the clips' labels). This pairs, per seed and
+clip, a model of one run with a baseline of another, e.g. HalluAudio trained with
+20-way episodes against the baseline trained 5-way::
+
+    python benchmarks/cross_run_gain.py --model docs/results/gpu_h100_way20:halluaudio \\
+        --baseline docs/results/cpu_long:baseline --out benchmarks/results/cross_run
+
+and writes ``gain.json`` and ``gain.md`` there. Settings that change the test
+episodes (clips, passes, log-mel features) must match, or it stops and says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sklearn_hallu.apps._experiments import paired_gain
+from sklearn_hallu.apps._paper import PAPER_TABLES, SETTING_NAMES
+
+#: config keys that decide which clips are tested, and how
+SAME_TEST = ("val_classes", "repeats", "n_mels", "n_frames")
+
+
+def load(spec):
+    """``folder:model`` -> (results.json of folder, that model's entry)."""
+    folder, _, kind = spec.rpartition(":")
+    res = json.loads((Path(folder) / "results.json").read_text())
+    if kind not in res["models"]:
+        raise SystemExit(f"{folder}/results.json has no model {kind!r}; it has "
+                         f"{sorted(res['models'])}")
+    return res, res["models"][kind]
+
+
+def check_same_test(a, b, names):
+    logmel = [{k: v for k, v in r["config"]["logmel"].items() if k != "dtype"} for r in (a, b)]
+    diff = [k for k in SAME_TEST if a["config"].get(k) != b["config"].get(k)]
+    diff += ["logmel"] if logmel[0] != logmel[1] else []
+    if diff:
+        raise SystemExit(f"{names[0]} and {names[1]} tested differently ({', '.join(diff)}): "
+                         "their episodes do not pair up")
+
+
+def mean_accuracy(entry, setting, seeds):
+    """A model's accuracy in ``setting``, averaged over ``seeds`` only."""
+    accs = [p["test"][setting]["accuracy"] for p in entry["per_seed"] if p["seed"] in seeds]
+    return sum(accs) / len(accs)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="FOLDER:MODEL, e.g. runs/x:halluaudio")
+    p.add_argument("--baseline", required=True, help="FOLDER:MODEL, e.g. runs/y:baseline")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    (ra, ma), (rb, mb) = load(args.model), load(args.baseline)
+    check_same_test(ra, rb, (args.model, args.baseline))
+    gain = paired_gain(ma["per_seed"], mb["per_seed"])
+    if gain is None:
+        raise SystemExit("no seed was tested with per-clip results in both runs")
+    out = {"model": args.model, "baseline": args.baseline,
+           "model_run": {k: ra[k] for k in ("command", "commit", "machine")},
+           "baseline_run": {k: rb[k] for k in ("command", "commit", "machine")},
+           "paired_gain": gain}
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "gain.json").write_text(json.dumps(out, indent=1))
+    seeds = gain[SETTING_NAMES[0]]["seeds"]
+    kinds = [spec.rpartition(":")[2] for spec in (args.model, args.baseline)]
+    lines = [f"# {args.model} minus {args.baseline}, paired", "",
+             f"Command: `python benchmarks/cross_run_gain.py --model {args.model} --baseline "
+             f"{args.baseline} --out {args.out}`", "",
+             f"Model run: `{ra['command']}` (commit {ra['commit'][:7]}, "
+             f"{ra['machine'].get('gpu', ra['machine'].get('device'))}).  ",
+             f"Baseline run: `{rb['command']}` (commit {rb['commit'][:7]}, "
+             f"{rb['machine'].get('gpu', rb['machine'].get('device'))}).  ",
+             f"Seeds {seeds}: the same test clips and episodes per seed. ± clips: 95% CI over "
+             "the clips' paired differences (mean of the seeds); ± seeds: 95% t-interval over "
+             "the per-seed gains.", "",
+             "| setting | model | baseline | gain | ± clips | ± seeds | per seed | paper's gain |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in SETTING_NAMES:
+        g = gain[s]
+        paper = (f"{PAPER_TABLES[kinds[0]][s][0] - PAPER_TABLES['baseline'][s][0]:+.2f}"
+                 if kinds[1] == "baseline" and kinds[0] in ("halluaudio", "time_concept")
+                 else "-")
+        lines.append(
+            f"| {s} | {mean_accuracy(ma, s, seeds):.2f} | {mean_accuracy(mb, s, seeds):.2f} | "
+            f"{g['gain']:+.2f} | {g['ci95_clips']:.2f} | {g['ci95_seeds']:.2f} | "
+            + ", ".join(f"{x:+.2f}" for x in g["per_seed"]) + f" | {paper} |")
+    md = "\n".join(lines) + "\n"
+    (Path(args.out) / "gain.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
