@@ -95,6 +95,10 @@ def load_data(args):
     """Class ids and a log-mel function of ESC-50 (from ``--features-cache`` where it can)."""
     cached = None
     if args.features_cache:  # as the reproduction writes it (LogMelTransformer's defaults)
+        if not Path(args.features_cache).is_file():
+            raise SystemExit(f"--features-cache {args.features_cache}: no such file. Write it "
+                             "with `python -m sklearn_hallu.apps.reproduce --features-cache "
+                             f"{args.features_cache} ...`, or leave the option out.")
         cached = load_features(args.data_home, args.features_cache, quick=False)
     data = None if cached is not None else fetch_esc50(args.data_home)
     target = cached["target"] if cached is not None else data.target
@@ -532,13 +536,16 @@ def _selection_markdown(rows, first, args):
             for key in ("5w1s", "5w5s"):
                 cells.append(_fmt(r[key][name]) if name in r[key] else "")
         lines.append("| " + " | ".join(cells) + " |")
-    refs = [r for r in rows if "vs_hallu_ref" in r["5w1s"]]
+    refs = [(r, f"vs_{reference_of(r['variant'])}") for r in rows
+            if reference_of(r["variant"]) != "base_ref"]
+    refs = [(r, name) for r, name in refs if name in r["5w1s"]]
     if refs:
-        lines += ["", "Multi-view variants minus hallu_ref on the probe classes, same rule:",
-                  "", "| variant | rule | 5w1s | 5w5s |", "|---|---|---|---|"]
-        for r in refs:
-            lines.append(f"| {r['variant']} | {r['rule']} | {_fmt(r['5w1s']['vs_hallu_ref'])} "
-                         f"| {_fmt(r['5w5s']['vs_hallu_ref'])} |")
+        lines += ["", "Multi-view variants minus their reference on the probe classes, same "
+                  "rule:", "", "| variant | reference | rule | 5w1s | 5w5s |",
+                  "|---|---|---|---|---|"]
+        for r, name in refs:
+            lines.append(f"| {r['variant']} | {name[3:]} | {r['rule']} | "
+                         f"{_fmt(r['5w1s'][name])} | {_fmt(r['5w5s'][name])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,10 @@ clip, a model of one run with a baseline of another, e.g. HalluAudio trained wit
         --baseline docs/results/cpu_long:baseline --out benchmarks/results/cross_run
 
 and writes ``gain.json`` and ``gain.md`` there. Settings that change the test
-episodes (clips, passes, log-mel features) must match, or it stops and says which.
+episodes (classes, number of clips and queries, passes, log-mel settings) must match,
+or it stops and says which. Not checked, because results.json does not hold them:
+the clips' order (both runs must read the same ESC-50 copy or feature cache) and the
+episode sampler's code between the two commits (``sklearn_hallu/sampling.py``).
 """
 
 from __future__ import annotations
@@ -36,10 +39,21 @@ def load(spec):
     return res, res["models"][kind]
 
 
-def check_same_test(a, b, names):
+def check_same_test(a, b, names, ma, mb):
+    """Stop unless both runs tested the same clips the same way (so their episodes pair)."""
     logmel = [{k: v for k, v in r["config"]["logmel"].items() if k != "dtype"} for r in (a, b)]
     diff = [k for k in SAME_TEST if a["config"].get(k) != b["config"].get(k)]
     diff += ["logmel"] if logmel[0] != logmel[1] else []
+    diff += ["quick"] if bool(a.get("quick")) != bool(b.get("quick")) else []
+    seeds = {p["seed"]: p for p in mb["per_seed"]}
+    for p in ma["per_seed"]:
+        q = seeds.get(p["seed"])
+        for s in SETTING_NAMES if q is not None else ():
+            ta, tb = p["test"][s], q["test"][s]
+            if (len(ta.get("per_clip", [])) != len(tb.get("per_clip", []))
+                    or set(ta["per_class"]) != set(tb["per_class"])
+                    or ta["n_queries"] != tb["n_queries"]):
+                diff.append(f"the test clips of seed {p['seed']}, {s}")
     if diff:
         raise SystemExit(f"{names[0]} and {names[1]} tested differently ({', '.join(diff)}): "
                          "their episodes do not pair up")
@@ -58,7 +72,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     (ra, ma), (rb, mb) = load(args.model), load(args.baseline)
-    check_same_test(ra, rb, (args.model, args.baseline))
+    check_same_test(ra, rb, (args.model, args.baseline), ma, mb)
     gain = paired_gain(ma["per_seed"], mb["per_seed"])
     if gain is None:
         raise SystemExit("no seed was tested with per-clip results in both runs")

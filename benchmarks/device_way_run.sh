@@ -45,7 +45,8 @@ $PY benchmarks/ablation.py selection --out $T/abl > /dev/null 2>&1
 $PY benchmarks/ablation.py choose --out $T/abl > $T/choose.log 2>&1; cat $T/choose.log
 cp $T/abl_s*.log $T/choose.log $T/abl/
 tar czf $OUT/ablation_way.tgz --exclude=abl/models -C $T abl
-WAY=$(tail -1 $T/choose.log); case "$WAY" in 5|20) ;; *) WAY=5 ;; esac
+WAY=$(tail -1 $T/choose.log)
+case "$WAY" in 5|20) ;; *) echo "choose failed (see choose.log): way 5"; WAY=5 ;; esac
 fi
 WAY=${WAY:-5}
 echo "== long reproduction, train way $WAY $(left 0)"
@@ -54,7 +55,7 @@ for s in $SEEDS; do
     --models baseline halluaudio --seeds $s --device $DEV --train-way $WAY $XR --out $T/r$s > $T/r$s.log 2>&1 &
 done; wait
 mkdir -p $T/repro/models
-for s in 0 1 2 3 4; do cp $T/r$s/models/*.joblib $T/r$s/models/*.json $T/repro/models/ 2>/dev/null; grep -h "fit\b\|best epoch" $T/r$s.log | tail -2; done
+for s in $SEEDS; do cp $T/r$s/models/*.joblib $T/r$s/models/*.json $T/repro/models/ 2>/dev/null; grep -h "fit\b\|best epoch" $T/r$s.log | tail -2; done
 DONE=$(for s in $SEEDS; do [ -f $T/repro/models/halluaudio_seed$s.joblib ] && printf "%s " $s; done)
 echo "== test seeds: $DONE $(left 0)"
 [ -n "$DONE" ] && timeout $(left $TEST_S) $PY -m sklearn_hallu.apps.reproduce --features-cache $C \

@@ -44,13 +44,15 @@ def git_commit():
     The variable wins: a copy of the code can sit inside a git tree that is not its
     own (a device machine's copy reported an older commit of the same project).
     """
-    if os.environ.get("SKLEARN_HALLU_COMMIT"):
-        return os.environ["SKLEARN_HALLU_COMMIT"]
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
+        found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                               cwd=Path(__file__).parent, check=True).stdout.strip()
     except Exception:
-        return "unknown"
+        found = None
+    given = os.environ.get("SKLEARN_HALLU_COMMIT")
+    if given and found and given != found:
+        log(f"commit: $SKLEARN_HALLU_COMMIT={given} recorded; git reports {found} here")
+    return given or found or "unknown"
 
 
 def write_outputs(results, out):

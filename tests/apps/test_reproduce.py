@@ -97,11 +97,23 @@ def test_train_way_reaches_every_model_and_keeps_older_models():
         model = reproduce_model(kind, cfg, 0, 2000.0)
         clf = model[-1] if hasattr(model, "steps") else model
         assert (clf.n_way, clf.k_shot, clf.val_n_way) == (20, 5, 5)
-    # a model saved before --train-way existed (5-way, no key) is still the same recipe;
-    # a 20-way one is not
-    old = {k: v for k, v in _cfg().items() if k != "train_way"}
-    assert recipe_key("baseline", old, 0, 2000.0) == recipe_key("baseline", _cfg(), 0, 2000.0)
-    assert recipe_key("baseline", old, 0, 2000.0) != recipe_key("baseline", cfg, 0, 2000.0)
+    # the recipe file of a model saved before --train-way existed (5-way, no key; copied
+    # from docs/results/cpu_long_per_view/models/baseline_seed0.json) still matches the
+    # default run's recipe; a 20-way run's does not
+    logmel = {"crop": "start", "dtype": "float32", "duration": 5.0, "fmax": 8000.0,
+              "fmin": 0.0, "hop_length": 502, "htk": False, "n_fft": 1024, "n_mels": 128,
+              "ref": "max", "sr": 16000, "top_db": 80.0}
+    saved = (
+        '{"channels": [64, 64, 64], "crop_views": false, "episodes": 30, "epochs": 63, '
+        '"kind": "baseline", "logmel": {"crop": "start", "dtype": "float32", "duration": 5.0, '
+        '"fmax": 8000.0, "fmin": 0.0, "hop_length": 502, "htk": false, "n_fft": 1024, '
+        '"n_mels": 128, "ref": "max", "sr": 16000, "top_db": 80.0}, "lr_step": 21, '
+        '"mask_fill": "nan", "n_frames": 160, "n_mels": 128, "per_view_weight": 0.0, '
+        '"pooling": "time_mean", "recipe": "long", "seed": 0, "split_hz": 2000.0, '
+        '"time_shift": true, "time_shift_per": "clip", "val_classes": [6, 12, 23, 24, 37], '
+        '"val_episodes": 300}')
+    assert recipe_key("baseline", {**_cfg(), "logmel": logmel}, 0, 2000.0) == saved
+    assert recipe_key("baseline", {**cfg, "logmel": logmel}, 0, 2000.0) != saved
     from sklearn_hallu.apps._report import markdown_table
 
     assert "(20-way 5-shot)" in markdown_table(

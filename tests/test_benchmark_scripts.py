@@ -1,0 +1,52 @@
+"""Benchmark scripts whose output the results page quotes (loaded from benchmarks/)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from sklearn_hallu.apps.reproduce import SETTING_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(folder, kind, per_clip_by_seed, repeats=50):
+    """A minimal results.json: one model, per-clip accuracies per seed."""
+    per_seed = [{"seed": seed, "test": {s: {"accuracy": 100 * sum(c) / len(c), "per_clip": c,
+                                            "per_class": {"0": 1.0, "3": 1.0},
+                                            "n_queries": 50 * len(c)} for s in SETTING_NAMES}}
+                for seed, c in per_clip_by_seed.items()]
+    res = {"config": {"val_classes": [6], "repeats": repeats, "n_mels": 128, "n_frames": 160,
+                      "logmel": {"n_fft": 1024, "dtype": "float32"}},
+           "quick": False, "command": "c", "commit": "0" * 40, "machine": {"device": "cpu"},
+           "models": {kind: {"per_seed": per_seed}}}
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(res))
+    return f"{folder}:{kind}"
+
+
+def test_cross_run_gain_pairs_clips_and_refuses_other_episodes(tmp_path):
+    cross = _script("cross_run_gain")
+    model = _run(tmp_path / "a", "halluaudio", {0: [1, 1, 0, 1], 1: [1, 0, 0, 1]})
+    base = _run(tmp_path / "b", "baseline", {0: [0, 1, 0, 1], 1: [1, 0, 0, 1], 2: [1, 1, 1, 1]})
+    cross.main(["--model", model, "--baseline", base, "--out", str(tmp_path / "out")])
+    gain = json.loads((tmp_path / "out" / "gain.json").read_text())["paired_gain"]
+    g = gain["5-way 1-shot"]
+    assert g["seeds"] == [0, 1] and g["per_seed"] == pytest.approx([25.0, 0.0])
+    assert g["gain"] == pytest.approx(12.5)
+    md = (tmp_path / "out" / "gain.md").read_text()
+    assert "| 5-way 1-shot | 62.50 | 50.00 | +12.50 |" in md  # seed 2 of b left out
+    other = _run(tmp_path / "c", "baseline", {0: [0, 1, 0, 1]}, repeats=20)
+    with pytest.raises(SystemExit, match="tested differently.*repeats"):
+        cross.main(["--model", model, "--baseline", other, "--out", str(tmp_path / "x")])
+    fewer = _run(tmp_path / "d", "baseline", {0: [0, 1, 0]})
+    with pytest.raises(SystemExit, match="test clips of seed 0"):
+        cross.main(["--model", model, "--baseline", fewer, "--out", str(tmp_path / "y")])
