@@ -50,3 +50,29 @@ def test_cross_run_gain_pairs_clips_and_refuses_other_episodes(tmp_path):
     fewer = _run(tmp_path / "d", "baseline", {0: [0, 1, 0]})
     with pytest.raises(SystemExit, match="test clips of seed 0"):
         cross.main(["--model", model, "--baseline", fewer, "--out", str(tmp_path / "y")])
+
+
+def _ablation_run(runs, variant, val, probe):
+    """A finished ablation run: ``val`` and ``probe`` accuracy (0-1) at its best epoch."""
+    hist = [{"epoch": 1, "valid_acc": 0.1, "event_lr": 0.01,
+             "probe_5w1s": [0.0] * 4, "probe_5w5s": [0.0] * 4},
+            {"epoch": 2, "valid_acc": 0.9, "event_lr": 0.01,
+             "probe_5w1s": [probe] * 4, "probe_5w5s": [probe] * 4}]
+    (runs / f"{variant}_seed0.json").write_text(json.dumps({
+        "variant": variant, "seed": 0, "probe_classes": [22], "lr_step": 7, "history": hist,
+        "per_clip": {"5w1s": [val] * 4, "5w5s": [val] * 4}}))
+
+
+def test_ablation_choose_needs_both_splits(tmp_path, capsys):
+    ablation = _script("ablation")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for variant in ("base_ref", "hallu_per_view"):
+        _ablation_run(runs, variant, val=0.6, probe=0.5)
+    for variant in ("base_way20", "hallu_pv_way20"):
+        _ablation_run(runs, variant, val=0.7, probe=0.6)
+    ablation.main(["choose", "--out", str(tmp_path)])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "20"
+    _ablation_run(runs, "hallu_pv_way20", val=0.9, probe=0.3)  # better on one split only
+    ablation.main(["choose", "--out", str(tmp_path)])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "5"
