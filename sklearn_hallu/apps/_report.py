@@ -105,6 +105,9 @@ def markdown_table(results):
         *([f"Report redrawn from results.json by `{results['rendered_by']['command']}` at "
            f"commit `{results['rendered_by']['commit']}` (nothing retrained or retested)  "]
           if results.get("rendered_by") else []),
+        *([f"Features: read from a cache that stores them as {results['features_stored_as']} "
+           "(rounded; the models train and test on float32 copies)  "]
+          if results.get("features_stored_as", "float32") != "float32" else []),
         f"Wall time: {results['timings_s']['total'] / 60:.1f} min (features to report); "
         f"peak memory (RSS) {results.get('peak_rss_gib', float('nan')):.2f} GiB  ",
         f"Seeds: {results['seeds']}; epochs {cfg['epochs']}, lr step {cfg['lr_step']}, "

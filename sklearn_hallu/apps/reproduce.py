@@ -126,6 +126,7 @@ def run(args):
     cfg = _config(args)
     feats = load_features(args.data_home, args.features_cache, quick=args.quick,
                           logmel={"n_fft": args.n_fft})
+    stored = str(feats["X"].dtype)  # a cache may hold them rounded (float16 to travel)
     feats["X"] = feats["X"].astype(np.float32, copy=False)
     cfg["logmel"] = feats.pop("logmel")
     cfg["n_mels"], cfg["n_frames"] = (int(n) for n in feats["X"].shape[-2:])
@@ -136,7 +137,8 @@ def run(args):
     results = {"config": dict(cfg), "models": {}, "sweep": None, "paper": PAPER_TABLES,
                "command": "python -m sklearn_hallu.apps.reproduce " + " ".join(sys.argv[1:]),
                "machine": machine_info(cfg["device"]), "commit": git_commit(),
-               "quick": args.quick, "seeds": args.seeds, "timings_s": {}}
+               "quick": args.quick, "seeds": args.seeds, "timings_s": {},
+               "features_stored_as": stored}
     split_hz = results["config"]["split_hz"] = _choose_split(args, feats, split, cfg, results)
     Xte, yte = feats["X"][split["test"]], y[split["test"]]
     timings = results["timings_s"]

@@ -44,6 +44,7 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
     # the features and the training settings are recorded
     assert res["config"]["logmel"]["n_fft"] == 1024 and res["config"]["mask_fill"] == "nan"
     assert res["config"]["time_shift_per"] == "clip" and res["peak_rss_gib"] > 0
+    assert res["features_stored_as"] == "float32"
     assert 0 < res["timings_s"]["seed0_done_since_start"] <= res["timings_s"]["total"]
     assert [r["split_hz"] for r in res["sweep"]] == [1000, 3000]
     assert res["config"]["split_hz"] in (1000, 3000)
@@ -116,10 +117,14 @@ def test_train_way_reaches_every_model_and_keeps_older_models():
     assert recipe_key("baseline", {**cfg, "logmel": logmel}, 0, 2000.0) != saved
     from sklearn_hallu.apps._report import markdown_table
 
-    assert "(20-way 5-shot)" in markdown_table(
-        {"config": {**cfg, "split_hz": 2000.0}, "models": {}, "sweep": None, "quick": False,
-         "seeds": [0], "command": "x", "commit": "c", "machine": {}, "timings_s": {"total": 1.0},
-         "peak_rss_gib": 1.0})
+    results = {"config": {**cfg, "split_hz": 2000.0}, "models": {}, "sweep": None,
+               "quick": False, "seeds": [0], "command": "x", "commit": "c", "machine": {},
+               "timings_s": {"total": 1.0}, "peak_rss_gib": 1.0}
+    md = markdown_table(results)
+    assert "(20-way 5-shot)" in md and "Features: read from a cache" not in md
+    # features cached in a rounded form are said so
+    md = markdown_table({**results, "features_stored_as": "float16"})
+    assert "Features: read from a cache that stores them as float16" in md
 
 
 def test_paired_gain_has_a_seed_interval():
