@@ -369,9 +369,14 @@ def to_markdown(rows, args):
     return "\n".join(lines) + "\n"
 
 
+def load_runs(out):
+    """The finished runs under ``out``/runs, each file read once (``SKIP``: left out)."""
+    texts = (p.read_text() for p in sorted((Path(out) / "runs").glob("*.json")))
+    return [json.loads(t) for t in texts if t.strip() != "SKIP"]
+
+
 def cmd_report(args):
-    runs = [json.loads(p.read_text()) for p in sorted((Path(args.out) / "runs").glob("*.json"))
-            if p.read_text().strip() != "SKIP"]  # SKIP: a run left out on purpose
+    runs = load_runs(args.out)
     rows = summarize(runs)
     (Path(args.out) / "ablation.json").write_text(json.dumps(rows, indent=1))
     md = to_markdown(rows, args)
@@ -420,8 +425,7 @@ def _paired(a_by_seed, b_by_seed, key):
 
 def cmd_selection(args):
     """Checkpoint-selection rules, and the variants, scored on the probe classes."""
-    runs = [json.loads(p.read_text()) for p in sorted((Path(args.out) / "runs").glob("*.json"))
-            if p.read_text().strip() != "SKIP"]
+    runs = load_runs(args.out)
     runs = [r for r in runs if r.get("probe_classes")]
     if not runs:
         raise SystemExit(f"no run under {args.out}/runs has probe scores: run with --probe 5")
@@ -482,8 +486,7 @@ def cmd_choose(args):
     common to all four variants; of several such ways, the best sum of the two
     splits wins. Prints the way on the last line.
     """
-    runs = [json.loads(p.read_text()) for p in sorted((Path(args.out) / "runs").glob("*.json"))
-            if p.read_text().strip() != "SKIP"]
+    runs = load_runs(args.out)
     by = {(r["variant"], r["seed"]): r for r in runs if r.get("probe_classes")}
     pairs = {5: ("base_ref", "hallu_per_view"), 20: ("base_way20", "hallu_pv_way20")}
     names = [n for pair in pairs.values() for n in pair]

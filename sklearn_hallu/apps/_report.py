@@ -193,8 +193,8 @@ def _seeds_part(gain):
     """', seeds ± x' from the per-seed gains (runs written before ci95_seeds existed too)."""
     from ._experiments import seeds_ci95
 
-    ci = gain.get("ci95_seeds", seeds_ci95(gain["per_seed"]))
-    return "" if ci is None or np.isnan(ci) else f", seeds ± {ci:.2f}"
+    ci = gain["ci95_seeds"] if "ci95_seeds" in gain else seeds_ci95(gain["per_seed"])
+    return "" if np.isnan(ci) else f", seeds ± {ci:.2f}"
 
 
 def _hallu_vs_time_row(results):
