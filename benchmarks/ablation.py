@@ -70,9 +70,13 @@ VARIANTS = {
     "base_way10": ("baseline", {"n_way": 10}),
     "base_way20": ("baseline", {"n_way": 20}),
     "hallu_pv_way20": ("halluaudio", {"per_view_weight": 1.0, "n_way": 20}),
+    # 1-shot training episodes (5-way, 5 queries), for the 1-shot settings only: Snell et
+    # al. (2017) matched the training shot to the test's; every other model trains 5-shot
+    "base_shot1": ("baseline", {"k_shot": 1}),
+    "hallu_pv_shot1": ("halluaudio", {"per_view_weight": 1.0, "k_shot": 1}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
-REF_OF = {"hallu_pv_way20": "hallu_per_view"}
+REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view"}
 SETTINGS = ((5, 1), (5, 5))
 EPISODE_SEED = 20261126  # the same validation episodes for every variant and seed
 
@@ -202,7 +206,8 @@ def build(model, cfg, args, seed, val_classes):
                 f"{seed}` first (same --out)")
         callbacks = [("init_whole", InitWholeBranch(src))]
     clf = HalluAudioClassifier(
-        n_way=cfg.get("n_way", 5), max_epochs=args.epochs * factor, n_episodes=args.episodes,
+        n_way=cfg.get("n_way", 5), k_shot=cfg.get("k_shot", 5),
+        max_epochs=args.epochs * factor, n_episodes=args.episodes,
         lr_step=args.lr_step * factor, device=args.device,
         channels=(args.channels,) * 3, pooling=cfg["pooling"], time_shift=(20, 139),
         time_shift_per=cfg["time_shift_per"], per_view_weight=cfg.get("per_view_weight", 0.0),
@@ -468,37 +473,57 @@ def cmd_selection(args):
     print(md)
 
 
-def _split_means(run):
+def _split_means(run, keys=None):
     """Mean accuracy (%) of a run on the validation and probe classes (library's epoch)."""
     _, probe = _probe_at(run, "best")
-    keys = [f"{n}w{k}s" for n, k in SETTINGS]
+    keys = keys or [f"{n}w{k}s" for n, k in SETTINGS]
     return (100 * np.mean([np.mean(run["per_clip"][k]) for k in keys]),
             100 * np.mean([np.mean(probe[k]) for k in keys]))
 
 
-def cmd_choose(args):
-    """Pick the training way for a reproduction, by a rule fixed before the runs were made.
+#: ``choose --factor``: the (baseline, HalluAudio) variant pair of each candidate value,
+#: the default value, and the settings the choice is scored on.
+CHOICES = {
+    "way": {"pairs": {5: ("base_ref", "hallu_per_view"), 20: ("base_way20", "hallu_pv_way20")},
+            "default": 5, "keys": ["5w1s", "5w5s"]},
+    "shot": {"pairs": {5: ("base_ref", "hallu_per_view"), 1: ("base_shot1", "hallu_pv_shot1")},
+             "default": 5, "keys": ["5w1s"]},
+}
 
-    Candidates: (baseline, HalluAudio) variant pairs by way, 5 = (base_ref,
-    hallu_per_view), 20 = (base_way20, hallu_pv_way20). A way other than 5 is
-    chosen only when it beats way 5 on BOTH class-disjoint splits (validation
-    and probe), averaged over the two models, 5w1s and 5w5s and the seeds
-    common to all four variants; of several such ways, the best sum of the two
-    splits wins. Prints the way on the last line.
+
+def cmd_choose(args):
+    """Pick a training-episode factor for a reproduction, by rules fixed before the runs.
+
+    ``--factor way`` (the training way): candidates are (baseline, HalluAudio)
+    variant pairs, 5 = (base_ref, hallu_per_view), 20 = (base_way20,
+    hallu_pv_way20), scored on 5w1s and 5w5s.
+
+    ``--factor shot`` (the training shot of the models that serve the 1-shot
+    settings; the 5-shot settings keep 5-shot training): 5 = (base_ref,
+    hallu_per_view), 1 = (base_shot1, hallu_pv_shot1), scored on 5w1s only.
+
+    A value other than the default is chosen only when it beats the default on
+    BOTH class-disjoint splits (validation and probe), averaged over the two
+    models, the scored settings and the seeds common to all four variants; of
+    several such values, the best sum of the two splits wins. Prints the value
+    on the last line.
     """
+    choice = CHOICES[args.factor]
+    pairs, default = choice["pairs"], choice["default"]
     runs = load_runs(args.out)
     by = {(r["variant"], r["seed"]): r for r in runs if r.get("probe_classes")}
-    pairs = {5: ("base_ref", "hallu_per_view"), 20: ("base_way20", "hallu_pv_way20")}
     names = [n for pair in pairs.values() for n in pair]
     seeds = sorted(s for s in {s for _, s in by} if all((n, s) in by for n in names))
     if not seeds:
         raise SystemExit(f"choose needs runs of {names} with --probe, one seed at least")
-    score = {way: np.mean([_split_means(by[(n, s)]) for n in pair for s in seeds], axis=0)
-             for way, pair in pairs.items()}
-    for way, (val, probe) in score.items():
-        log(f"way {way}: validation {val:.2f}, probe {probe:.2f} (seeds {seeds})")
-    better = [w for w in score if w != 5 and np.all(score[w] > score[5])]
-    chosen = max(better, key=lambda w: score[w].sum()) if better else 5
+    score = {v: np.mean([_split_means(by[(n, s)], choice["keys"]) for n in pair for s in seeds],
+                        axis=0)
+             for v, pair in pairs.items()}
+    for v, (val, probe) in score.items():
+        log(f"{args.factor} {v}: validation {val:.2f}, probe {probe:.2f} "
+            f"({'+'.join(choice['keys'])}, seeds {seeds})")
+    better = [v for v in score if v != default and np.all(score[v] > score[default])]
+    chosen = max(better, key=lambda v: score[v].sum()) if better else default
     print(chosen)
 
 
@@ -675,6 +700,8 @@ def main(argv=None):
                         "after every epoch (for `selection`)")
     p.add_argument("--probe-passes", type=int, default=10)
     p.add_argument("--verbose", type=int, default=0)
+    p.add_argument("--factor", choices=list(CHOICES), default="way",
+                   help="what `choose` picks: the training way or the 1-shot models' shot")
     args = p.parse_args(argv)
     {"run": cmd_run, "report": cmd_report, "test": cmd_test,
      "selection": cmd_selection, "choose": cmd_choose}[args.command](args)

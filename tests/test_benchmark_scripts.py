@@ -76,3 +76,30 @@ def test_ablation_choose_needs_both_splits(tmp_path, capsys):
     _ablation_run(runs, "hallu_pv_way20", val=0.9, probe=0.3)  # better on one split only
     ablation.main(["choose", "--out", str(tmp_path)])
     assert capsys.readouterr().out.strip().splitlines()[-1] == "5"
+
+
+def test_ablation_choose_shot_scores_one_shot_only(tmp_path, capsys):
+    ablation = _script("ablation")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for variant in ("base_ref", "hallu_per_view"):
+        _ablation_run(runs, variant, val=0.6, probe=0.5)
+    for variant in ("base_shot1", "hallu_pv_shot1"):
+        _ablation_run(runs, variant, val=0.7, probe=0.6)
+    ablation.main(["choose", "--factor", "shot", "--out", str(tmp_path)])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "1"
+    # worse on 5w1s's probe split than 5-shot training: the default stays
+    run = json.loads((runs / "base_shot1_seed0.json").read_text())
+    run["history"][1]["probe_5w1s"] = [0.2] * 4
+    (runs / "base_shot1_seed0.json").write_text(json.dumps(run))
+    ablation.main(["choose", "--factor", "shot", "--out", str(tmp_path)])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "5"
+    # 5w5s does not count for the shot: 1-shot training that loses every 5w5s still wins
+    for variant in ("base_shot1", "hallu_pv_shot1"):
+        _ablation_run(runs, variant, val=0.7, probe=0.6)
+        r = json.loads((runs / f"{variant}_seed0.json").read_text())
+        r["per_clip"]["5w5s"] = [0.0] * 4
+        r["history"][1]["probe_5w5s"] = [0.0] * 4
+        (runs / f"{variant}_seed0.json").write_text(json.dumps(r))
+    ablation.main(["choose", "--factor", "shot", "--out", str(tmp_path)])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "1"
