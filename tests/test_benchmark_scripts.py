@@ -103,3 +103,16 @@ def test_ablation_choose_shot_scores_one_shot_only(tmp_path, capsys):
         (runs / f"{variant}_seed0.json").write_text(json.dumps(r))
     ablation.main(["choose", "--factor", "shot", "--out", str(tmp_path)])
     assert capsys.readouterr().out.strip().splitlines()[-1] == "1"
+
+
+def test_reference_seeds_changes_only_the_seed_lines():
+    ref_seeds = _script("reference_seeds")
+    source = (Path(__file__).resolve().parents[1].parent
+              / "shared/reference/ref_protonet.py").read_text()
+    assert ref_seeds.seeded_copy(source, 0) == source  # seed 0 is the published run
+    changed = [(a, b) for a, b in zip(source.splitlines(), ref_seeds.seeded_copy(
+        source, 3).splitlines()) if a != b]
+    assert [b.strip() for _, b in changed] == ["torch.manual_seed(3)",
+                                               "rng = np.random.RandomState(4)"]
+    with pytest.raises(SystemExit, match="occurs 0 times"):
+        ref_seeds.seeded_copy(source.replace("torch.manual_seed(0)", "torch.manual_seed(7)"), 1)
