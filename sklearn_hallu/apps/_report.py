@@ -105,6 +105,11 @@ def markdown_table(results):
         *([f"Report redrawn from results.json by `{results['rendered_by']['command']}` at "
            f"commit `{results['rendered_by']['commit']}` (nothing retrained or retested)  "]
           if results.get("rendered_by") else []),
+        *([f"Merged from {len(results['merged_from'])} runs (nothing retrained or "
+           "retested; `--stage merge`): " + "; ".join(
+               f"`{m['out']}` seeds {m['seeds']} at `{m['commit']}`"
+               for m in results["merged_from"]) + "  "]
+          if results.get("merged_from") else []),
         *([f"Features: read from a cache that stores them as {results['features_stored_as']} "
            "(rounded; the models train and test on float32 copies)  "]
           if results.get("features_stored_as", "float32") != "float32" else []),

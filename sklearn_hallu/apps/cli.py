@@ -193,9 +193,9 @@ def cmd_evaluate(args):
 
 
 def _run_reproduce(args):
-    from .reproduce import run
+    from .reproduce import dispatch
 
-    run(args)
+    dispatch(args)
     return 0
 
 

@@ -39,7 +39,7 @@ from ._features import load_features, log
 from ._paper import PAPER_TABLES, SETTING_NAMES, SETTINGS
 from ._report import git_commit, machine_info, write_outputs
 
-__all__ = ["main", "run", "build_parser", "PAPER_TABLES", "SETTINGS", "SETTING_NAMES"]
+__all__ = ["main", "run", "dispatch", "build_parser", "PAPER_TABLES", "SETTINGS", "SETTING_NAMES"]
 
 
 #: Training recipes: (epochs, episodes per epoch, epochs per learning-rate step).
@@ -244,10 +244,14 @@ def build_parser(parser=None):
                    help="also test each architecture untrained (the floor)")
     p.add_argument("--features-cache", default=None,
                    help=".npz file of log-mel features: read if present, else written")
-    p.add_argument("--stage", default="all", choices=["all", "test", "report"],
+    p.add_argument("--stage", default="all", choices=["all", "test", "report", "merge"],
                    help="'test' loads the models saved in OUT/models instead of training; "
                         "'report' only rewrites results.md and the figures from "
-                        "OUT/results.json (no features, no models)")
+                        "OUT/results.json (no features, no models); 'merge' joins the "
+                        "runs of --merge (other seeds, same settings) into OUT")
+    p.add_argument("--merge", nargs="+", default=None, metavar="FOLDER",
+                   help="with --stage merge: output folders of reproductions of the same "
+                        "settings and different seeds (e.g. one per machine or process)")
     return p
 
 
@@ -282,14 +286,39 @@ def rerender(out):
     return results
 
 
+def dispatch(args):
+    """Do what ``args.stage`` asks: run (train and/or test), redraw the report, or merge.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`build_parser`.
+
+    Returns
+    -------
+    results : dict
+        As written to ``args.out``/results.json.
+    """
+    if args.merge and args.stage != "merge":
+        raise ValueError(f"--merge given with --stage {args.stage}; add --stage merge to "
+                         "join those runs into --out.")
+    if args.stage == "merge":
+        if not args.merge:
+            raise ValueError("--stage merge needs --merge FOLDER FOLDER ...: the output "
+                             "folders of the runs to join.")
+        from ._merge import merge_runs
+
+        return merge_runs(args.merge, args.out)
+    if args.stage == "report":
+        return rerender(args.out)
+    return run(args)
+
+
 def main(argv=None):
     """Run the reproduction with command-line arguments ``argv``; return the exit code."""
     args = build_parser().parse_args(argv)
     tune_cpu_allocator()
-    if args.stage == "report":
-        rerender(args.out)
-    else:
-        run(args)
+    dispatch(args)
     return 0
 
 

@@ -1,6 +1,8 @@
 """The reproduction harness, end to end at a tiny budget on the real ESC-50."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -81,6 +83,50 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
                     "--stage", "test", "--models", "baseline", "--device", "cpu"])
     again = json.loads((out / "results.json").read_text())
     assert again["models"]["baseline"]["mean"] == res["models"]["baseline"]["mean"]
+
+
+
+@pytest.mark.esc50
+def test_merge_equals_one_run_over_all_seeds(esc50_root, tmp_path):
+    common = ["--quick", "--data-home", str(esc50_root), "--features-cache",
+              str(tmp_path / "feats.npz"), "--models", "baseline", "halluaudio",
+              "--split-hz", "2000", "--device", "cpu"]
+    whole = tmp_path / "whole"
+    reproduce.main([*common, "--out", str(whole), "--seeds", "0", "1"])
+    parts = []
+    for seed in (0, 1):  # each seed tested in its own folder (its models copied there)
+        part = tmp_path / f"seed{seed}"
+        (part / "models").mkdir(parents=True)
+        for f in (whole / "models").glob(f"*_seed{seed}.*"):
+            shutil.copy(f, part / "models" / f.name)
+        reproduce.main([*common, "--out", str(part), "--seeds", str(seed), "--stage", "test"])
+        parts.append(str(part))
+    merged = tmp_path / "merged"
+    reproduce.main(["--stage", "merge", "--merge", *parts, "--out", str(merged)])
+    one = json.loads((whole / "results.json").read_text())
+    got = json.loads((merged / "results.json").read_text())
+    assert got["seeds"] == [0, 1] and [m["seeds"] for m in got["merged_from"]] == [[0], [1]]
+    for kind in ("baseline", "halluaudio"):
+        for key in ("mean", "k_shot"):
+            assert got["models"][kind][key] == one["models"][kind][key]
+    gain = got["models"]["halluaudio"]["paired_gain"]
+    assert gain == one["models"]["halluaudio"]["paired_gain"]
+    assert gain["5-way 1-shot"]["seeds"] == [0, 1]
+    assert "Merged from 2 runs" in (merged / "results.md").read_text()
+    # refusals: a seed in two runs; runs of different settings; no folders
+    with pytest.raises(ValueError, match="seed 0 of baseline is in both"):
+        reproduce.main(["--stage", "merge", "--merge", parts[0], str(whole),
+                        "--out", str(tmp_path / "x")])
+    other = json.loads((Path(parts[1]) / "results.json").read_text())
+    other["config"]["epochs"] += 1
+    (Path(parts[1]) / "results.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="config 'epochs' is 2 in one and 3"):
+        reproduce.main(["--stage", "merge", "--merge", *parts, "--out", str(tmp_path / "y")])
+    with pytest.raises(ValueError, match="needs --merge"):
+        reproduce.main(["--stage", "merge", "--out", str(tmp_path / "z")])
+    with pytest.raises(FileNotFoundError, match="no results.json there"):
+        reproduce.main(["--stage", "merge", "--merge", parts[0], str(tmp_path / "none"),
+                        "--out", str(tmp_path / "z")])
 
 
 def _cfg(*argv):

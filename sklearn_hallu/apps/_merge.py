@@ -1,0 +1,145 @@
+"""Merge reproductions of different seeds into one (``reproduce --stage merge``).
+
+Scale-out: each seed of the long recipe is independent, so several processes,
+machines or sessions can each run ``reproduce --seeds <s>`` into their own
+folder. Merging reads their ``results.json`` files and rebuilds the across-seed
+numbers (means, the seed t-intervals, the paired gains over the clips, Figure 3)
+from the per-seed, per-clip results, exactly as one run over all the seeds
+computes them. Nothing is trained or tested again; the models stay where they are.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ._experiments import k_shot_curve, mean_over_seeds, paired_gain
+from ._features import log
+from ._report import git_commit, write_outputs
+
+#: config keys that may differ between merged runs (they do not change a result)
+_RUN_ONLY = ("device", "verbose")
+#: run-level keys that must agree
+_SAME = ("quick", "features_stored_as")
+
+
+def _read(folder):
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--merge {folder}: no results.json there. Give folders that a reproduction "
+            "(`reproduce --out FOLDER --seeds ...`) has written.")
+    return path, json.loads(path.read_text())
+
+
+def _check_compatible(runs):
+    """Raise ValueError naming the first setting in which two runs differ."""
+    (p0, r0), rest = runs[0], runs[1:]
+    cfg0 = {k: v for k, v in r0["config"].items() if k not in _RUN_ONLY}
+    for p, r in rest:
+        cfg = {k: v for k, v in r["config"].items() if k not in _RUN_ONLY}
+        for k in sorted(set(cfg0) | set(cfg)):
+            if cfg0.get(k) != cfg.get(k):
+                raise ValueError(
+                    f"cannot merge {p0} and {p}: config {k!r} is {cfg0.get(k)!r} in one and "
+                    f"{cfg.get(k)!r} in the other. Merge only runs of the same settings.")
+        for k in _SAME:
+            if r0.get(k, "float32" if k == "features_stored_as" else None) != \
+                    r.get(k, "float32" if k == "features_stored_as" else None):
+                raise ValueError(f"cannot merge {p0} and {p}: {k!r} differs "
+                                 f"({r0.get(k)!r} vs {r.get(k)!r}).")
+        if set(r["models"]) != set(r0["models"]):
+            raise ValueError(f"cannot merge {p0} and {p}: models {sorted(r0['models'])} vs "
+                             f"{sorted(r['models'])}. Merge runs of the same models.")
+    seen = {}
+    for p, r in runs:
+        for kind, entry in r["models"].items():
+            for e in entry["per_seed"]:
+                if (kind, e["seed"]) in seen:
+                    raise ValueError(f"seed {e['seed']} of {kind} is in both {seen[kind, e['seed']]}"
+                                     f" and {p}: merge runs of different seeds.")
+                seen[kind, e["seed"]] = p
+
+
+def _one_or_all(values):
+    """The value when every run has the same one, else the list of them."""
+    unique = []
+    for v in values:
+        if v not in unique:
+            unique.append(v)
+    return unique[0] if len(unique) == 1 else unique
+
+
+def merge_runs(folders, out):
+    """Merge the reproductions in ``folders`` into ``out`` (results.json, results.md, figures).
+
+    Parameters
+    ----------
+    folders : list of str or pathlib.Path
+        Output folders of reproductions with the same settings and different seeds.
+    out : str or pathlib.Path
+        Where the merged results go (may be one of ``folders``: its results.json
+        is then replaced by the merged one).
+
+    Returns
+    -------
+    results : dict
+        As one run over all the seeds would write it, with ``merged_from`` (each
+        source's folder, seeds, commit, machine and command).
+
+    Raises
+    ------
+    ValueError
+        When the runs differ in a setting that changes a result, or share a seed.
+    """
+    if len(folders) < 2:
+        raise ValueError(f"--merge needs two folders at least; got {len(folders)}.")
+    runs = [_read(f) for f in folders]
+    _check_compatible(runs)
+    first = runs[0][1]
+    models = {}
+    for kind in first["models"]:
+        per_seed = sorted((e for _, r in runs for e in r["models"][kind]["per_seed"]),
+                          key=lambda e: e["seed"])
+        floors = [r["models"][kind].get("untrained") for _, r in runs]
+        models[kind] = {"per_seed": per_seed, "mean": mean_over_seeds(per_seed),
+                        "untrained": [f for fl in floors for f in fl]
+                        if all(floors) else None}
+    for kind, entry in models.items():
+        base = models.get("baseline", {}).get("per_seed") if kind != "baseline" else None
+        entry["k_shot"] = k_shot_curve(entry["per_seed"], base)
+        if base:
+            entry["paired_gain"] = paired_gain(entry["per_seed"], base)
+    sweeps = [(p, r["sweep"]) for p, r in runs if r.get("sweep")]
+    timings = {}  # per-seed keys are unique; the runs' own totals are summed
+    for i, (_, r) in enumerate(runs, 1):
+        for k, v in r["timings_s"].items():
+            if k != "total":
+                timings[k if k not in timings else f"{k} (run {i})"] = v
+    timings["total"] = sum(r["timings_s"].get("total", 0.0) for _, r in runs)
+    results = {
+        "config": {**first["config"],
+                   **{k: _one_or_all([r["config"].get(k) for _, r in runs])
+                      for k in _RUN_ONLY}},
+        "models": models, "sweep": sweeps[0][1] if sweeps else None,
+        "paper": first["paper"],
+        "command": "python -m sklearn_hallu.apps.reproduce " + " ".join(sys.argv[1:]),
+        "machine": _one_or_all([r["machine"] for _, r in runs]),
+        "commit": _one_or_all([r["commit"] for _, r in runs]),
+        "quick": first["quick"],
+        "seeds": sorted({e["seed"] for entry in models.values() for e in entry["per_seed"]}),
+        "timings_s": timings,
+        "features_stored_as": first.get("features_stored_as", "float32"),
+        "peak_rss_gib": max(r.get("peak_rss_gib", 0.0) for _, r in runs),
+        "merged_from": [{"out": str(Path(p).parent), "seeds": r["seeds"],
+                         "commit": r["commit"], "machine": r["machine"],
+                         "command": r["command"]} for p, r in runs],
+        "merged_by": {"commit": git_commit()},
+    }
+    if len(sweeps) > 1:
+        log(f"merge: several runs have a split sweep; kept {sweeps[0][0]}'s")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    write_outputs(results, out)
+    log(f"merged seeds {results['seeds']} of {len(runs)} runs into {out}")
+    return results
