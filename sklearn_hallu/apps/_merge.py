@@ -56,10 +56,11 @@ def _check_compatible(runs):
     for p, r in runs:
         for kind, entry in r["models"].items():
             for e in entry["per_seed"]:
-                if (kind, e["seed"]) in seen:
-                    raise ValueError(f"seed {e['seed']} of {kind} is in both {seen[kind, e['seed']]}"
-                                     f" and {p}: merge runs of different seeds.")
-                seen[kind, e["seed"]] = p
+                key = (kind, e["seed"])
+                if key in seen:
+                    raise ValueError(f"seed {e['seed']} of {kind} is in both {seen[key]} and "
+                                     f"{p}: merge runs of different seeds.")
+                seen[key] = p
 
 
 def _one_or_all(values):

@@ -97,6 +97,17 @@ def test_clear_errors_and_exit_codes(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+
+def test_reproduce_stages_other_than_training(tmp_path, capsys):
+    # --stage report and merge read results files only: nothing is trained or downloaded
+    missing = tmp_path / "no_run"
+    assert main(["reproduce", "--stage", "report", "--out", str(missing)]) == 2
+    assert "needs a finished run's results.json" in capsys.readouterr().err
+    assert main(["reproduce", "--stage", "merge", "--merge", str(missing), str(missing),
+                 "--out", str(tmp_path / "m")]) == 2
+    assert "no results.json there" in capsys.readouterr().err
+    assert not (missing / "models").exists()
+
 def test_installed_console_script_runs():
     """The `sklearn-hallu` entry point of the installed package (beside this Python)."""
     script = os.path.join(os.path.dirname(sys.executable), "sklearn-hallu")
