@@ -59,6 +59,17 @@ def check_same_test(a, b, names, ma, mb):
                          "their episodes do not pair up")
 
 
+def short(commit):
+    """A run's commit, shortened (a merged run may list several)."""
+    return ", ".join(c[:7] for c in (commit if isinstance(commit, list) else [commit]))
+
+
+def where(machine):
+    """The GPU or device of a run's machine record (a merged run may list several)."""
+    ms = machine if isinstance(machine, list) else [machine]
+    return ", ".join(str(m.get("gpu", m.get("device"))) for m in ms)
+
+
 def mean_accuracy(entry, setting, seeds):
     """A model's accuracy in ``setting``, averaged over ``seeds`` only."""
     accs = [p["test"][setting]["accuracy"] for p in entry["per_seed"] if p["seed"] in seeds]
@@ -83,14 +94,14 @@ def main(argv=None):
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "gain.json").write_text(json.dumps(out, indent=1))
     seeds = gain[SETTING_NAMES[0]]["seeds"]
-    kinds = [spec.rpartition(":")[2] for spec in (args.model, args.baseline)]
+    kinds = [args.model.rpartition(":")[2], args.baseline.rpartition(":")[2]]
     lines = [f"# {args.model} minus {args.baseline}, paired", "",
              f"Command: `python benchmarks/cross_run_gain.py --model {args.model} --baseline "
              f"{args.baseline} --out {args.out}`", "",
-             f"Model run: `{ra['command']}` (commit {ra['commit'][:7]}, "
-             f"{ra['machine'].get('gpu', ra['machine'].get('device'))}).  ",
-             f"Baseline run: `{rb['command']}` (commit {rb['commit'][:7]}, "
-             f"{rb['machine'].get('gpu', rb['machine'].get('device'))}).  ",
+             f"Model run: `{ra['command']}` (commit {short(ra['commit'])}, "
+             f"{where(ra['machine'])}).  ",
+             f"Baseline run: `{rb['command']}` (commit {short(rb['commit'])}, "
+             f"{where(rb['machine'])}).  ",
              f"Seeds {seeds}: the same test clips and episodes per seed. ± clips: 95% CI over "
              "the clips' paired differences (mean of the seeds); ± seeds: 95% t-interval over "
              "the per-seed gains.", "",
