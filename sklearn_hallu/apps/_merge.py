@@ -96,7 +96,7 @@ def merge_runs(folders, out):
     """
     if len(folders) < 2:
         raise ValueError(f"--merge needs two folders at least; got {len(folders)}.")
-    runs = [_read(f) for f in folders]
+    runs = sorted((_read(f) for f in folders), key=lambda pr: min(pr[1]["seeds"]))
     _check_compatible(runs)
     first = runs[0][1]
     models = {}
