@@ -74,9 +74,13 @@ VARIANTS = {
     # al. (2017) matched the training shot to the test's; every other model trains 5-shot
     "base_shot1": ("baseline", {"k_shot": 1}),
     "hallu_pv_shot1": ("halluaudio", {"per_view_weight": 1.0, "k_shot": 1}),
+    # hallu_init_base with the per-view losses (the library's HalluAudio since 2026-11-26)
+    "hallu_pv_init_base": ("halluaudio", {"per_view_weight": 1.0,
+                                          "init_whole_from": "base_ref"}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
-REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view"}
+REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
+          "hallu_pv_init_base": "hallu_per_view"}
 SETTINGS = ((5, 1), (5, 5))
 EPISODE_SEED = 20261126  # the same validation episodes for every variant and seed
 
@@ -488,6 +492,8 @@ CHOICES = {
             "default": 5, "keys": ["5w1s", "5w5s"]},
     "shot": {"pairs": {5: ("base_ref", "hallu_per_view"), 1: ("base_shot1", "hallu_pv_shot1")},
              "default": 5, "keys": ["5w1s"]},
+    "init": {"pairs": {"none": ("hallu_per_view",), "base_ref": ("hallu_pv_init_base",)},
+             "default": "none", "keys": ["5w1s", "5w5s"]},
 }
 
 
@@ -502,9 +508,14 @@ def cmd_choose(args):
     settings; the 5-shot settings keep 5-shot training): 5 = (base_ref,
     hallu_per_view), 1 = (base_shot1, hallu_pv_shot1), scored on 5w1s only.
 
+    ``--factor init`` (HalluAudio's whole-spectrogram branch starts from the
+    same seed's trained baseline, or from scratch): none = (hallu_per_view,),
+    base_ref = (hallu_pv_init_base,), scored on 5w1s and 5w5s; the baseline
+    itself does not change, so HalluAudio alone is scored.
+
     A value other than the default is chosen only when it beats the default on
-    BOTH class-disjoint splits (validation and probe), averaged over the two
-    models, the scored settings and the seeds common to all four variants; of
+    BOTH class-disjoint splits (validation and probe), averaged over the
+    value's models, the scored settings and the seeds common to all the variants; of
     several such values, the best sum of the two splits wins. Prints the value
     on the last line.
     """
@@ -701,7 +712,8 @@ def main(argv=None):
     p.add_argument("--probe-passes", type=int, default=10)
     p.add_argument("--verbose", type=int, default=0)
     p.add_argument("--factor", choices=list(CHOICES), default="way",
-                   help="what `choose` picks: the training way or the 1-shot models' shot")
+                   help="what `choose` picks: the training way, the 1-shot models' "
+                        "shot, or HalluAudio's start (from scratch or a trained baseline)")
     args = p.parse_args(argv)
     {"run": cmd_run, "report": cmd_report, "test": cmd_test,
      "selection": cmd_selection, "choose": cmd_choose}[args.command](args)

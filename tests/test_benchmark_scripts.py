@@ -116,3 +116,16 @@ def test_reference_seeds_changes_only_the_seed_lines():
                                                "rng = np.random.RandomState(4)"]
     with pytest.raises(SystemExit, match="occurs 0 times"):
         ref_seeds.seeded_copy(source.replace("torch.manual_seed(0)", "torch.manual_seed(7)"), 1)
+
+
+def test_ablation_choose_init_scores_halluaudio_alone(tmp_path, capsys):
+    ablation = _script("ablation")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    _ablation_run(runs, "hallu_per_view", val=0.6, probe=0.5)
+    _ablation_run(runs, "hallu_pv_init_base", val=0.62, probe=0.52)
+    ablation.main(["choose", "--factor", "init", "--out", str(tmp_path)])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "base_ref"
+    _ablation_run(runs, "hallu_pv_init_base", val=0.7, probe=0.49)
+    ablation.main(["choose", "--factor", "init", "--out", str(tmp_path)])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "none"
