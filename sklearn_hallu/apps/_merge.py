@@ -4,8 +4,9 @@ Scale-out: each seed of the long recipe is independent, so several processes,
 machines or sessions can each run ``reproduce --seeds <s>`` into their own
 folder. Merging reads their ``results.json`` files and rebuilds the across-seed
 numbers (means, the seed t-intervals, the paired gains over the clips, Figure 3)
-from the per-seed, per-clip results, exactly as one run over all the seeds
-computes them. Nothing is trained or tested again; the models stay where they are.
+from the per-seed, per-clip results with the functions a run over all the seeds
+uses (its seeds in ascending order). Nothing is trained or tested again; the
+models stay where they are. A merged folder can itself be merged again.
 """
 
 from __future__ import annotations
@@ -33,8 +34,24 @@ def _read(folder):
     return path, json.loads(path.read_text())
 
 
+def _shown(cfg, k):
+    return repr(cfg[k]) if k in cfg else "absent (a run older than that option)"
+
+
 def _check_compatible(runs):
-    """Raise ValueError naming the first setting in which two runs differ."""
+    """Raise ValueError naming the first setting in which two runs differ.
+
+    Also refuses a run that did not finish every seed it was asked for, and two
+    runs holding the same seed of a model.
+    """
+    for p, r in runs:
+        for kind, entry in r["models"].items():
+            missing = sorted(set(r["seeds"]) - {e["seed"] for e in entry["per_seed"]})
+            if missing:
+                raise ValueError(
+                    f"{p}: {kind} lacks seeds {missing} of the run's seeds {r['seeds']} (an "
+                    "interrupted run). Finish it (rerun its command: finished models are "
+                    "reused) before merging.")
     (p0, r0), rest = runs[0], runs[1:]
     cfg0 = {k: v for k, v in r0["config"].items() if k not in _RUN_ONLY}
     for p, r in rest:
@@ -42,16 +59,19 @@ def _check_compatible(runs):
         for k in sorted(set(cfg0) | set(cfg)):
             if cfg0.get(k) != cfg.get(k):
                 raise ValueError(
-                    f"cannot merge {p0} and {p}: config {k!r} is {cfg0.get(k)!r} in one and "
-                    f"{cfg.get(k)!r} in the other. Merge only runs of the same settings.")
+                    f"cannot merge {p0} and {p}: config {k!r} is {_shown(cfg0, k)} in one and "
+                    f"{_shown(cfg, k)} in the other. Merge only runs of the same settings "
+                    "(rerun one of them with the other's options).")
         for k in _SAME:
-            if r0.get(k, "float32" if k == "features_stored_as" else None) != \
-                    r.get(k, "float32" if k == "features_stored_as" else None):
-                raise ValueError(f"cannot merge {p0} and {p}: {k!r} differs "
-                                 f"({r0.get(k)!r} vs {r.get(k)!r}).")
+            default = "float32" if k == "features_stored_as" else None
+            if r0.get(k, default) != r.get(k, default):
+                raise ValueError(f"cannot merge {p0} and {p}: {k!r} is {r0.get(k, default)!r} "
+                                 f"in one and {r.get(k, default)!r} in the other. Merge only "
+                                 "runs of the same settings.")
         if set(r["models"]) != set(r0["models"]):
             raise ValueError(f"cannot merge {p0} and {p}: models {sorted(r0['models'])} vs "
-                             f"{sorted(r['models'])}. Merge runs of the same models.")
+                             f"{sorted(r['models'])}. Merge runs of the same models (or "
+                             "rerun one with the other's --models).")
     seen = {}
     for p, r in runs:
         for kind, entry in r["models"].items():
@@ -64,12 +84,21 @@ def _check_compatible(runs):
 
 
 def _one_or_all(values):
-    """The value when every run has the same one, else the list of them."""
+    """The value when every run has the same one, else the list of them (flattened)."""
     unique = []
     for v in values:
-        if v not in unique:
-            unique.append(v)
+        for x in v if isinstance(v, list) else [v]:
+            if x not in unique:
+                unique.append(x)
     return unique[0] if len(unique) == 1 else unique
+
+
+def _sources(path, r):
+    """Where a run's seeds came from: itself, or the sources of an earlier merge."""
+    if r.get("merged_from"):
+        return r["merged_from"]
+    return [{"out": str(Path(path).parent), "seeds": r["seeds"], "commit": r["commit"],
+             "machine": r["machine"], "command": r["command"]}]
 
 
 def merge_runs(folders, out):
@@ -96,8 +125,17 @@ def merge_runs(folders, out):
     """
     if len(folders) < 2:
         raise ValueError(f"--merge needs two folders at least; got {len(folders)}.")
+    target = Path(out) / "results.json"
+    if target.is_file() and Path(out).resolve() not in {Path(f).resolve() for f in folders}:
+        raise ValueError(f"--out {out} holds another run's results.json, which the merge "
+                         "would replace; give a new --out (or name that folder in --merge).")
     runs = sorted((_read(f) for f in folders), key=lambda pr: min(pr[1]["seeds"]))
     _check_compatible(runs)
+    sources = [m for p, r in runs for m in _sources(p, r)]
+    commits = _one_or_all([m["commit"] for m in sources])
+    if isinstance(commits, list):
+        log(f"merge: the runs come from commits {commits}; their settings agree, but code "
+            "changed between them may change results that the settings do not show")
     first = runs[0][1]
     models = {}
     for kind in first["models"]:
@@ -126,16 +164,14 @@ def merge_runs(folders, out):
         "models": models, "sweep": sweeps[0][1] if sweeps else None,
         "paper": first["paper"],
         "command": "python -m sklearn_hallu.apps.reproduce " + " ".join(sys.argv[1:]),
-        "machine": _one_or_all([r["machine"] for _, r in runs]),
-        "commit": _one_or_all([r["commit"] for _, r in runs]),
+        "machine": _one_or_all([m["machine"] for m in sources]),
+        "commit": commits,
         "quick": first["quick"],
         "seeds": sorted({e["seed"] for entry in models.values() for e in entry["per_seed"]}),
         "timings_s": timings,
         "features_stored_as": first.get("features_stored_as", "float32"),
         "peak_rss_gib": max(r.get("peak_rss_gib", 0.0) for _, r in runs),
-        "merged_from": [{"out": str(Path(p).parent), "seeds": r["seeds"],
-                         "commit": r["commit"], "machine": r["machine"],
-                         "command": r["command"]} for p, r in runs],
+        "merged_from": sources,
         "merged_by": {"commit": git_commit()},
     }
     if len(sweeps) > 1:

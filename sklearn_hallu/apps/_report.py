@@ -100,8 +100,8 @@ def markdown_table(results):
         "# HalluAudio on ESC-50: our numbers beside the paper's",
         "",
         f"Command: `{results['command']}`  ",
-        f"Commit: `{results['commit']}`  ",
-        f"Machine: {results['machine']}  ",
+        f"Commit: {_listed(results['commit'], '`')}  ",
+        f"Machine: {_listed(results['machine'])}  ",
         *([f"Report redrawn from results.json by `{results['rendered_by']['command']}` at "
            f"commit `{results['rendered_by']['commit']}` (nothing retrained or retested)  "]
           if results.get("rendered_by") else []),
@@ -113,8 +113,10 @@ def markdown_table(results):
         *([f"Features: read from a cache that stores them as {results['features_stored_as']} "
            "(rounded; the models train and test on float32 copies)  "]
           if results.get("features_stored_as", "float32") != "float32" else []),
-        f"Wall time: {results['timings_s']['total'] / 60:.1f} min (features to report); "
-        f"peak memory (RSS) {results.get('peak_rss_gib', float('nan')):.2f} GiB  ",
+        f"Wall time: {results['timings_s']['total'] / 60:.1f} min "
+        + (f"summed over the {len(results['merged_from'])} merged runs (each features to "
+           "report); " if results.get("merged_from") else "(features to report); ")
+        + f"peak memory (RSS) {results.get('peak_rss_gib', float('nan')):.2f} GiB  ",
         f"Seeds: {results['seeds']}; epochs {cfg['epochs']}, lr step {cfg['lr_step']}, "
         f"channels {cfg['channels']}, pooling {cfg.get('pooling')}, "
         f"split_hz {cfg['split_hz']:g}, time shift "
@@ -131,6 +133,12 @@ def markdown_table(results):
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in
                                              results["timings_s"].items()), ""]
     return "\n".join(lines)
+
+
+def _listed(value, quote=""):
+    """A record, or the records of several merged runs, for the header."""
+    values = value if isinstance(value, list) else [value]
+    return "; ".join(f"{quote}{v}{quote}" for v in values)
 
 
 def _accuracy_table(results):

@@ -97,7 +97,6 @@ def test_clear_errors_and_exit_codes(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-
 def test_reproduce_stages_other_than_training(tmp_path, capsys):
     # --stage report and merge read results files only: nothing is trained or downloaded
     missing = tmp_path / "no_run"
@@ -107,6 +106,7 @@ def test_reproduce_stages_other_than_training(tmp_path, capsys):
                  "--out", str(tmp_path / "m")]) == 2
     assert "no results.json there" in capsys.readouterr().err
     assert not (missing / "models").exists()
+
 
 def test_installed_console_script_runs():
     """The `sklearn-hallu` entry point of the installed package (beside this Python)."""

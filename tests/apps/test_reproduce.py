@@ -85,7 +85,6 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
     assert again["models"]["baseline"]["mean"] == res["models"]["baseline"]["mean"]
 
 
-
 @pytest.mark.esc50
 def test_merge_equals_one_run_over_all_seeds(esc50_root, tmp_path):
     common = ["--quick", "--data-home", str(esc50_root), "--features-cache",
@@ -102,21 +101,39 @@ def test_merge_equals_one_run_over_all_seeds(esc50_root, tmp_path):
         reproduce.main([*common, "--out", str(part), "--seeds", str(seed), "--stage", "test"])
         parts.append(str(part))
     merged = tmp_path / "merged"
-    reproduce.main(["--stage", "merge", "--merge", *parts, "--out", str(merged)])
+    reproduce.main(["--stage", "merge", "--merge", *parts[::-1], "--out", str(merged)])
     one = json.loads((whole / "results.json").read_text())
     got = json.loads((merged / "results.json").read_text())
     assert got["seeds"] == [0, 1] and [m["seeds"] for m in got["merged_from"]] == [[0], [1]]
     for kind in ("baseline", "halluaudio"):
-        for key in ("mean", "k_shot"):
+        for key in ("mean", "k_shot", "per_seed"):
             assert got["models"][kind][key] == one["models"][kind][key]
     gain = got["models"]["halluaudio"]["paired_gain"]
     assert gain == one["models"]["halluaudio"]["paired_gain"]
     assert gain["5-way 1-shot"]["seeds"] == [0, 1]
-    assert "Merged from 2 runs" in (merged / "results.md").read_text()
-    # refusals: a seed in two runs; runs of different settings; no folders
+    md = (merged / "results.md").read_text()
+    assert "Merged from 2 runs" in md and "summed over the 2 merged runs" in md
+    # a merged folder merges again, its sources kept (a third seed joins the first two)
+    part2 = tmp_path / "seed2"
+    reproduce.main([*common, "--out", str(part2), "--seeds", "2"])
+    reproduce.main(["--stage", "merge", "--merge", str(merged), str(part2),
+                    "--out", str(tmp_path / "all")])
+    three = json.loads((tmp_path / "all" / "results.json").read_text())
+    assert [m["seeds"] for m in three["merged_from"]] == [[0], [1], [2]]
+    assert three["models"]["halluaudio"]["paired_gain"]["5-way 1-shot"]["seeds"] == [0, 1, 2]
+    assert isinstance(three["commit"], str)  # one commit: no list of lists
+    # refusals: a seed in two runs; an --out holding another run; an interrupted run
     with pytest.raises(ValueError, match="seed 0 of baseline is in both"):
         reproduce.main(["--stage", "merge", "--merge", parts[0], str(whole),
                         "--out", str(tmp_path / "x")])
+    with pytest.raises(ValueError, match="holds another run's results.json"):
+        reproduce.main(["--stage", "merge", "--merge", *parts, "--out", str(whole)])
+    cut = json.loads((part2 / "results.json").read_text())
+    cut["models"]["halluaudio"]["per_seed"] = []  # stopped before HalluAudio's seed 2
+    (part2 / "results.json").write_text(json.dumps(cut))
+    with pytest.raises(ValueError, match=r"halluaudio lacks seeds \[2\].*interrupted"):
+        reproduce.main(["--stage", "merge", "--merge", parts[0], str(part2),
+                        "--out", str(tmp_path / "w")])
     other = json.loads((Path(parts[1]) / "results.json").read_text())
     other["config"]["epochs"] += 1
     (Path(parts[1]) / "results.json").write_text(json.dumps(other))
