@@ -132,3 +132,18 @@ def test_ablation_choose_init_scores_halluaudio_alone(tmp_path, capsys):
     _ablation_run(runs, "hallu_pv_init_base", val=0.7, probe=0.49)
     ablation.main(["choose", "--factor", "init", "--out", str(tmp_path)])
     assert capsys.readouterr().out.strip().splitlines()[-1] == "none"
+
+
+def test_reference_seeds_summary(tmp_path):
+    ref_seeds = _script("reference_seeds")
+    runs = [{"seed": s, "steps": 1300, "best_val": 80.0, "best_step": 900,
+             "test": {k: {"acc": a, "ci95": 1.0} for k in ref_seeds.SETTINGS}}
+            for s, a in ((0, 68.0), (1, 70.0), (2, 72.0))]
+    args = type("Args", (), {"model": "A", "budget": 1200.0, "out": str(tmp_path)})()
+    ref_seeds.summarize(runs, args, "ab" * 32)
+    out = json.loads((tmp_path / "summary.json").read_text())
+    assert out["mean"]["5w1s"] == pytest.approx(70.0)
+    assert out["ci95_seeds"]["5w1s"] == pytest.approx(4.303 * 2 / 3 ** 0.5, abs=1e-3)
+    assert out["paper_lower_bound"]["5w1s"] == pytest.approx(69.15)
+    md = (tmp_path / "summary.md").read_text()
+    assert "| mean ± t-interval over seeds | | | 70.00 ± 4.97 |" in md
