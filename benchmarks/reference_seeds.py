@@ -59,9 +59,8 @@ def seeded_copy(source, seed):
 
 
 def run_seed(args, source, seed, work):
-    for old in ("model", "train", "test"):  # a seed must never read the previous seed's
-        (work / f"{old}_{args.model}.{'pt' if old == 'model' else 'json'}").unlink(
-            missing_ok=True)
+    for name in ("model_{}.pt", "train_{}.json", "test_{}.json"):  # never the last seed's
+        (work / name.format(args.model)).unlink(missing_ok=True)
     script = work / f"ref_protonet_seed{seed}.py"
     script.write_text(seeded_copy(source, seed))
     env = {**os.environ, "REF_WORK": str(work), "ESC50_DIR": str(args.data_home)}

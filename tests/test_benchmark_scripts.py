@@ -63,6 +63,12 @@ def _ablation_run(runs, variant, val, probe):
         "per_clip": {"5w1s": [val] * 4, "5w5s": [val] * 4}}))
 
 
+def _choose(ablation, tmp_path, capsys, *argv):
+    """What ``ablation.py choose`` picks (its last output line)."""
+    ablation.main(["choose", *argv, "--out", str(tmp_path)])
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
 def test_ablation_choose_needs_both_splits(tmp_path, capsys):
     ablation = _script("ablation")
     runs = tmp_path / "runs"
@@ -71,11 +77,9 @@ def test_ablation_choose_needs_both_splits(tmp_path, capsys):
         _ablation_run(runs, variant, val=0.6, probe=0.5)
     for variant in ("base_way20", "hallu_pv_way20"):
         _ablation_run(runs, variant, val=0.7, probe=0.6)
-    ablation.main(["choose", "--out", str(tmp_path)])
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "20"
+    assert _choose(ablation, tmp_path, capsys) == "20"
     _ablation_run(runs, "hallu_pv_way20", val=0.9, probe=0.3)  # better on one split only
-    ablation.main(["choose", "--out", str(tmp_path)])
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "5"
+    assert _choose(ablation, tmp_path, capsys) == "5"
 
 
 def test_ablation_choose_shot_scores_one_shot_only(tmp_path, capsys):
@@ -86,14 +90,12 @@ def test_ablation_choose_shot_scores_one_shot_only(tmp_path, capsys):
         _ablation_run(runs, variant, val=0.6, probe=0.5)
     for variant in ("base_shot1", "hallu_pv_shot1"):
         _ablation_run(runs, variant, val=0.7, probe=0.6)
-    ablation.main(["choose", "--factor", "shot", "--out", str(tmp_path)])
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "1"
+    assert _choose(ablation, tmp_path, capsys, "--factor", "shot") == "1"
     # worse on 5w1s's probe split than 5-shot training: the default stays
     run = json.loads((runs / "base_shot1_seed0.json").read_text())
     run["history"][1]["probe_5w1s"] = [0.2] * 4
     (runs / "base_shot1_seed0.json").write_text(json.dumps(run))
-    ablation.main(["choose", "--factor", "shot", "--out", str(tmp_path)])
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "5"
+    assert _choose(ablation, tmp_path, capsys, "--factor", "shot") == "5"
     # 5w5s does not count for the shot: 1-shot training that loses every 5w5s still wins
     for variant in ("base_shot1", "hallu_pv_shot1"):
         _ablation_run(runs, variant, val=0.7, probe=0.6)
@@ -101,8 +103,7 @@ def test_ablation_choose_shot_scores_one_shot_only(tmp_path, capsys):
         r["per_clip"]["5w5s"] = [0.0] * 4
         r["history"][1]["probe_5w5s"] = [0.0] * 4
         (runs / f"{variant}_seed0.json").write_text(json.dumps(r))
-    ablation.main(["choose", "--factor", "shot", "--out", str(tmp_path)])
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "1"
+    assert _choose(ablation, tmp_path, capsys, "--factor", "shot") == "1"
 
 
 def test_reference_seeds_changes_only_the_seed_lines():
@@ -127,11 +128,9 @@ def test_ablation_choose_init_scores_halluaudio_alone(tmp_path, capsys):
     runs.mkdir()
     _ablation_run(runs, "hallu_per_view", val=0.6, probe=0.5)
     _ablation_run(runs, "hallu_pv_init_base", val=0.62, probe=0.52)
-    ablation.main(["choose", "--factor", "init", "--out", str(tmp_path)])
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "base_ref"
+    assert _choose(ablation, tmp_path, capsys, "--factor", "init") == "base_ref"
     _ablation_run(runs, "hallu_pv_init_base", val=0.7, probe=0.49)
-    ablation.main(["choose", "--factor", "init", "--out", str(tmp_path)])
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "none"
+    assert _choose(ablation, tmp_path, capsys, "--factor", "init") == "none"
 
 
 def test_reference_seeds_summary(tmp_path):

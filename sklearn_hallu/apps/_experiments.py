@@ -346,6 +346,34 @@ def mean_over_seeds(per_seed):
     return out
 
 
+def model_entry(per_seed, base_per_seed=None, untrained=None):
+    """A model's entry of results.json from its per-seed test entries.
+
+    One place for what a run writes after each model and what ``--stage merge``
+    rebuilds, so the two cannot drift apart.
+
+    Parameters
+    ----------
+    per_seed : list of dict
+        The model's entries of :func:`evaluate_model`.
+    base_per_seed : list of dict or None, default=None
+        The baseline's entries (for a model other than the baseline): adds the
+        paired gain, and the gains of Figure 3.
+    untrained : list of dict or None, default=None
+        The untrained floors (``--floor``).
+
+    Returns
+    -------
+    dict
+        ``per_seed``, ``mean``, ``untrained``, ``k_shot`` (and ``paired_gain``).
+    """
+    entry = {"per_seed": per_seed, "mean": mean_over_seeds(per_seed),
+             "untrained": untrained or None, "k_shot": k_shot_curve(per_seed, base_per_seed)}
+    if base_per_seed:
+        entry["paired_gain"] = paired_gain(per_seed, base_per_seed)
+    return entry
+
+
 def paired_gain(per_seed, base_per_seed):
     """Per setting, a model's gain over the baseline on the same clips and episodes.
 

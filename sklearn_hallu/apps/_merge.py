@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._experiments import k_shot_curve, mean_over_seeds, paired_gain
+from ._experiments import model_entry
 from ._features import log
 from ._report import git_commit, write_outputs
 
@@ -137,19 +137,15 @@ def merge_runs(folders, out):
         log(f"merge: the runs come from commits {commits}; their settings agree, but code "
             "changed between them may change results that the settings do not show")
     first = runs[0][1]
-    models = {}
+    per_seed, floors = {}, {}
     for kind in first["models"]:
-        per_seed = sorted((e for _, r in runs for e in r["models"][kind]["per_seed"]),
-                          key=lambda e: e["seed"])
-        floors = [r["models"][kind].get("untrained") for _, r in runs]
-        models[kind] = {"per_seed": per_seed, "mean": mean_over_seeds(per_seed),
-                        "untrained": [f for fl in floors for f in fl]
-                        if all(floors) else None}
-    for kind, entry in models.items():
-        base = models.get("baseline", {}).get("per_seed") if kind != "baseline" else None
-        entry["k_shot"] = k_shot_curve(entry["per_seed"], base)
-        if base:
-            entry["paired_gain"] = paired_gain(entry["per_seed"], base)
+        per_seed[kind] = sorted((e for _, r in runs for e in r["models"][kind]["per_seed"]),
+                                key=lambda e: e["seed"])
+        fl = [r["models"][kind].get("untrained") for _, r in runs]
+        floors[kind] = [f for x in fl for f in x] if all(fl) else None
+    models = {kind: model_entry(ps, per_seed.get("baseline") if kind != "baseline" else None,
+                                floors[kind])
+              for kind, ps in per_seed.items()}
     sweeps = [(p, r["sweep"]) for p, r in runs if r.get("sweep")]
     timings = {}  # per-seed keys are unique; the runs' own totals are summed
     for i, (_, r) in enumerate(runs, 1):

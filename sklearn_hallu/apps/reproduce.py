@@ -29,9 +29,7 @@ from ..utils import tune_cpu_allocator
 from ._experiments import (
     evaluate_model,
     fit_or_load,
-    k_shot_curve,
-    mean_over_seeds,
-    paired_gain,
+    model_entry,
     sweep_split,
     untrained_floor,
 )
@@ -155,14 +153,9 @@ def run(args):
             if args.floor:
                 floors[kind].append(untrained_floor(kind, cfg, seed, split_hz,
                                                     feats["X"][trval], y[trval], Xte, yte))
-            results["models"][kind] = {"per_seed": per_seed[kind],
-                                       "mean": mean_over_seeds(per_seed[kind]),
-                                       "untrained": floors[kind] or None}
-            results["models"][kind]["k_shot"] = k_shot_curve(
-                per_seed[kind], per_seed.get("baseline") if kind != "baseline" else None)
-            if kind != "baseline" and per_seed.get("baseline"):
-                results["models"][kind]["paired_gain"] = paired_gain(
-                    per_seed[kind], per_seed["baseline"])
+            results["models"][kind] = model_entry(
+                per_seed[kind], per_seed.get("baseline") if kind != "baseline" else None,
+                floors[kind])
             timings["total"] = time.perf_counter() - t_start
             results["peak_rss_gib"] = _peak_rss_gib()
             write_outputs(results, out)  # partial results survive an interrupted run
