@@ -32,8 +32,8 @@ from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
-from sklearn_hallu.apps._experiments import _paired_clip_gain
 from sklearn_hallu.apps._features import load_features
+from sklearn_hallu.apps._summary import _paired_clip_gain
 from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50
 from sklearn_hallu.model_selection import clip_ci95
 from sklearn_hallu.sampling import episodic_accuracy

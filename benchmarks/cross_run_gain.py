@@ -22,8 +22,8 @@ import argparse
 import json
 from pathlib import Path
 
-from sklearn_hallu.apps._experiments import paired_gain
 from sklearn_hallu.apps._paper import PAPER_TABLES, SETTING_NAMES
+from sklearn_hallu.apps._summary import paired_gain
 
 #: config keys that decide which clips are tested, and how
 SAME_TEST = ("val_classes", "repeats", "n_mels", "n_frames")

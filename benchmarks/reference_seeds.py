@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_hallu.apps._experiments import seeds_ci95
+from sklearn_hallu.apps._summary import seeds_ci95
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("5w1s", "5w5s", "10w1s", "10w5s")

@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from ._experiments import model_entry
 from ._features import log
 from ._report import git_commit, write_outputs
+from ._summary import model_entry
 
 #: config keys that may differ between merged runs (they do not change a result)
 _RUN_ONLY = ("device", "verbose")

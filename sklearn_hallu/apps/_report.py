@@ -204,7 +204,7 @@ def _gain_table(results):
 
 def _seeds_part(gain):
     """', seeds ± x' from the per-seed gains (runs written before ci95_seeds existed too)."""
-    from ._experiments import seeds_ci95
+    from ._summary import seeds_ci95
 
     ci = gain["ci95_seeds"] if "ci95_seeds" in gain else seeds_ci95(gain["per_seed"])
     return "" if np.isnan(ci) else f", seeds ± {ci:.2f}"
@@ -212,7 +212,7 @@ def _seeds_part(gain):
 
 def _hallu_vs_time_row(results):
     """HalluAudio minus the time concept, paired (the paper's argument for frequency)."""
-    from ._experiments import paired_gain
+    from ._summary import paired_gain
 
     models = results["models"]
     if not ("halluaudio" in models and "time_concept" in models):

@@ -10,7 +10,8 @@ concept: whole + first half + second half); the best epoch chosen on the 5
 validation classes; tests on the 10 test classes with the paper's protocol
 (every test clip a query once, supports from the rest, 50 passes) in 5/10-way
 1/5-shot. The work is done by ``_features`` (log-mel), ``_experiments``
-(models) and ``_report`` (tables and figures).
+(models), ``_summary`` (across seeds), ``_report`` (tables and figures) and
+``_merge`` (``--stage merge``).
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from ..utils import tune_cpu_allocator
 from ._experiments import (
     evaluate_model,
     fit_or_load,
-    model_entry,
     sweep_split,
     untrained_floor,
 )
 from ._features import load_features, log
 from ._paper import PAPER_TABLES, SETTING_NAMES, SETTINGS
 from ._report import git_commit, machine_info, write_outputs
+from ._summary import model_entry
 
 __all__ = ["main", "run", "dispatch", "build_parser", "PAPER_TABLES", "SETTINGS", "SETTING_NAMES"]
 

@@ -193,7 +193,7 @@ def test_train_way_reaches_every_model_and_keeps_older_models():
 def test_paired_gain_has_a_seed_interval():
     from scipy.stats import t
 
-    from sklearn_hallu.apps._experiments import _paired_clip_gain
+    from sklearn_hallu.apps._summary import _paired_clip_gain
 
     a, b = [1, 1, 0, 1], [0, 1, 0, 1]
     one = _paired_clip_gain([(a, b)])
