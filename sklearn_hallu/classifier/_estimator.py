@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import DocLinkMixin, Interval, StrOptions
-from ..nn import class_prototypes, prototype_logits
+from ..nn import class_prototypes
 from ..sampling import check_episode_feasible
 from ..utils.validation import check_labels, check_time_shift, check_two_classes, check_views
 from ._engine import (
@@ -22,12 +22,14 @@ from ._engine import (
     split_validation,
     torch_threads,
 )
+from ._inference import PrototypeInferenceMixin
 from ._persist import NetStateMixin
 
 __all__ = ["HalluAudioClassifier"]
 
 
-class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEstimator):
+class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin, ClassifierMixin,
+                           BaseEstimator):
     """Multi-view prototypical network trained with episodes (HalluAudio).
 
     One convolutional backbone per view of the input; a clip's embedding is the concatenation
@@ -81,6 +83,12 @@ class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEst
     per_view_weight : float, default=1.0
         Weight of an extra loss that makes each view's branch classify alone (the paper
         has none, 0.0; 1.0 was better on validation: ``benchmarks/ablation.py``).
+    embedding_norm : {"centered_l2"} or None, default="centered_l2"
+        How prediction compares embeddings. ``"centered_l2"``: subtract the training
+        clips' mean embedding, then give each view's part the same norm (SimpleShot's
+        centring and L2 normalisation; better on both validation splits,
+        ``benchmarks/embedding_norm.py``). ``None``: raw embeddings, the paper's
+        metric. Training and its best-epoch choice always use raw embeddings.
     crop_views : bool or list of (int, int, int, int), default=False
         Feed each view only the window ``(row_start, row_stop, frame_start,
         frame_stop)`` where it is unmasked. A list gives the windows, e.g. the
@@ -142,6 +150,14 @@ class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEst
         ``(n_views, n_mels, n_frames)`` of the training input.
     view_slices_ : list of slice
         Where each view's embedding lies.
+    embedding_mean_ : ndarray of shape (embedding_dim,)
+        Mean raw embedding of the clips the backbones were trained on (of ``X``
+        when ``fit`` kept untrained backbones); ``embedding_norm`` centres on it.
+    embedding_scale_ : float
+        Mean norm of those clips' centred view embeddings: each view's norm after
+        ``"centered_l2"``.
+    prototypes_norm_ : {"centered_l2"} or None
+        The ``embedding_norm`` the prototypes were made with.
     net_ : skorch.NeuralNet
         The training engine; ``history_`` is its history.
     train_classes_ : ndarray
@@ -178,6 +194,7 @@ class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEst
         "time_shift": [tuple, list, None],
         "time_shift_per": [StrOptions({"clip", "episode"})],
         "per_view_weight": [Interval(Real, 0, None, closed="left")],
+        "embedding_norm": [StrOptions({"centered_l2"}), None],
         "crop_views": ["boolean", list, tuple],
         "standardize": ["boolean"],
         "validation_classes": [Interval(Integral, 1, None, closed="left"), list, tuple,
@@ -215,6 +232,7 @@ class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEst
         time_shift=None,
         time_shift_per="clip",
         per_view_weight=1.0,
+        embedding_norm="centered_l2",
         crop_views=False,
         standardize=True,
         validation_classes=None,
@@ -247,6 +265,7 @@ class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEst
         self.time_shift = time_shift
         self.time_shift_per = time_shift_per
         self.per_view_weight = per_view_weight
+        self.embedding_norm = embedding_norm
         self.crop_views = crop_views
         self.standardize = standardize
         self.validation_classes = validation_classes
@@ -302,9 +321,10 @@ class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEst
         rng = check_random_state(self.random_state)
         seeds = rng.randint(0, 2**31 - 1, size=3)
         with torch_threads(self.n_threads):
+            trained_on = None
             if not keep_backbone:
-                self._train(X, y, seeds, np.random.RandomState(seeds[2]))
-            self._set_prototypes(X, y)
+                trained_on = self._train(X, y, seeds, np.random.RandomState(seeds[2]))
+            self._set_prototypes(X, y, stats_from=trained_on)
         return self
 
     def _train(self, X, y, seeds, split_rng):
@@ -330,10 +350,18 @@ class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEst
         self.train_classes_ = train_classes
         self.view_slices_ = list(net.module_.view_slices)
         self.net_ = net
+        return train_mask
 
-    def _set_prototypes(self, X, y):
+    def _set_prototypes(self, X, y, stats_from=None):
+        """Prototypes of ``(X, y)``; embedding statistics from ``X[stats_from]`` (a mask), or
+        from ``X`` when there are none yet."""
         classes, y_idx = np.unique(y, return_inverse=True)
         emb = self.net_.forward_clips(X, progress=self.verbose >= 2)
+        if stats_from is not None or not hasattr(self, "embedding_mean_"):
+            self._set_embedding_stats(
+                emb if stats_from is None else emb[torch.from_numpy(stats_from)])
+        emb = self._normalize(emb)
+        self.prototypes_norm_ = self.embedding_norm
         protos = class_prototypes(emb, torch.from_numpy(y_idx.astype(np.int64)), len(classes))
         self.classes_, self.prototypes_ = classes, protos.numpy().astype(np.float32)
 
@@ -363,83 +391,18 @@ class HalluAudioClassifier(DocLinkMixin, NetStateMixin, ClassifierMixin, BaseEst
             self._set_prototypes(X, y)
         return self
 
-    # ------------------------------------------------------------- inference
-    def _embed(self, X):
-        """Embeddings of checked input, a CPU tensor."""
-        X = self._check_X(X)
-        with torch_threads(self.n_threads):
-            return self.net_.forward(X)
-
-    def _logits(self, X):  # the one numpy -> torch -> numpy trip of prediction
-        return prototype_logits(self._embed(X), torch.from_numpy(self.prototypes_))
-
-    def embed(self, X):
-        """Compute the clips' embeddings: the views' embeddings concatenated.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
-            Views shaped as in ``fit``.
-
-        Returns
-        -------
-        emb : ndarray of shape (n_clips, embedding_dim)
-            ``emb[:, view_slices_[v]]`` is view ``v``'s part.
-        """
-        return self._embed(X).numpy()
-
-    def decision_function(self, X):
-        """Compute the logits: minus the squared distance to each class prototype.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
-            Views shaped as in ``fit``.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_clips, n_classes), or (n_clips,) for two classes
-            Columns in order of ``classes_``; two classes: the score of ``classes_[1]``.
-        """
-        logits = self._logits(X).double()  # two classes: the log-odds, as scikit-learn wants
-        return (logits[:, 1] - logits[:, 0]).numpy() if logits.shape[1] == 2 else logits.numpy()
-
-    def predict_proba(self, X):
-        """Softmax of the logits over ``classes_``.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
-            Views shaped as in ``fit``.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_clips, n_classes)
-            Probabilities (float64), columns in the order of ``classes_``.
-        """
-        return torch.softmax(self._logits(X).double(), dim=1).numpy()
-
-    def predict(self, X):
-        """Label of the nearest prototype (in ``classes_``) for each clip.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
-            Views shaped as in ``fit``.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_clips,)
-            Labels from ``classes_``.
-        """
-        nearest = self._logits(X).argmax(dim=1).numpy()  # checks first that self is fitted
-        return self.classes_[nearest]
-
     @property
     def history_(self):
         """The skorch history of the last training: per-epoch losses, accuracies, times."""
         check_is_fitted(self, "net_")
         return self.net_.history
+
+    def __setstate__(self, state):
+        # Saved by 0.1.0, before embedding_norm: keep the raw metric it was made with.
+        state = {"embedding_norm": None, **state}
+        if "prototypes_" in state:
+            state.setdefault("prototypes_norm_", None)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,7 +4,14 @@ from ._backbone import Backbone, ConvBlock, MultiViewEncoder
 from ._encoder import StandardizedEncoder
 from ._fused import BatchNormPoolReLU, FusedConvBlock
 from ._loss import PrototypicalLoss
-from ._prototypes import class_prototypes, prototype_logits, prototypes, prototypical_loss
+from ._prototypes import (
+    centered_l2,
+    class_prototypes,
+    embedding_stats,
+    prototype_logits,
+    prototypes,
+    prototypical_loss,
+)
 
 __all__ = [
     "ConvBlock",
@@ -18,4 +25,6 @@ __all__ = [
     "class_prototypes",
     "prototype_logits",
     "prototypical_loss",
+    "embedding_stats",
+    "centered_l2",
 ]

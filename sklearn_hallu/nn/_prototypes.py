@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["prototypes", "class_prototypes", "prototype_logits", "prototypical_loss"]
+__all__ = ["prototypes", "class_prototypes", "prototype_logits", "prototypical_loss",
+           "embedding_stats", "centered_l2"]
 
 
 def prototypes(support: torch.Tensor) -> torch.Tensor:
@@ -118,3 +119,58 @@ def prototypical_loss(emb: torch.Tensor, n_way: int, k_shot: int, view_slices=No
         loss = loss + per_view_weight * torch.stack(view_losses).mean()
     acc = (logits.argmax(-1) == target).float().mean()
     return loss, acc
+
+
+def embedding_stats(emb: torch.Tensor, view_slices) -> tuple[torch.Tensor, float]:
+    """What :func:`centered_l2` needs: the mean embedding and the mean centred view norm.
+
+    Parameters
+    ----------
+    emb : Tensor of shape (n_clips, dim)
+        Embeddings of the base (training) clips.
+    view_slices : list of slice
+        Where each view's embedding lies in ``dim``.
+
+    Returns
+    -------
+    mean : Tensor of shape (dim,)
+        The mean embedding.
+    scale : float
+        The mean over clips and views of the norm of a view's centred embedding.
+    """
+    mean = emb.mean(dim=0)
+    centred = emb - mean
+    norms = torch.stack([centred[:, s].norm(dim=-1) for s in view_slices])
+    return mean, float(norms.mean())
+
+
+def centered_l2(emb: torch.Tensor, mean: torch.Tensor, view_slices, scale: float = 1.0):
+    """Centre embeddings on ``mean``, then give each view's part the norm ``scale``.
+
+    After this, the squared distance of two clips is, view by view, ``2 scale^2``
+    times one minus the cosine of their centred embeddings, and every view weighs
+    the same in the sum (Wang et al. 2019, "SimpleShot", centre and L2-normalise
+    features for nearest-prototype few-shot classification). A single ``scale``
+    for all views keeps the logits on the order of the training ones, so that
+    ``predict_proba`` is not flattened; it does not change any argmax.
+
+    Parameters
+    ----------
+    emb : Tensor of shape (n_clips, dim)
+        Embeddings.
+    mean : Tensor of shape (dim,)
+        The base clips' mean embedding (:func:`embedding_stats`).
+    view_slices : list of slice
+        Where each view's embedding lies in ``dim``.
+    scale : float, default=1.0
+        The norm each view's part gets.
+
+    Returns
+    -------
+    Tensor of shape (n_clips, dim)
+        The normalised embeddings (a new tensor).
+    """
+    out = emb - mean
+    for s in view_slices:
+        out[:, s] = scale * F.normalize(out[:, s], dim=-1)
+    return out
