@@ -31,12 +31,12 @@ import json
 import sys
 from pathlib import Path
 
+import ablation
 import joblib
 import numpy as np
+from ablation import EPISODE_SEED, SETTINGS, load_data, probe_classes
 from sklearn.pipeline import Pipeline
 
-import ablation
-from ablation import EPISODE_SEED, SETTINGS, load_data, probe_classes
 from sklearn_hallu.apps._features import log
 from sklearn_hallu.apps._summary import _paired_clip_gain
 from sklearn_hallu.sampling import episodic_accuracy
@@ -111,10 +111,11 @@ def evaluate(args):
                                                    - np.asarray(run["per_clip"][key])).max()))
                         checks.append(float(np.abs(per["probe"][key]
                                                    - np.asarray(best[f"probe_{key}"])).max()))
+            got = {str(n): res[name][str(n)] for n in NORMS}
             log(f"{name} seed {seed}: " + "; ".join(
-                f"{norm} " + ", ".join(f"{sp} {k} {100 * res[name][str(norm)][sp][seed][k].mean():.2f}"
-                                       for sp in ("validation", "probe") for k in KEYS)
-                for norm in NORMS))
+                f"{n} " + ", ".join(f"{sp} {k} {100 * by[sp][seed][k].mean():.2f}"
+                                    for sp in ("validation", "probe") for k in KEYS)
+                for n, by in got.items()))
     return res, max(checks)
 
 
