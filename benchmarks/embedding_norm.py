@@ -173,7 +173,7 @@ def markdown(s):
     lines += [f"| {r['variant']} | {r['embedding_norm']} | "
               + " | ".join(f"{r[c]:.2f}" for c in cols) + " |" for r in s["rows"]]
     lines += ["", "Centred-L2 minus raw, same clips and episodes:", "",
-              "| variant " + head[0], "|---" + head[1][4:]]
+              "| variant " + head[0], head[1][4:]]
     lines += [f"| {d['variant']} | " + " | ".join(_fmt(d[c]) for c in cols) + " |"
               for d in s["centered_minus_raw"]]
     lines += ["", "Multi-view model minus the baseline under each metric:", "",

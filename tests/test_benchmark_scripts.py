@@ -146,3 +146,31 @@ def test_reference_seeds_summary(tmp_path):
     assert out["paper_lower_bound"]["5w1s"] == pytest.approx(69.15)
     md = (tmp_path / "summary.md").read_text()
     assert "| mean ± t-interval over seeds | | | 70.00 ± 4.97 |" in md
+
+
+def test_embedding_norm_rule_needs_both_splits(monkeypatch):
+    import argparse
+
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # it imports ablation.py
+    mod = _script("embedding_norm")
+    args = argparse.Namespace(out="o", variants=["base_ref", "hallu_per_view"], seeds=[0, 1])
+
+    def res(gain_val, gain_probe):  # per-clip accuracies: raw 0.5, centred 0.5 + gain
+        acc = {"None": {"validation": 0.5, "probe": 0.5},
+               "centered_l2": {"validation": 0.5 + gain_val, "probe": 0.5 + gain_probe}}
+        return {v: {n: {sp: {s: {k: np.full(10, a) for k in mod.KEYS} for s in args.seeds}
+                        for sp, a in by_split.items()} for n, by_split in acc.items()}
+                for v in args.variants}
+
+    s = mod.summarise(res(0.1, 0.02), args, 0.0)
+    assert s["chosen"] == "centered_l2"
+    assert s["centered_minus_raw"][0]["probe 5w1s"]["gain"] == pytest.approx(2.0)
+    assert s["model_gains"][0]["variant"] == "hallu_per_view - base_ref"
+    assert mod.summarise(res(0.1, -0.01), args, 0.0)["chosen"] is None
+    md = mod.markdown(s)
+    assert "**centered_l2**" in md
+    lines = md.splitlines()
+    seps = [i for i, line in enumerate(lines) if line.startswith("|---")]
+    assert len(seps) == 3 and all(lines[i].count("|") == lines[i - 1].count("|") for i in seps)

@@ -356,3 +356,46 @@ def test_per_view_weight_adds_each_views_loss(small_views):
     # one episode from the same initial weights: the loss grows linearly in the weight
     assert loss[1.0] > loss[0.0]
     np.testing.assert_allclose(loss[2.0] - loss[0.0], 2 * (loss[1.0] - loss[0.0]), rtol=1e-3)
+
+
+def test_centered_l2_centres_on_the_training_classes_and_equalises_views(small_views):
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1, validation_classes=[0, 1]).fit(X, y)
+    assert clf.embedding_norm == "centered_l2"  # the default, chosen on validation
+    raw = clf.net_.forward(X).numpy()
+    trained_on = ~np.isin(y, [0, 1])  # the validation classes are not in the mean
+    np.testing.assert_allclose(clf.embedding_mean_, raw[trained_on].mean(0), rtol=1e-4,
+                               atol=1e-5)
+    emb = clf.embed(X)
+    for sl in clf.view_slices_:
+        np.testing.assert_allclose(np.linalg.norm(emb[:, sl], axis=1), clf.embedding_scale_,
+                                   rtol=1e-4)
+    plain = clone(clf).set_params(embedding_norm=None).fit(X, y)  # the paper's metric
+    np.testing.assert_allclose(plain.embed(X), plain.net_.forward(X).numpy())
+    means = [plain.embed(X[y == c]).mean(0) for c in plain.classes_]
+    np.testing.assert_allclose(plain.prototypes_, means, rtol=1e-4, atol=1e-4)
+
+
+def test_model_saved_before_embedding_norm_keeps_its_metric_and_can_take_the_new_one(
+        small_views):
+    from sklearn_hallu import HalluAudioClassifier
+
+    X, y = small_views
+    raw = tiny_clf(max_epochs=1, embedding_norm=None).fit(X, y)
+    state = raw.__getstate__()
+    for key in ("embedding_norm", "embedding_mean_", "embedding_scale_", "prototypes_norm_"):
+        del state[key]  # what sklearn-hallu 0.1.0 pickled
+    old = HalluAudioClassifier.__new__(HalluAudioClassifier)
+    old.__setstate__(state)
+    assert old.embedding_norm is None
+    np.testing.assert_allclose(old.predict_proba(X), raw.predict_proba(X))
+    old.set_params(embedding_norm="centered_l2")
+    with pytest.raises(ValueError, match=r"fit_embedding_stats\(X_train\)"):
+        old.embed(X)
+    old.fit_embedding_stats(X)
+    with pytest.raises(ValueError, match=r"made with embedding_norm=None.*fit_support"):
+        old.predict(X)
+    old.fit_support(X, y)
+    new = clone(raw).set_params(embedding_norm="centered_l2").fit(X, y)  # same seed, same net
+    np.testing.assert_allclose(old.predict_proba(X), new.predict_proba(X), rtol=1e-4,
+                               atol=1e-6)

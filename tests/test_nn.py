@@ -6,7 +6,9 @@ import torch
 from sklearn_hallu.nn import (
     PrototypicalLoss,
     StandardizedEncoder,
+    centered_l2,
     class_prototypes,
+    embedding_stats,
     prototype_logits,
     prototypes,
 )
@@ -50,3 +52,23 @@ def test_encoder_standardises_and_reads_nan_as_the_mean():
         torch.testing.assert_close(enc(masked), enc(filled))
     assert {"mean", "std"} <= set(enc.state_dict())
     np.testing.assert_allclose([enc.mean.item(), enc.std.item()], [3.0, 2.0])
+
+
+def test_centered_l2_gives_every_view_one_norm_and_ignores_a_common_offset():
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(20, 6)).astype(np.float32) * np.array([1, 1, 1, 10, 10, 10], "f4")
+    emb, slices = torch.from_numpy(raw), [slice(0, 3), slice(3, 6)]
+    mean, scale = embedding_stats(emb, slices)
+    centred = raw - raw.mean(0)
+    expected_scale = np.mean([np.linalg.norm(centred[:, s], axis=1) for s in slices])
+    np.testing.assert_allclose(mean.numpy(), raw.mean(0), rtol=1e-5, atol=1e-6)
+    assert abs(scale - expected_scale) < 1e-4 * expected_scale
+    out = centered_l2(emb, mean, slices, scale)
+    for s in slices:  # the view 10x larger in raw units no longer outweighs the other
+        np.testing.assert_allclose(out[:, s].norm(dim=1).numpy(), scale, rtol=1e-5)
+        cos = (centred[:, s] / np.linalg.norm(centred[:, s], axis=1, keepdims=True))
+        np.testing.assert_allclose(out[:, s].numpy(), scale * cos, rtol=1e-4, atol=1e-5)
+    offset = torch.arange(6.0) * 100  # moves every clip and the mean alike
+    np.testing.assert_allclose(centered_l2(emb + offset, mean + offset, slices, scale).numpy(),
+                               out.numpy(), atol=1e-3)
+    np.testing.assert_array_equal(emb.numpy(), raw)  # the input is left alone

@@ -60,6 +60,7 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
         time_shift_per=cfg["time_shift_per"],
         mask_params={"fill": cfg["mask_fill"]},
         per_view_weight=_per_view_weight(kind, cfg),
+        embedding_norm=cfg.get("embedding_norm"),
         crop_views=cfg["crop_views"] or kind == "halluaudio_crop",
         validation_classes=cfg["val_classes"] if validation else None,
         val_n_way=5, val_k_shot=5, val_n_episodes=cfg["val_episodes"],
@@ -125,7 +126,7 @@ def sweep_split(feats, split, cfg, splits, seed):
 
 
 # Settings that do not change what a model learns (a resumed run may differ in them).
-_NOT_RECIPE = ("verbose", "repeats", "device")
+_NOT_RECIPE = ("verbose", "repeats", "device", "embedding_norm")  # not training
 
 
 def _per_view_weight(kind, cfg):
@@ -190,7 +191,7 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
     if stage == "test" or (resume and path.is_file() and recipe.is_file()
                            and recipe.read_text() == wanted):
         log(f"{tag}: loading {path}" + ("" if stage == "test" else " (finished before)"))
-        return joblib.load(path)
+        return _with_embedding_norm(joblib.load(path), cfg, X, y)
     log(f"{tag}: training on {len(y)} clips ({cfg['epochs']} epochs, device {cfg['device']})")
     t0 = time.perf_counter()
     model = reproduce_model(kind, cfg, seed, split_hz).fit(X, y)
@@ -199,6 +200,19 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
     joblib.dump(model, tmp)
     tmp.replace(path)
     recipe.write_text(wanted)
+    return model
+
+
+def _with_embedding_norm(model, cfg, X, y):
+    """A loaded model set to the run's ``embedding_norm`` (a prediction setting, so models
+    trained before it existed are reused); a model saved without the centring statistics
+    gets them from its training classes (``X``, ``y`` less the validation classes)."""
+    clf = model[-1] if isinstance(model, Pipeline) else model
+    norm = cfg.get("embedding_norm")
+    clf.set_params(embedding_norm=norm)
+    if norm is not None and not hasattr(clf, "embedding_mean_"):
+        Xt = X[~np.isin(y, cfg["val_classes"])]
+        clf.fit_embedding_stats(model[:-1].transform(Xt) if isinstance(model, Pipeline) else Xt)
     return model
 
 

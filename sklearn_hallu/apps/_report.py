@@ -125,6 +125,7 @@ def markdown_table(results):
         f"{cfg.get('episodes')} ({cfg.get('train_way', 5)}-way 5-shot), "
         f"log-mel {cfg.get('logmel', '-')}, "
         f"per-view loss weight {cfg['per_view_weight']}, "
+        f"embedding norm {cfg.get('embedding_norm')}, "
         f"{cfg['repeats']} test passes"
         + (" (QUICK RUN: not a result)" if results["quick"] else ""),
     ]

@@ -72,6 +72,7 @@ def _config(args):
         "time_shift_per": args.time_shift_per,
         "mask_fill": args.mask_fill,
         "per_view_weight": args.per_view_weight,
+        "embedding_norm": None if args.embedding_norm == "none" else args.embedding_norm,
         "train_way": args.train_way,
         "crop_views": args.crop_views,
         "val_episodes": 20 if quick else args.val_episodes,
@@ -227,6 +228,11 @@ def build_parser(parser=None):
     p.add_argument("--per-view-weight", type=float, default=1.0,
                    help="weight of each view's own loss in the multi-view models (0: the "
                         "paper's loss; runs before 2026-11-26 used 0)")
+    p.add_argument("--embedding-norm", default="centered_l2", choices=["centered_l2", "none"],
+                   help="how test episodes compare embeddings: centred on the training clips' "
+                        "mean and L2-normalised per view (default, chosen on validation: "
+                        "benchmarks/embedding_norm.py), or raw (the paper's; runs before "
+                        "2026-11-27 used none). Saved models are reused under either")
     p.add_argument("--train-way", type=int, default=5,
                    help="classes per training episode (5-shot, 5 queries each; default 5, "
                         "the test episodes' way); validation and test keep their own")

@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sklearn_hallu.apps import reproduce
@@ -208,3 +209,26 @@ def test_commit_variable_wins(monkeypatch):
 
     monkeypatch.setenv("SKLEARN_HALLU_COMMIT", "abc123")
     assert git_commit() == "abc123"
+
+
+def test_embedding_norm_reaches_the_models_and_upgrades_loaded_ones(small_views):
+    from sklearn_hallu.apps._experiments import _with_embedding_norm, reproduce_model
+
+    from ..conftest import tiny_clf
+
+    for value, expected in (("centered_l2", "centered_l2"), ("none", None)):
+        cfg = _cfg("--embedding-norm", value)
+        assert cfg["embedding_norm"] == expected
+        model = reproduce_model("halluaudio", cfg, 0, 2000.0)
+        assert model[-1].embedding_norm == expected
+    X, y = small_views
+    fitted = tiny_clf(max_epochs=1, validation_classes=[0, 1]).fit(X, y)
+    saved = tiny_clf(max_epochs=1, validation_classes=[0, 1], embedding_norm=None).fit(X, y)
+    del saved.embedding_mean_, saved.embedding_scale_  # as a model saved by 0.1.0
+    got = _with_embedding_norm(saved, {"embedding_norm": "centered_l2", "val_classes": [0, 1]},
+                               X, y)
+    assert got.embedding_norm == "centered_l2"  # and its statistics are those fit computes
+    np.testing.assert_allclose(got.embedding_mean_, fitted.embedding_mean_, rtol=1e-4,
+                               atol=1e-5)
+    assert abs(got.embedding_scale_ - fitted.embedding_scale_) < 1e-4 * fitted.embedding_scale_
+    np.testing.assert_allclose(got.embed(X), fitted.embed(X), rtol=1e-4, atol=1e-5)
