@@ -1,4 +1,4 @@
-"""The docs build (with the gallery executed) and the ESC-50 example script run."""
+"""The docs build (gallery executed), the user guide's examples, the ESC-50 example."""
 
 import subprocess
 import sys
@@ -56,3 +56,10 @@ def test_readme_quickstart_and_search_run():
     assert acc > 0.5  # 4 new classes: chance is 0.25
     scores = [float(v) for v in lines[-1].split()[1:]]
     assert len(scores) == 4 and all(0.2 < s <= 1 for s in scores)  # no NaN; 5-way chance 0.2
+
+
+def test_user_guide_examples_run():
+    import doctest
+
+    result = doctest.testfile(str(ROOT / "docs" / "user_guide.rst"), module_relative=False)
+    assert result.attempted >= 10 and result.failed == 0, result
