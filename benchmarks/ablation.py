@@ -217,6 +217,7 @@ def build(model, cfg, args, seed, val_classes):
         time_shift_per=cfg["time_shift_per"], per_view_weight=cfg.get("per_view_weight", 0.0),
         validation_classes=list(val_classes), val_n_way=5, val_k_shot=5,
         n_threads=args.threads, random_state=seed, verbose=args.verbose, callbacks=callbacks,
+        embedding_norm=None,  # raw, as every run here was scored (embedding_norm.py compares)
     )
     if model == "baseline":
         return clf

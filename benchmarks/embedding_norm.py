@@ -47,7 +47,8 @@ KEYS = [f"{n}w{k}s" for n, k in SETTINGS]
 
 
 def load_model(path):
-    """A model saved by ``ablation.py run``: its pickled callbacks name ``__main__``."""
+    """A model saved by ``ablation.py run``; those saved before f9c00c9 keep its probe
+    callback, pickled as ``__main__.ProbeScore``: the name is pointed at ``ablation``."""
     main = sys.modules["__main__"]
     for name in ("ProbeScore", "InitWholeBranch"):
         if not hasattr(main, name):

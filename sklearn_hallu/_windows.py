@@ -201,6 +201,9 @@ def embed_windows(model, X, *, hop_s=None, pool="mean"):
     embeddings, as a prototype is the mean of its clips': it is what the
     command line's ``evaluate --crop windows`` scores episodes on (through
     :func:`~sklearn_hallu.model_selection.few_shot_report`'s ``embeddings``).
+    Each window is embedded as :meth:`~sklearn_hallu.HalluAudioClassifier.embed`
+    does (normalised as its ``embedding_norm`` says); their mean no longer has one
+    norm per view.
 
     Parameters
     ----------

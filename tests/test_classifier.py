@@ -366,10 +366,17 @@ def test_centered_l2_centres_on_the_training_classes_and_equalises_views(small_v
     trained_on = ~np.isin(y, [0, 1])  # the validation classes are not in the mean
     np.testing.assert_allclose(clf.embedding_mean_, raw[trained_on].mean(0), rtol=1e-4,
                                atol=1e-5)
+    centred = raw[trained_on] - raw[trained_on].mean(0)
+    scale = np.mean([np.linalg.norm(centred[:, sl], axis=1) for sl in clf.view_slices_])
+    assert abs(clf.embedding_scale_ - scale) < 1e-4 * scale
     emb = clf.embed(X)
     for sl in clf.view_slices_:
         np.testing.assert_allclose(np.linalg.norm(emb[:, sl], axis=1), clf.embedding_scale_,
                                    rtol=1e-4)
+    means = [emb[y == c].mean(0) for c in clf.classes_]  # prototypes of normalised clips
+    np.testing.assert_allclose(clf.prototypes_, means, rtol=1e-4, atol=1e-5)
+    support = clone(clf).fit(X, y).fit_support(X[:12], y[:12])  # a support set keeps them
+    np.testing.assert_array_equal(support.embedding_mean_, clf.embedding_mean_)
     plain = clone(clf).set_params(embedding_norm=None).fit(X, y)  # the paper's metric
     np.testing.assert_allclose(plain.embed(X), plain.net_.forward(X).numpy())
     means = [plain.embed(X[y == c]).mean(0) for c in plain.classes_]
@@ -389,9 +396,16 @@ def test_model_saved_before_embedding_norm_keeps_its_metric_and_can_take_the_new
     old.__setstate__(state)
     assert old.embedding_norm is None
     np.testing.assert_allclose(old.predict_proba(X), raw.predict_proba(X))
+    old.fit_support(X[:12], y[:12])  # a support set must not become the centring
     old.set_params(embedding_norm="centered_l2")
     with pytest.raises(ValueError, match=r"fit_embedding_stats\(X_train\)"):
         old.embed(X)
+    with pytest.raises(ValueError, match=r"fit_embedding_stats\(X_train\)"):
+        old.fit_support(X, y)
+    old.set_params(embedding_norm="none")
+    with pytest.raises(ValueError, match="'centered_l2' or None, got 'none'"):
+        old.embed(X)
+    old.set_params(embedding_norm="centered_l2")
     old.fit_embedding_stats(X)
     with pytest.raises(ValueError, match=r"made with embedding_norm=None.*fit_support"):
         old.predict(X)

@@ -35,7 +35,10 @@ class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin,
     One convolutional backbone per view of the input; a clip's embedding is the concatenation
     of its view embeddings, so the logit of class ``c``, ``-||e - p_c||^2``, is minus the sum
     over views of the squared distance to that view's prototype. With one view (3-D input)
-    this is the plain prototypical network, the paper's baseline.
+    this is the plain prototypical network, the paper's baseline. By default
+    (``embedding_norm="centered_l2"``) ``e`` and ``p_c`` are taken from embeddings centred
+    on the training clips' mean, each view's part rescaled to one common norm; with
+    ``embedding_norm=None`` they are the raw embeddings, the paper's metric.
 
     ``fit`` meta-trains the backbones on episodes drawn from ``y`` (unless
     ``train_backbone=False``), then stores one prototype per class of ``y``, so that
@@ -151,8 +154,9 @@ class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin,
     view_slices_ : list of slice
         Where each view's embedding lies.
     embedding_mean_ : ndarray of shape (embedding_dim,)
-        Mean raw embedding of the clips the backbones were trained on (of ``X``
-        when ``fit`` kept untrained backbones); ``embedding_norm`` centres on it.
+        Mean raw embedding of the clips of the last ``fit`` that built or trained the
+        backbones (the held-out ``validation_classes`` left out); ``embedding_norm``
+        centres on it. Support sets (``fit_support``, ``train_backbone=False``) keep it.
     embedding_scale_ : float
         Mean norm of those clips' centred view embeddings: each view's norm after
         ``"centered_l2"``.
@@ -353,13 +357,12 @@ class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin,
         return train_mask
 
     def _set_prototypes(self, X, y, stats_from=None):
-        """Prototypes of ``(X, y)``; embedding statistics from ``X[stats_from]`` (a mask), or
-        from ``X`` when there are none yet."""
+        """Prototypes of ``(X, y)``; with ``stats_from`` (a mask: the clips the backbones
+        trained on) also the embedding statistics. A support set never sets them."""
         classes, y_idx = np.unique(y, return_inverse=True)
         emb = self.net_.forward_clips(X, progress=self.verbose >= 2)
-        if stats_from is not None or not hasattr(self, "embedding_mean_"):
-            self._set_embedding_stats(
-                emb if stats_from is None else emb[torch.from_numpy(stats_from)])
+        if stats_from is not None:
+            self._set_embedding_stats(emb[torch.from_numpy(stats_from)])
         emb = self._normalize(emb)
         self.prototypes_norm_ = self.embedding_norm
         protos = class_prototypes(emb, torch.from_numpy(y_idx.astype(np.int64)), len(classes))

@@ -52,6 +52,9 @@ class PrototypeInferenceMixin:
         """Apply ``embedding_norm`` to raw embeddings (a CPU tensor)."""
         if self.embedding_norm is None:
             return emb
+        if self.embedding_norm != "centered_l2":  # set_params does not validate
+            raise ValueError(f"embedding_norm must be 'centered_l2' or None, got "
+                             f"{self.embedding_norm!r}.")
         if not hasattr(self, "embedding_mean_"):
             raise ValueError(
                 f"embedding_norm={self.embedding_norm!r} needs the mean embedding of the "
@@ -100,6 +103,9 @@ class PrototypeInferenceMixin:
 
     def decision_function(self, X):
         """Compute the logits: minus the squared distance to each class prototype.
+
+        Distances between embeddings as :meth:`embed` gives them (normalised as
+        ``embedding_norm`` says).
 
         Parameters
         ----------

@@ -136,12 +136,14 @@ def embedding_stats(emb: torch.Tensor, view_slices) -> tuple[torch.Tensor, float
     mean : Tensor of shape (dim,)
         The mean embedding.
     scale : float
-        The mean over clips and views of the norm of a view's centred embedding.
+        The mean over clips and views of the norm of a view's centred embedding
+        (1.0 when every clip has the same embedding).
     """
     mean = emb.mean(dim=0)
     centred = emb - mean
     norms = torch.stack([centred[:, s].norm(dim=-1) for s in view_slices])
-    return mean, float(norms.mean())
+    scale = float(norms.mean())
+    return mean, scale if scale > 0 else 1.0
 
 
 def centered_l2(emb: torch.Tensor, mean: torch.Tensor, view_slices, scale: float = 1.0):
