@@ -9,6 +9,10 @@
 #   SEEDS="0 1 2"  seeds of the reproduction;  TRAIN_S=440  its training deadline (s)
 #   RESUME=1 WAY=20  skip the ablation; train what the last call's per-seed runs lack
 #   DRY=1 PY=.venv/bin/python OUT=/tmp/dry  a check of the script here (CPU, a few steps)
+#   EMB=none  the reproduction's --embedding-norm: none (raw, default here), so that new
+#   seeds merge with docs/results/gpu_h100_way20 (`reproduce --stage merge`), whose models
+#   were not brought back; the models now come back in repro.tgz (about 1 MB each), so a
+#   CPU run can test them again with --embedding-norm centered_l2
 # The recorded run (benchmarks/results/ablation_way, docs/results/gpu_h100_way20): a first
 # call with SEEDS="0 1 2 3 4" (ablation done, way 20 chosen, five baselines trained, every
 # HalluAudio fit cut by the 440 s deadline), then on the same warm machine
@@ -31,7 +35,7 @@ nvidia-smi -L
 $PY -c "import torch, sklearn, skorch, librosa, numpy; print(torch.__version__, torch.cuda.is_available(), sklearn.__version__, skorch.__version__, librosa.__version__, numpy.__version__)"
 timeout 60 $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_classifier.py 2>&1 | tail -3
 C=.gpu/esc50_logmel_f16.npz
-SEEDS=${SEEDS:-0 1 2}; TRAIN_S=${TRAIN_S:-440}; TEST_S=${TEST_S:-575}
+SEEDS=${SEEDS:-0 1 2}; TRAIN_S=${TRAIN_S:-440}; TEST_S=${TEST_S:-575}; EMB=${EMB:-none}
 if [ -z "${RESUME:-}" ]; then
 echo "== ablation $(left 0)"
 for s in 0 1 2; do
@@ -52,15 +56,17 @@ WAY=${WAY:-5}
 echo "== long reproduction, train way $WAY $(left 0)"
 for s in $SEEDS; do
   OMP_NUM_THREADS=${OMP:-3} timeout $(left $TRAIN_S) $PY -m sklearn_hallu.apps.reproduce --features-cache $C \
-    --models baseline halluaudio --seeds $s --device $DEV --train-way $WAY $XR --out $T/r$s > $T/r$s.log 2>&1 &
+    --models baseline halluaudio --seeds $s --device $DEV --train-way $WAY --embedding-norm $EMB \
+    $XR --out $T/r$s > $T/r$s.log 2>&1 &
 done; wait
 mkdir -p $T/repro/models
 for s in $SEEDS; do cp $T/r$s/models/*.joblib $T/r$s/models/*.json $T/repro/models/ 2>/dev/null; grep -h "fit\b\|best epoch" $T/r$s.log | tail -2; done
 DONE=$(for s in $SEEDS; do [ -f $T/repro/models/halluaudio_seed$s.joblib ] && printf "%s " $s; done)
 echo "== test seeds: $DONE $(left 0)"
 [ -n "$DONE" ] && timeout $(left $TEST_S) $PY -m sklearn_hallu.apps.reproduce --features-cache $C \
-  --models baseline halluaudio --seeds $DONE --device $DEV --train-way $WAY $XR --out $T/repro > $T/repro.log 2>&1
+  --models baseline halluaudio --seeds $DONE --device $DEV --train-way $WAY --embedding-norm $EMB \
+  $XR --out $T/repro > $T/repro.log 2>&1
 tail -3 $T/repro.log; cp $T/r?.log $T/repro.log $T/repro/
-tar czf $OUT/repro.tgz --exclude='*.joblib' -C $T repro
+tar czf $OUT/repro.tgz -C $T repro
 sed -n '/Gain over/,/^$/p' $T/repro/results.md | head -8; grep -A6 "^| model | setting" $T/repro/results.md | head -12
 echo "== end $(left 0)"
