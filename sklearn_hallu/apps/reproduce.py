@@ -306,6 +306,12 @@ def dispatch(args):
         if not args.merge:
             raise ValueError("--stage merge needs --merge FOLDER FOLDER ...: the output "
                              "folders of the runs to join.")
+        chosen = [f"--{k}" for k in ("seeds", "models", "quick")
+                  if getattr(args, k) != build_parser().get_default(k)]
+        if chosen:  # merge takes every seed and model of the runs as they are
+            raise ValueError(f"--stage merge joins every seed and model of the --merge runs; "
+                             f"{', '.join(chosen)} would be ignored. Leave "
+                             f"{'it' if len(chosen) == 1 else 'them'} out.")
         from ._merge import merge_runs
 
         return merge_runs(args.merge, args.out)

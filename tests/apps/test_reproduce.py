@@ -232,3 +232,13 @@ def test_embedding_norm_reaches_the_models_and_upgrades_loaded_ones(small_views)
                                atol=1e-5)
     assert abs(got.embedding_scale_ - fitted.embedding_scale_) < 1e-4 * fitted.embedding_scale_
     np.testing.assert_allclose(got.embed(X), fitted.embed(X), rtol=1e-4, atol=1e-5)
+
+
+def test_merge_refuses_options_it_would_ignore(tmp_path):
+    base = ["--stage", "merge", "--merge", "a", "b", "--out", str(tmp_path / "m")]
+    with pytest.raises(ValueError, match="--seeds would be ignored. Leave it out"):
+        reproduce.main([*base, "--seeds", "3"])
+    with pytest.raises(ValueError, match="--models, --quick would be ignored. Leave them"):
+        reproduce.main([*base, "--models", "baseline", "--quick"])
+    with pytest.raises(FileNotFoundError):  # the defaults pass on to the runs' folders
+        reproduce.main(base)
