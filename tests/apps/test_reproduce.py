@@ -242,3 +242,14 @@ def test_merge_refuses_options_it_would_ignore(tmp_path):
         reproduce.main([*base, "--models", "baseline", "--quick"])
     with pytest.raises(FileNotFoundError):  # the defaults pass on to the runs' folders
         reproduce.main(base)
+
+
+def test_runs_older_than_embedding_norm_merge_only_with_raw_runs():
+    from sklearn_hallu.apps._merge import _check_compatible
+
+    old = ("old", {"config": {"epochs": 63}, "models": {}})  # no embedding_norm recorded
+    raw = ("raw", {"config": {"epochs": 63, "embedding_norm": None}, "models": {}})
+    centred = ("c", {"config": {"epochs": 63, "embedding_norm": "centered_l2"}, "models": {}})
+    _check_compatible([old, raw])
+    with pytest.raises(ValueError, match="'embedding_norm' is absent .* 'centered_l2'"):
+        _check_compatible([old, centred])
