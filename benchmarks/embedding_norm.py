@@ -35,8 +35,8 @@ import ablation
 import joblib
 import numpy as np
 from ablation import EPISODE_SEED, SETTINGS, load_data, probe_classes
-from sklearn.pipeline import Pipeline
 
+from sklearn_hallu._support import embed, final_estimator, fit_embedding_stats
 from sklearn_hallu.apps._features import log
 from sklearn_hallu.apps._summary import _paired_clip_gain
 from sklearn_hallu.sampling import episodic_accuracy
@@ -56,17 +56,10 @@ def load_model(path):
     return joblib.load(path)
 
 
-def _split(model):
-    if isinstance(model, Pipeline):
-        return model[:-1].transform, model[-1]
-    return (lambda X: X), model
-
-
 def scores(model, X, y, classes, passes, seed_offset):
-    """Per-clip accuracies of one model on one split, per setting, raw embeddings given."""
-    transform, clf = _split(model)
+    """Per-clip accuracies of one model on the clips of ``classes``, per setting."""
     idx = np.isin(y, classes)
-    emb = clf.embed(transform(X[idx]))
+    emb = embed(model, X[idx])
     out = {}
     for n_way, k_shot in SETTINGS:
         r = episodic_accuracy(emb, y[idx], n_way=n_way, k_shot=k_shot, protocol="paper",
@@ -94,11 +87,11 @@ def evaluate(args):
             probe = probe_classes(split, len(run["probe_classes"]))
             trained = [c for c in split["train"] if c not in probe]
             model = load_model(Path(args.out) / "models" / f"{name}_seed{seed}.joblib")
-            transform, clf = _split(model)
+            clf = final_estimator(model)
             for norm in NORMS:
                 clf.set_params(embedding_norm=norm)
                 if norm and not hasattr(clf, "embedding_mean_"):
-                    clf.fit_embedding_stats(transform(X[np.isin(y, trained)]))
+                    fit_embedding_stats(model, X[np.isin(y, trained)])
                 per = {"validation": scores(model, X, y, split["validation"], run["passes"], 0),
                        "probe": scores(model, X, y, probe, run["probe_passes"], 1)}
                 for sp, by_key in per.items():

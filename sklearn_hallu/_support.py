@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
-__all__ = ["fit_support", "final_estimator", "embed", "view_step"]
+__all__ = ["fit_support", "final_estimator", "embed", "fit_embedding_stats", "view_step"]
 
 
 def final_estimator(estimator):
@@ -35,6 +35,12 @@ def _transform_head(estimator, X):
 def embed(estimator, X):
     """Embeddings of raw input ``X`` through a fitted Pipeline (or classifier)."""
     return final_estimator(estimator).embed(_transform_head(estimator, X))
+
+
+def fit_embedding_stats(estimator, X):
+    """Centring statistics of the classifier at the end of ``estimator`` from raw base clips."""
+    final_estimator(estimator).fit_embedding_stats(_transform_head(estimator, X))
+    return estimator
 
 
 def fit_support(estimator, X, y):

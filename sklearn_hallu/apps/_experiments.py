@@ -7,9 +7,8 @@ import time
 
 import joblib
 import numpy as np
-from sklearn.pipeline import Pipeline
 
-from .._support import embed
+from .._support import embed, final_estimator, fit_embedding_stats
 from ..datasets import ESC50_CLASS_NAMES
 from ..inspection import frequency_importance
 from ..model_selection import few_shot_report
@@ -69,7 +68,7 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
 
 
 def _history(model):
-    clf = model[-1] if isinstance(model, Pipeline) else model
+    clf = final_estimator(model)
     keys = ["epoch", "train_loss", "train_acc", "valid_acc", "valid_s", "dur"]
     return [{k: row.get(k) for k in keys} for row in clf.history_]
 
@@ -207,12 +206,11 @@ def _with_embedding_norm(model, cfg, X, y):
     """A loaded model set to the run's ``embedding_norm`` (a prediction setting, so models
     trained before it existed are reused); a model saved without the centring statistics
     gets them from its training classes (``X``, ``y`` less the validation classes)."""
-    clf = model[-1] if isinstance(model, Pipeline) else model
+    clf = final_estimator(model)
     norm = cfg.get("embedding_norm")
     clf.set_params(embedding_norm=norm)
     if norm is not None and not hasattr(clf, "embedding_mean_"):
-        Xt = X[~np.isin(y, cfg["val_classes"])]
-        clf.fit_embedding_stats(model[:-1].transform(Xt) if isinstance(model, Pipeline) else Xt)
+        fit_embedding_stats(model, X[~np.isin(y, cfg["val_classes"])])
     return model
 
 
