@@ -34,10 +34,10 @@ demo: install  ## train a small HalluAudio and baseline on ESC-50, print and plo
 	$(PY) -m sklearn_hallu.apps.demo --out results/demo
 
 reproduce: install  ## the paper's protocol in full (hours on CPU; --device cuda on a GPU)
-	$(PY) -m sklearn_hallu.apps.reproduce --sweep 500 1000 1500 2000 3000 4000 --seeds 0 1 2 --floor --out results/reproduce
+	$(PY) -m research.reproduce --sweep 500 1000 1500 2000 3000 4000 --seeds 0 1 2 --floor --out results/reproduce
 
 reproduce-quick: install
-	$(PY) -m sklearn_hallu.apps.reproduce --quick --out results/reproduce-quick
+	$(PY) -m research.reproduce --quick --out results/reproduce-quick
 
 docs: install  ## build the docs and run the gallery (offline, warnings are errors)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
@@ -47,7 +47,7 @@ bench: install
 	$(PY) benchmarks/bench_train.py
 
 lint: install
-	$(VENV)/bin/ruff check sklearn_hallu tests benchmarks examples
+	$(VENV)/bin/ruff check sklearn_hallu tests benchmarks examples research
 
 clean:
 	rm -rf $(VENV) docs/_build docs/auto_examples docs/gen_modules results

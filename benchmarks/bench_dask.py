@@ -69,13 +69,48 @@ def run_trivial(n, **kw):
     return Parallel(**kw)(delayed(trivial)(i) for i in range(n))
 
 
-def main():
+def measure_overhead(n):
+    """What the cluster adds per task: ``n`` trivial tasks in-process vs on the workers.
+
+    Call it with a Dask client active.
+    """
+    t_local, _ = min(timed(lambda: run_trivial(n, n_jobs=1)) for _ in range(3))
+    with parallel_config(backend="dask"):
+        run_trivial(10, n_jobs=-1, batch_size=1)  # warm-up
+        t_one = min(timed(lambda: run_trivial(n, n_jobs=-1, batch_size=1))[0]
+                    for _ in range(3))
+        t_auto = min(timed(lambda: run_trivial(n, n_jobs=-1))[0] for _ in range(3))
+        t_single = min(timed(lambda: run_trivial(1, n_jobs=-1))[0] for _ in range(5))
+    overhead = (t_one - t_local) / n
+    return {
+        "n_trivial_tasks": n,
+        "in_process_s_per_task": round(t_local / n, 7),
+        "dask_batch_size_1_s_per_task": round(t_one / n, 6),
+        "dask_auto_batching_s_per_task": round(t_auto / n, 6),
+        "dask_one_task_round_trip_s": round(t_single, 4),
+        "overhead_per_task_s": round(overhead, 6),
+        "meaning": "overhead_per_task_s o = (dask batch_size=1 wall - in-process wall) / n "
+                   "for n trivial tasks spread over the 2 workers: the wall time the "
+                   "cluster adds per task. Counting it as serial (conservative), N tasks "
+                   "of t seconds take about N (t / W + o) on W workers instead of N t: "
+                   "Dask gains when t > o W / (W - 1), and comes within 10% of the "
+                   "ideal W-fold speed-up when t >= 9 W o.",
+        "break_even_task_s_2_workers": round(2 * overhead, 5),
+        "task_s_for_90pct_efficiency_2_workers": round(18 * overhead, 4),
+    }
+
+
+def build_parser():
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--n-trivial", type=int, default=200)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "dask.json"))
-    args = p.parse_args()
+    return p
+
+
+def main():
+    args = build_parser().parse_args()
     load_before = os.getloadavg()
     X, y = make_sounds(n_classes=12, n_per_class=10, sr=SR, duration=0.5, random_state=0)
 
@@ -107,19 +142,11 @@ def main():
         n_fits = len(seq.cv_results_["params"]) * seq.n_splits_
         task_s = min(seq_times) / n_fits  # best sequential round: wall time per fit
 
-        n = args.n_trivial
-        t_local, _ = min(timed(lambda: run_trivial(n, n_jobs=1)) for _ in range(3))
-        with parallel_config(backend="dask"):
-            run_trivial(10, n_jobs=-1, batch_size=1)  # warm-up
-            t_one = min(timed(lambda: run_trivial(n, n_jobs=-1, batch_size=1))[0]
-                        for _ in range(3))
-            t_auto = min(timed(lambda: run_trivial(n, n_jobs=-1))[0] for _ in range(3))
-            t_single = min(timed(lambda: run_trivial(1, n_jobs=-1))[0] for _ in range(5))
+        overhead = measure_overhead(args.n_trivial)
     finally:
         client.close()
         cluster.close()
 
-    overhead = (t_one - t_local) / n
     best_seq, best_dask = min(seq_times), min(dask_times)
     result = {
         "benchmark": "GridSearchCV n_jobs=1 vs joblib Dask backend on "
@@ -141,22 +168,7 @@ def main():
         "results_identical": bool(same),
         "cluster_start_s": round(t_start, 3),
         "cluster_start_note": "includes the workers importing torch and sklearn_hallu",
-        "overhead": {
-            "n_trivial_tasks": n,
-            "in_process_s_per_task": round(t_local / n, 7),
-            "dask_batch_size_1_s_per_task": round(t_one / n, 6),
-            "dask_auto_batching_s_per_task": round(t_auto / n, 6),
-            "dask_one_task_round_trip_s": round(t_single, 4),
-            "overhead_per_task_s": round(overhead, 6),
-            "meaning": "overhead_per_task_s o = (dask batch_size=1 wall - in-process wall) / n "
-                       "for n trivial tasks spread over the 2 workers: the wall time the "
-                       "cluster adds per task. Counting it as serial (conservative), N tasks "
-                       "of t seconds take about N (t / W + o) on W workers instead of N t: "
-                       "Dask gains when t > o W / (W - 1), and comes within 10% of the "
-                       "ideal W-fold speed-up when t >= 9 W o.",
-            "break_even_task_s_2_workers": round(2 * overhead, 5),
-            "task_s_for_90pct_efficiency_2_workers": round(18 * overhead, 4),
-        },
+        "overhead": overhead,
         "loadavg_before": [round(v, 2) for v in load_before],
         "loadavg_after": [round(v, 2) for v in os.getloadavg()],
         "note": "Measured on a 2-core machine while a long training job ran in the "

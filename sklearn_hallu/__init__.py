@@ -9,19 +9,23 @@ The three steps of a Pipeline::
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Imported on first use (PEP 562), so that ``sklearn-hallu --help`` and
 # ``--version`` answer without importing torch.
 _LAZY = {
     "fit_support": "._support",
+    "embed": "._support",
+    "fit_embedding_stats": "._support",
+    "final_estimator": "._support",
     "HalluAudioClassifier": ".classifier",
     "FrequencyMaskTransformer": ".preprocessing",
     "LogMelTransformer": ".preprocessing",
-    "predict_proba_windows": "._windows",
-    "predict_windows": "._windows",
-    "embed_windows": "._windows",
-    "fit_support_windows": "._windows",
+    "predict_proba_windows": "._window_prediction",
+    "predict_windows": "._window_prediction",
+    "embed_windows": "._window_prediction",
+    "fit_support_windows": "._window_prediction",
+    "predict_files": ".streaming",
 }
 
 
@@ -41,9 +45,13 @@ __all__ = [
     "FrequencyMaskTransformer",
     "HalluAudioClassifier",
     "fit_support",
+    "embed",
+    "fit_embedding_stats",
+    "final_estimator",
     "predict_proba_windows",
     "predict_windows",
     "embed_windows",
     "fit_support_windows",
+    "predict_files",
     "__version__",
 ]

@@ -8,7 +8,20 @@ __all__ = ["fit_support", "final_estimator", "embed", "fit_embedding_stats", "vi
 
 
 def final_estimator(estimator):
-    """The classifier at the end of ``estimator`` (itself if it is not a Pipeline)."""
+    """The classifier at the end of ``estimator`` (itself if it is not a Pipeline).
+
+    .. versionadded:: 0.2.0
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        Any estimator.
+
+    Returns
+    -------
+    estimator
+        ``estimator[-1]`` for a Pipeline, else ``estimator``.
+    """
     return estimator[-1] if isinstance(estimator, Pipeline) else estimator
 
 
@@ -33,12 +46,42 @@ def _transform_head(estimator, X):
 
 
 def embed(estimator, X):
-    """Embeddings of raw input ``X`` through a fitted Pipeline (or classifier)."""
+    """Embeddings of raw input ``X`` through a fitted Pipeline (or classifier).
+
+    .. versionadded:: 0.2.0
+
+    Parameters
+    ----------
+    estimator : HalluAudioClassifier or Pipeline
+        A fitted classifier, or a fitted Pipeline ending in one.
+    X : array-like
+        Raw input the estimator accepts (waveforms, file paths, spectrograms).
+
+    Returns
+    -------
+    ndarray of shape (n_clips, embedding_dim)
+        As :meth:`HalluAudioClassifier.embed` returns them (views concatenated).
+    """
     return final_estimator(estimator).embed(_transform_head(estimator, X))
 
 
 def fit_embedding_stats(estimator, X):
-    """Centring statistics of the classifier at the end of ``estimator`` from raw base clips."""
+    """Centring statistics of the classifier at the end of ``estimator`` from raw base clips.
+
+    .. versionadded:: 0.2.0
+
+    Parameters
+    ----------
+    estimator : HalluAudioClassifier or Pipeline
+        A fitted classifier, or a fitted Pipeline ending in one.
+    X : array-like
+        Raw base clips (not a support set).
+
+    Returns
+    -------
+    estimator : HalluAudioClassifier or Pipeline
+        The same object (see :meth:`HalluAudioClassifier.fit_embedding_stats`).
+    """
     final_estimator(estimator).fit_embedding_stats(_transform_head(estimator, X))
     return estimator
 
@@ -63,6 +106,11 @@ def fit_support(estimator, X, y):
     -------
     estimator : HalluAudioClassifier or Pipeline
         The same object, now predicting among ``np.unique(y)``.
+
+    See Also
+    --------
+    fit_support_windows : The same for long clips, window by window.
+    HalluAudioClassifier.fit_support : The classifier's own method.
     """
     final_estimator(estimator).fit_support(_transform_head(estimator, X), y)
     return estimator

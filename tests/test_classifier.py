@@ -216,7 +216,7 @@ def test_progress_bars_count_episodes_then_clips(small_views, capfd, monkeypatch
     monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
     X, y = small_views
     clf = tiny_clf(max_epochs=2, verbose=2).fit(X, y)
-    per_epoch = clf.net_.spec_["n_episodes"]
+    per_epoch = clf.net_.spec["n_episodes"]
     assert per_epoch == 8 and len(X) // clf.batch_size != per_epoch  # ceil(120 / 16)
     assert [(b.unit, b.total, b.n) for b in bars] == (
         [("episode", per_epoch, per_epoch)] * 2 + [("clip", len(X), len(X))])
@@ -301,7 +301,7 @@ def test_standardize_makes_the_model_blind_to_level_and_scale(small_views):
     # region where pooling windows tie exactly, so which cell wins follows the rounding;
     # the per-view losses' gradients through those cells turn a 1e-7 input change into a
     # 2e-3 weight change after one epoch (with fill="nan", the default: 2e-6;
-    # benchmarks/rounding_sensitivity.py)
+    # research/rounding_sensitivity.py)
     a = tiny_clf(max_epochs=1, per_view_weight=0.0).fit(X, y)
     b = tiny_clf(max_epochs=1, per_view_weight=0.0).fit(3 * X + 20, y)
     enc = b.net_.module_

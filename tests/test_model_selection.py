@@ -14,7 +14,12 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
 from sklearn_hallu.datasets import make_sounds
-from sklearn_hallu.model_selection import ClassKFold, FewShotScorer, few_shot_report
+from sklearn_hallu.model_selection import (
+    ClassKFold,
+    FewShotScorer,
+    few_shot_report,
+    paired_clip_gain,
+)
 
 from .conftest import SMALL_LOGMEL, SMALL_MASK, tiny_clf
 
@@ -174,3 +179,14 @@ def test_clip_ci_does_not_shrink_with_passes_over_the_same_clips():
     assert rows[10]["ci95"] / rows[100]["ci95"] > 2.5  # ~sqrt(10)
     assert rows[10]["ci95_clips"] / rows[100]["ci95_clips"] < 1.5
     assert rows[100]["ci95_clips"] > 3 * rows[100]["ci95"]
+
+
+def test_paired_gain_has_a_seed_interval():
+    from scipy.stats import t
+
+    a, b = [1, 1, 0, 1], [0, 1, 0, 1]
+    one = paired_clip_gain([(a, b)])
+    assert one["gain"] == pytest.approx(25.0) and one["ci95_seeds"] != one["ci95_seeds"]  # NaN
+    two = paired_clip_gain([(a, b), (b, b)])
+    assert two["per_seed"] == pytest.approx([25.0, 0.0])
+    assert two["ci95_seeds"] == pytest.approx(t.ppf(0.975, 1) * 25.0 / 2 ** 0.5 / 2 ** 0.5)

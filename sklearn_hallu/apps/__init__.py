@@ -1,8 +1,8 @@
-"""Applications built on the library: the command-line tool, the demo, the paper's reproduction.
+"""Applications built on the library: the command-line tool and the demo.
 
-Run them as ``sklearn-hallu <command>``, ``python -m sklearn_hallu.apps.demo`` and
-``python -m sklearn_hallu.apps.reproduce``. All three build their models with
-:func:`make_model`.
+Run them as ``sklearn-hallu <command>`` and ``python -m sklearn_hallu.apps.demo``.
+Both build their models with :func:`make_model` (and so does the paper's
+reproduction, ``research/reproduce`` in the repository).
 """
 
 __all__ = ["make_model"]

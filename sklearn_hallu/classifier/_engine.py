@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from numbers import Integral
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import DataLoader
 
 from ..nn import PrototypicalLoss, StandardizedEncoder
-from ..sampling import EpisodeSampler, check_episode_feasible, episodic_accuracy
-from ._progress import EpisodeProgressBar, embed_clips
+from ..sampling import EpisodeSampler, check_episode_feasible
+from ._callbacks import EpisodeProgressBar, EpisodicValidation, EpochSummary, progress_bar
 
 __all__ = [
     "EpisodicValidation",
     "make_net",
-    "add_validation",
+    "validation_callbacks",
     "split_validation",
     "resolve_crops",
     "resolve_device",
@@ -40,8 +39,41 @@ __all__ = [
 class _EpisodicNet(NeuralNet):
     """skorch net whose training batches are episodes (prediction is plain batching).
 
-    ``episodes_`` holds the sampler settings, set by :func:`make_net`.
+    Parameters
+    ----------
+    *args, **kwargs
+        Those of :class:`skorch.NeuralNet`.
+    spec : dict
+        The plain values the net is built from (:func:`make_net`): the episode
+        settings (``n_way``, ``k_shot``, ``n_query``, ``n_episodes``,
+        ``time_shift``, ``time_shift_per``), the input's ``input_hw`` and the
+        learning-rate schedule (``lr_step``, ``lr_gamma``).
+    episode_rng : numpy.random.RandomState
+        Draws the episodes and the time shifts.
+    valid_callbacks : list of (str, Callback) or None, default=None
+        Validation callbacks (scoring, then keeping the best epoch), run before
+        skorch's loss scoring and log in every epoch.
     """
+
+    def __init__(self, *args, spec, episode_rng, valid_callbacks=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spec = spec
+        self.episode_rng = episode_rng
+        self.valid_callbacks = valid_callbacks
+
+    def get_default_callbacks(self):
+        """skorch's defaults with the validation after the epoch timer, then the
+        epoch summary, the learning-rate steps and (``verbose >= 2``) a bar of episodes."""
+        callbacks = list(super().get_default_callbacks())
+        callbacks[1:1] = list(self.valid_callbacks or [])
+        callbacks += [
+            ("epoch_summary", EpochSummary()),
+            ("lr_scheduler", LRScheduler(policy="StepLR", step_size=self.spec["lr_step"],
+                                         gamma=self.spec["lr_gamma"])),
+        ]
+        if self.spec["verbose"] >= 2:
+            callbacks.append(("progress", EpisodeProgressBar()))
+        return callbacks
 
     def initialize_criterion(self, *args, **kwargs):
         super().initialize_criterion(*args, **kwargs)
@@ -51,24 +83,46 @@ class _EpisodicNet(NeuralNet):
 
     def initialize_module(self, *args, **kwargs):
         super().initialize_module(*args, **kwargs)
-        self.module_.set_input_shape(*self.episodes_["input_hw"])
+        self.module_.set_input_shape(*self.spec["input_hw"])
         if self.module_.channels_last:
             self.module_.to(memory_format=torch.channels_last)
         if getattr(self, "criterion_", None) is not None:
             self.criterion_.view_slices = self.module_.view_slices
         return self
 
-    def forward_clips(self, X, progress=False):
-        """``forward(X)``, with a bar counting the clips when ``progress`` (``verbose=2``)."""
-        return embed_clips(self, X, progress=progress)
+    def forward_clips(self, X, progress=False, desc="prototypes"):
+        """``forward(X)``, with a bar counting the clips when ``progress`` (``verbose=2``).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Checked views.
+        progress : bool, default=False
+            Show a bar whose total is ``n_clips``.
+        desc : str, default="prototypes"
+            The bar's label.
+
+        Returns
+        -------
+        emb : torch.Tensor of shape (n_clips, embedding_dim)
+            On the CPU, as ``forward(X)`` returns them.
+        """
+        if not progress:
+            return self.forward(X)
+        out = []
+        with progress_bar(total=len(X), unit="clip", desc=desc) as bar:
+            for emb in self.forward_iter(X, training=False, device="cpu"):
+                out.append(emb)
+                bar.update(len(emb))
+        return torch.cat(out)
 
     def get_iterator(self, dataset, training=False):
         if not training:
             return super().get_iterator(dataset, training=False)
-        cfg = self.episodes_
+        cfg = self.spec
         sampler = EpisodeSampler(
             dataset.y, cfg["n_way"], cfg["k_shot"], cfg["n_query"], cfg["n_episodes"],
-            random_state=cfg["rng"],
+            random_state=self.episode_rng,
         )
         if isinstance(dataset.X, np.ndarray) and isinstance(dataset.y, np.ndarray):
             return _ArrayEpisodes(dataset.X, dataset.y, sampler)
@@ -78,10 +132,10 @@ class _EpisodicNet(NeuralNet):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         Xi = to_tensor(Xi, device=self.device)
-        shift = self.episodes_["time_shift"]
+        shift = self.spec["time_shift"]
         if shift is not None:
-            Xi = _random_time_shift(Xi, shift, self.episodes_["time_shift_per"],
-                                    self.episodes_["rng"])
+            Xi = _random_time_shift(Xi, tuple(shift), self.spec["time_shift_per"],
+                                    self.episode_rng)
         emb = self.infer(Xi, **fit_params)
         loss = self.get_loss(emb, yi, X=Xi, training=True)
         loss.backward()
@@ -122,63 +176,6 @@ class _ArrayEpisodes:
     def __iter__(self):
         for idx in self.sampler:
             yield torch.from_numpy(self.X[idx]), torch.from_numpy(self.y[idx])
-
-
-class _EpochSummary(Callback):
-    """Mean training accuracy of the epoch, and the time left (seconds)."""
-
-    def on_epoch_end(self, net, **kwargs):
-        accs = net.history[-1, "batches", :, "train_acc"]
-        net.history.record("train_acc", float(np.mean(accs)))
-        durs = net.history[:, "dur"]
-        net.history.record(
-            "time_left", float(np.mean(durs) * (net.max_epochs - len(net.history)))
-        )
-
-
-class EpisodicValidation(Callback):
-    """Episodic accuracy on held-out classes after every epoch (``valid_acc``).
-
-    The same episodes (fixed seed) are scored each epoch, so epochs compare on
-    equal terms. The data is dropped when training ends.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
-        Clips of the held-out classes.
-    y : ndarray of shape (n_clips,)
-        Their labels.
-    n_way : int
-        Classes per validation episode.
-    k_shot : int
-        Supports per class.
-    n_query : int, default=5
-        Queries per class.
-    n_episodes : int, default=200
-        Episodes scored after every epoch.
-    random_state : int, default=0
-        Seeds the episodes (the same every epoch).
-    """
-
-    def __init__(self, X, y, n_way, k_shot, n_query=5, n_episodes=200, random_state=0):
-        self.X, self.y = X, y
-        self.n_way, self.k_shot, self.n_query = n_way, k_shot, n_query
-        self.n_episodes, self.random_state = n_episodes, random_state
-
-    def on_epoch_end(self, net, **kwargs):
-        """Record ``valid_acc`` and the seconds it took (``valid_s``) in the history."""
-        t0 = time.perf_counter()
-        emb = net.forward(self.X)
-        res = episodic_accuracy(
-            emb, self.y, n_way=self.n_way, k_shot=self.k_shot, n_query=self.n_query,
-            n_episodes=self.n_episodes, random_state=self.random_state,
-        )
-        net.history.record("valid_acc", res.accuracy)
-        net.history.record("valid_s", time.perf_counter() - t0)
-
-    def on_train_end(self, net, **kwargs):
-        """Drop the validation data."""
-        self.X = self.y = None
 
 
 @contextlib.contextmanager
@@ -297,18 +294,7 @@ def split_validation(y, validation_classes, rng):
     return ~np.isin(y, held)
 
 
-def _callbacks(p):
-    callbacks = [
-        ("epoch_summary", _EpochSummary()),
-        ("lr_scheduler", LRScheduler(policy="StepLR", step_size=p["lr_step"],
-                                     gamma=p["lr_gamma"])),
-    ]
-    if p["verbose"] >= 2:
-        callbacks.append(("progress", EpisodeProgressBar()))
-    return callbacks + list(p["callbacks"] or [])
-
-
-#: Estimator parameters the net is built from (kept, as plain values, in ``net.spec_``).
+#: Estimator parameters the net is built from (kept, as plain values, in ``net.spec``).
 _NET_PARAMS = (
     "n_way", "k_shot", "n_query", "channels", "pooling", "channels_last", "fuse_views",
     "per_view_weight", "lr", "momentum", "weight_decay", "lr_step", "lr_gamma", "max_epochs",
@@ -316,7 +302,7 @@ _NET_PARAMS = (
 )
 
 
-def make_net(p, X, *, crops, seeds, n_train, device):
+def make_net(p, X, *, crops, seeds, n_train, device, valid_callbacks=None):
     """The initialised skorch net for the estimator parameters ``p`` and training views ``X``.
 
     Parameters
@@ -333,11 +319,13 @@ def make_net(p, X, *, crops, seeds, n_train, device):
         Training clips (for the default number of episodes).
     device : str
         Torch device.
+    valid_callbacks : list of (str, Callback) or None, default=None
+        From :func:`validation_callbacks`.
 
     Returns
     -------
     net : skorch.NeuralNet
-        Initialised, not trained. ``net.spec_`` holds, as plain Python values,
+        Initialised, not trained. ``net.spec`` holds, as plain Python values,
         everything needed to build it again (``_persist.net_to_state``).
     """
     n_views, h, w = X.shape[1:]
@@ -353,14 +341,14 @@ def make_net(p, X, *, crops, seeds, n_train, device):
         n_views=int(n_views), input_hw=(int(h), int(w)), mean=mean, std=std, crops=crops,
     )
     net = _build_net(spec, rng=np.random.RandomState(seeds[1]), device=device,
-                     extra_callbacks=p["callbacks"])
+                     extra_callbacks=p["callbacks"], valid_callbacks=valid_callbacks)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seeds[0])
         net.initialize()
     return net
 
 
-def _build_net(spec, *, rng, device, extra_callbacks=None):
+def _build_net(spec, *, rng, device, extra_callbacks=None, valid_callbacks=None):
     """The (uninitialised) episodic net described by ``spec``."""
     net = _EpisodicNet(
         module=StandardizedEncoder, module__n_views=spec["n_views"],
@@ -373,28 +361,17 @@ def _build_net(spec, *, rng, device, extra_callbacks=None):
         optimizer=torch.optim.SGD, optimizer__momentum=spec["momentum"],
         optimizer__weight_decay=spec["weight_decay"], lr=spec["lr"],
         max_epochs=spec["max_epochs"], batch_size=spec["batch_size"], train_split=None,
-        callbacks=_callbacks({**spec, "callbacks": extra_callbacks}), device=device,
-        verbose=spec["verbose"],
+        callbacks=list(extra_callbacks or []), device=device, verbose=spec["verbose"],
+        spec=spec, episode_rng=rng, valid_callbacks=valid_callbacks,
     )
-    net.spec_ = spec
-    net.episodes_ = {
-        "n_way": spec["n_way"], "k_shot": spec["k_shot"], "n_query": spec["n_query"],
-        "n_episodes": spec["n_episodes"],
-        "time_shift": None if spec["time_shift"] is None else tuple(spec["time_shift"]),
-        "time_shift_per": spec["time_shift_per"],
-        "rng": rng,
-        "input_hw": tuple(spec["input_hw"]),
-    }
     return net
 
 
-def add_validation(net, Xv, yv, p, seed):
-    """Score held-out classes after every epoch and keep the best epoch's weights.
+def validation_callbacks(Xv, yv, p, seed):
+    """Callbacks that score held-out classes after every epoch and keep the best epoch.
 
     Parameters
     ----------
-    net : skorch.NeuralNet
-        The net from :func:`make_net`.
     Xv : ndarray of shape (n_clips, n_views, n_mels, n_frames)
         Clips of the validation classes.
     yv : ndarray of shape (n_clips,)
@@ -403,14 +380,18 @@ def add_validation(net, Xv, yv, p, seed):
         The estimator's ``get_params()``.
     seed : int
         Seeds the validation episodes.
+
+    Returns
+    -------
+    list of (str, Callback)
+        The scoring callback, then the one that keeps the best epoch's weights.
     """
     vway = p["val_n_way"] or min(p["n_way"], len(np.unique(yv)))
     vshot = p["val_k_shot"] or p["k_shot"]
     check_episode_feasible(yv, vway, vshot, 1, what="the validation classes")
     nq = max(1, min(5, min(np.unique(yv, return_counts=True)[1]) - vshot))
     validation = EpisodicValidation(Xv, yv, vway, vshot, nq, p["val_n_episodes"], seed)
-    net.callbacks_.insert(1, ("episodic_validation", validation))
     best = EarlyStopping(monitor="valid_acc", lower_is_better=False, threshold=0.0,
                          patience=p["patience"] or p["max_epochs"] + 1, load_best=True,
                          sink=print)
-    net.callbacks_.insert(2, ("best_epoch", best))
+    return [("episodic_validation", validation), ("best_epoch", best)]

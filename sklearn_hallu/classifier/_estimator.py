@@ -11,25 +11,23 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import DocLinkMixin, Interval, StrOptions
-from ..nn import class_prototypes
+from ..nn import centered_l2, class_prototypes, embedding_stats, prototype_logits
 from ..sampling import check_episode_feasible
 from ..utils.validation import check_labels, check_time_shift, check_two_classes, check_views
 from ._engine import (
-    add_validation,
     make_net,
     resolve_crops,
     resolve_device,
     split_validation,
     torch_threads,
+    validation_callbacks,
 )
-from ._inference import PrototypeInferenceMixin
-from ._persist import NetStateMixin
+from ._persist import net_from_state, net_to_state
 
 __all__ = ["HalluAudioClassifier"]
 
 
-class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin, ClassifierMixin,
-                           BaseEstimator):
+class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     """Multi-view prototypical network trained with episodes (HalluAudio).
 
     One convolutional backbone per view of the input; a clip's embedding is the concatenation
@@ -72,7 +70,7 @@ class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin,
         Factor of each learning-rate step.
     channels : tuple of int, default=(64, 64, 64)
         Widths of the three conv blocks (Chou et al.'s are ``(128, 256, 384)``;
-        ``benchmarks/bench_train.py`` measures the training speed of each).
+        the repository's ``benchmarks/bench_train.py`` measures the speed of each).
     pooling : {"time_mean", "flatten"}, default="time_mean"
         How each backbone's last feature map becomes a vector: averaged over
         time (the embedding ignores when the sound happens; Chou et al. pool
@@ -82,16 +80,18 @@ class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin,
         in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
     time_shift_per : {"clip", "episode"}, default="clip"
         Draw one shift for every clip, or one for the whole episode. Per clip
-        was better on the validation classes (``benchmarks/ablation.py``).
+        was better on the validation classes (:doc:`/results`).
     per_view_weight : float, default=1.0
         Weight of an extra loss that makes each view's branch classify alone (the paper
-        has none, 0.0; 1.0 was better on validation: ``benchmarks/ablation.py``).
+        has none, 0.0; 1.0 was better on the validation classes: :doc:`/results`).
     embedding_norm : {"centered_l2"} or None, default="centered_l2"
         How prediction compares embeddings. ``"centered_l2"``: subtract the training
         clips' mean embedding, then give each view's part the same norm (SimpleShot's
         centring and L2 normalisation; better on both validation splits,
-        ``benchmarks/embedding_norm.py``). ``None``: raw embeddings, the paper's
-        metric. Training and its best-epoch choice always use raw embeddings.
+        :doc:`/results`). ``None``: raw embeddings, the paper's metric. Training and
+        its best-epoch choice always use raw embeddings.
+
+        .. versionadded:: 0.2.0
     crop_views : bool or list of (int, int, int, int), default=False
         Feed each view only the window ``(row_start, row_stop, frame_start,
         frame_stop)`` where it is unmasked. A list gives the windows, e.g. the
@@ -126,8 +126,8 @@ class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin,
     fuse_views : bool, default=False
         Compute the views' backbones as one network of grouped convolutions
         (``groups=n_views``): the same function as separate backbones. Off by
-        default: it was not faster on CPU (``benchmarks/bench_train.py``
-        compares both). Not used with ``crop_views``.
+        default: it was not faster on CPU (the repository's
+        ``benchmarks/bench_train.py`` compares both). Not used with ``crop_views``.
     n_threads : int or None, default=None
         Torch threads during fit and predict. ``None`` leaves torch's own: all cores, or
         ``cpu_count() // n_jobs`` in joblib's workers (``GridSearchCV(n_jobs=...)``; set it
@@ -168,6 +168,13 @@ class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin,
         Classes the backbones were trained on.
     validation_classes_ : ndarray
         Classes held out for validation (only with ``validation_classes``).
+
+    See Also
+    --------
+    fit_support : New classes at the end of a Pipeline, without retraining.
+    sklearn_hallu.model_selection.FewShotScorer : Episodic scoring for
+        ``cross_val_score`` and ``GridSearchCV``.
+    sklearn_hallu.model_selection.few_shot_report : The paper's test protocol.
 
     Examples
     --------
@@ -342,13 +349,15 @@ class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin,
             check_episode_feasible(yt, self.n_way, self.k_shot, self.n_query,
                                    what="the training classes of y")
         p = self.get_params(deep=False)
-        net = make_net(p, Xt, crops=resolve_crops(self.crop_views, Xt), seeds=seeds,
-                       n_train=len(yt), device=resolve_device(self.device))
-        train_classes, yt_idx = np.unique(yt, return_inverse=True)
+        valid = None
         if self.validation_classes is not None and self.train_backbone:
             yv = y[~train_mask]
-            add_validation(net, X[~train_mask], yv, p, seeds[2])
+            valid = validation_callbacks(X[~train_mask], yv, p, seeds[2])
             self.validation_classes_ = np.unique(yv)
+        net = make_net(p, Xt, crops=resolve_crops(self.crop_views, Xt), seeds=seeds,
+                       n_train=len(yt), device=resolve_device(self.device),
+                       valid_callbacks=valid)
+        train_classes, yt_idx = np.unique(yt, return_inverse=True)
         if training:
             net.partial_fit(Xt, yt_idx.astype(np.int64))
         self.train_classes_ = train_classes
@@ -394,18 +403,186 @@ class HalluAudioClassifier(DocLinkMixin, PrototypeInferenceMixin, NetStateMixin,
             self._set_prototypes(X, y)
         return self
 
+    # ----------------------------------------------------- embedding statistics
+    def _set_embedding_stats(self, emb):
+        mean, scale = embedding_stats(emb, self.view_slices_)
+        self.embedding_mean_, self.embedding_scale_ = mean.numpy(), scale
+
+    def fit_embedding_stats(self, X):
+        """Compute the centring of ``embedding_norm="centered_l2"`` from base clips.
+
+        .. versionadded:: 0.2.0
+
+        ``fit`` does this itself on the clips the backbones were trained on. Use it
+        on a model saved before it existed (sklearn-hallu 0.1.0), or to centre on
+        other base data; then give the support set again (:meth:`fit_support`), as
+        prototypes made with the old statistics are refused.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Base clips, shaped as in ``fit`` (normally the training clips).
+
+        Returns
+        -------
+        self : HalluAudioClassifier
+            The classifier, with ``embedding_mean_`` and ``embedding_scale_``.
+        """
+        X = self._check_X(X)
+        with torch_threads(self.n_threads):
+            self._set_embedding_stats(self.net_.forward_clips(X))
+        if getattr(self, "prototypes_norm_", None) == "centered_l2":
+            self.prototypes_norm_ = "stale"
+        return self
+
+    def _normalize(self, emb):
+        """Apply ``embedding_norm`` to raw embeddings (a CPU tensor)."""
+        if self.embedding_norm is None:
+            return emb
+        if self.embedding_norm != "centered_l2":  # set_params does not validate
+            raise ValueError(f"embedding_norm must be 'centered_l2' or None, got "
+                             f"{self.embedding_norm!r}.")
+        if not hasattr(self, "embedding_mean_"):
+            raise ValueError(
+                f"embedding_norm={self.embedding_norm!r} needs the mean embedding of the "
+                f"training clips, which this {type(self).__name__} lacks (it was saved by "
+                "sklearn-hallu 0.1.0, before the option existed). Call "
+                "fit_embedding_stats(X_train) with the clips it was trained on, or set "
+                "embedding_norm=None, the metric it was made with.")
+        return centered_l2(emb, torch.from_numpy(self.embedding_mean_), self.view_slices_,
+                           self.embedding_scale_)
+
+    # ------------------------------------------------------------- inference
+    def _embed(self, X):
+        """Embeddings of checked input, normalised as ``embedding_norm`` says, a CPU tensor."""
+        X = self._check_X(X)
+        with torch_threads(self.n_threads):
+            return self._normalize(self.net_.forward(X))
+
+    def _logits(self, X):  # the one numpy -> torch -> numpy trip of prediction
+        check_is_fitted(self, "prototypes_")
+        made_with = getattr(self, "prototypes_norm_", None)
+        if made_with != self.embedding_norm:
+            raise ValueError(
+                f"The prototypes of this {type(self).__name__} were made with "
+                f"embedding_norm={made_with!r}, not the current {self.embedding_norm!r} "
+                "('stale': before fit_embedding_stats). Give the support set again: "
+                "fit_support(X_support, y_support), or refit.")
+        return prototype_logits(self._embed(X), torch.from_numpy(self.prototypes_))
+
+    def embed(self, X):
+        """Compute the clips' embeddings: the views' embeddings concatenated.
+
+        With ``embedding_norm="centered_l2"``, each view's part is centred on the
+        training clips' mean and rescaled to a common norm, as prediction uses it.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views shaped as in ``fit``.
+
+        Returns
+        -------
+        emb : ndarray of shape (n_clips, embedding_dim)
+            ``emb[:, view_slices_[v]]`` is view ``v``'s part.
+        """
+        return self._embed(X).numpy()
+
+    def decision_function(self, X):
+        """Compute the logits: minus the squared distance to each class prototype.
+
+        Distances between embeddings as :meth:`embed` gives them (normalised as
+        ``embedding_norm`` says).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views shaped as in ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_clips, n_classes), or (n_clips,) for two classes
+            Columns in order of ``classes_``; two classes: the score of ``classes_[1]``.
+        """
+        logits = self._logits(X).double()  # two classes: the log-odds, as scikit-learn wants
+        return (logits[:, 1] - logits[:, 0]).numpy() if logits.shape[1] == 2 else logits.numpy()
+
+    def predict_proba(self, X):
+        """Softmax of the logits over ``classes_``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views shaped as in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_clips, n_classes)
+            Probabilities (float64), columns in the order of ``classes_``.
+        """
+        return torch.softmax(self._logits(X).double(), dim=1).numpy()
+
+    def predict(self, X):
+        """Label of the nearest prototype (in ``classes_``) for each clip.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
+            Views shaped as in ``fit``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_clips,)
+            Labels from ``classes_``.
+        """
+        nearest = self._logits(X).argmax(dim=1).numpy()  # checks first that self is fitted
+        return self.classes_[nearest]
+
     @property
     def history_(self):
         """The skorch history of the last training: per-epoch losses, accuracies, times."""
         check_is_fitted(self, "net_")
         return self.net_.history
 
+    # ------------------------------------------------------------- persistence
+    def __getstate__(self):
+        """State for pickling and :mod:`skops.io`: the net as arrays, not torch objects.
+
+        Returns
+        -------
+        state : dict
+            The estimator's ``__dict__`` with ``net_`` replaced by its plain data
+            (key ``"_net_state"``).
+        """
+        state = super().__getstate__()
+        if "net_" in state:
+            state = dict(state)
+            state["_net_state"] = net_to_state(state.pop("net_"))
+        return state
+
     def __setstate__(self, state):
-        # Saved by 0.1.0, before embedding_norm: keep the raw metric it was made with.
+        """Build the net again from the plain data of :meth:`__getstate__`.
+
+        A model saved on a CUDA device loads on a machine without CUDA: the net
+        goes to the CPU and ``device`` becomes ``"cpu"`` (with a skorch
+        ``DeviceWarning``), so that ``predict`` and ``fit`` work there. A model
+        saved without ``embedding_norm`` keeps the raw metric it was made with.
+
+        Parameters
+        ----------
+        state : dict
+            The output of :meth:`__getstate__`.
+        """
         state = {"embedding_norm": None, **state}
         if "prototypes_" in state:
             state.setdefault("prototypes_norm_", None)
+        net_state = state.pop("_net_state", None)
         super().__setstate__(state)
+        if net_state is not None:
+            self.net_, moved = net_from_state(net_state)
+            if moved and str(self.device).startswith("cuda"):
+                self.device = "cpu"
+        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,9 +1,8 @@
 """The classifier's state as plain data: what pickles and skops files hold instead of torch.
 
-``HalluAudioClassifier`` inherits :class:`NetStateMixin`: its ``__getstate__``
-replaces the skorch net by the module's weights as numpy arrays, the plain
-values that build the net again, and the history as JSON; ``__setstate__``
-builds the net again. A file written by :func:`sklearn_hallu.persistence.dump`
+``HalluAudioClassifier.__getstate__`` replaces the skorch net by the module's
+weights as numpy arrays, the plain values that build the net again, and the
+history as JSON; ``__setstate__`` builds the net again. A file written by :func:`sklearn_hallu.persistence.dump`
 (or by joblib) then holds no torch or skorch object.
 """
 
@@ -19,7 +18,7 @@ from skorch.history import History
 
 from ._engine import _build_net
 
-__all__ = ["NetStateMixin", "net_to_state", "net_from_state"]
+__all__ = ["net_to_state", "net_from_state"]
 
 
 def _plain(value):
@@ -49,10 +48,10 @@ def net_to_state(net):
     """
     weights = {k: v.detach().cpu().numpy().copy() for k, v in net.module_.state_dict().items()}
     return {
-        "spec": dict(net.spec_),
+        "spec": dict(net.spec),
         "weights": weights,
         "device": str(net.device),
-        "rng": net.episodes_["rng"],
+        "rng": net.episode_rng,
         "history": json.dumps(list(net.history), default=_plain),
     }
 
@@ -91,42 +90,3 @@ def net_from_state(state):
     net.module_.load_state_dict(weights)
     net.history = History(json.loads(state["history"]))
     return net, moved
-
-
-class NetStateMixin:
-    """Pickling and skops support of an estimator holding a skorch net in ``net_``."""
-
-    def __getstate__(self):
-        """State for pickling and :mod:`skops.io`: the net as arrays, not torch objects.
-
-        Returns
-        -------
-        state : dict
-            The estimator's ``__dict__`` with ``net_`` replaced by
-            :func:`net_to_state` (key ``"_net_state"``).
-        """
-        state = super().__getstate__()
-        if "net_" in state:
-            state = dict(state)
-            state["_net_state"] = net_to_state(state.pop("net_"))
-        return state
-
-    def __setstate__(self, state):
-        """Build the net again from the plain data of :meth:`__getstate__`.
-
-        A model saved on a CUDA device loads on a machine without CUDA: the net
-        goes to the CPU and ``device`` becomes ``"cpu"`` (with a skorch
-        ``DeviceWarning``), so that ``predict`` and ``fit`` work there.
-
-        Parameters
-        ----------
-        state : dict
-            The output of :meth:`__getstate__`.
-        """
-        state = dict(state)
-        net_state = state.pop("_net_state", None)
-        super().__setstate__(state)
-        if net_state is not None:
-            self.net_, moved = net_from_state(net_state)
-            if moved and str(self.device).startswith("cuda"):
-                self.device = "cpu"

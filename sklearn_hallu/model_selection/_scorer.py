@@ -1,18 +1,16 @@
-"""Few-shot scorer, class-disjoint splitter and report."""
+"""Few-shot scorer and report: episodic accuracy of a fitted model."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from numbers import Integral
 
 import numpy as np
-from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils import check_random_state
 
 from .._support import embed
 from ..sampling import EpisodeResult, check_episode_feasible, episodic_accuracy
+from ._stats import clip_ci95, paired_clip_gain
 
-__all__ = ["FewShotScorer", "ClassKFold", "few_shot_report", "FewShotReport", "clip_ci95"]
+__all__ = ["FewShotScorer", "few_shot_report", "FewShotReport"]
 
 
 class FewShotScorer:
@@ -151,85 +149,6 @@ class FewShotScorer:
         )
 
 
-class ClassKFold(BaseCrossValidator):
-    """K folds of whole classes: no class is in both the train and test part.
-
-    Like ``GroupKFold(n_splits).split(X, y, groups=y)`` but needs no
-    ``groups``, and shuffles the classes with ``random_state``, so it works as
-    ``cv=`` anywhere scikit-learn takes a splitter. ``split`` refuses to make a
-    test fold of fewer than ``min_classes`` classes: set it to the scorer's
-    ``n_way`` and a search that no candidate could pass (every fold's
-    :class:`FewShotScorer` would fail, every score be NaN) stops before the first
-    fit, with a message that says how many folds are possible.
-
-    Parameters
-    ----------
-    n_splits : int, default=5
-        Number of folds.
-    min_classes : int, default=2
-        Fewest classes a test fold may hold (each fold holds
-        ``n_classes // n_splits`` or one more). An N-way few-shot scorer needs
-        ``N``; the default 2 only refuses one-class folds, which no few-shot
-        scorer can use.
-    shuffle : bool, default=True
-        Shuffle the classes before cutting them into folds.
-    random_state : int or None, default=None
-        Seeds the shuffle.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_hallu.model_selection import ClassKFold
-    >>> y = np.repeat(np.arange(6), 3)
-    >>> [sorted(set(y[test].tolist())) for _, test in ClassKFold(3, random_state=0).split(y, y)]
-    [[2, 5], [1, 3], [0, 4]]
-    """
-
-    def __init__(self, n_splits=5, *, min_classes=2, shuffle=True, random_state=None):
-        if not isinstance(n_splits, Integral) or n_splits < 2:
-            raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}.")
-        if not isinstance(min_classes, Integral) or min_classes < 1:
-            raise ValueError(f"min_classes must be an integer >= 1, got {min_classes!r}.")
-        self.n_splits = n_splits
-        self.min_classes = min_classes
-        self.shuffle = shuffle
-        self.random_state = random_state
-
-    def _iter_test_indices(self, X=None, y=None, groups=None):
-        if y is None:
-            raise ValueError("ClassKFold needs y: folds are made of whole classes of y.")
-        y = np.asarray(y)
-        classes = np.unique(y)
-        if len(classes) < self.n_splits:
-            raise ValueError(
-                f"Cannot split {len(classes)} classes into n_splits={self.n_splits} "
-                "class-disjoint folds. Lower n_splits."
-            )
-        self._check_fold_size(len(classes))
-        if self.shuffle:
-            classes = check_random_state(self.random_state).permutation(classes)
-        for fold_classes in np.array_split(classes, self.n_splits):
-            yield np.flatnonzero(np.isin(y, fold_classes))
-
-    def _check_fold_size(self, n_classes):
-        smallest, m = n_classes // self.n_splits, self.min_classes
-        if smallest >= m:
-            return
-        sizes = (f"{smallest} class" + "es" * (smallest != 1) if n_classes % self.n_splits == 0
-                 else f"{smallest} to {smallest + 1} classes")
-        fix = (f"Use n_splits <= {n_classes // m}" if n_classes // m >= 2 else
-               f"{n_classes} classes are too few for two folds of {m}: add classes")
-        raise ValueError(
-            f"ClassKFold(n_splits={self.n_splits}) cuts {n_classes} classes into test folds "
-            f"of {sizes}, fewer than min_classes={m} (an N-way few-shot scorer needs N "
-            f"classes in every test fold, or every score is NaN). {fix}"
-            + (", or lower the scorer's n_way and min_classes with it." if m > 2 else ".")
-        )
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        return self.n_splits
-
-
 @dataclass
 class FewShotReport:
     """Few-shot accuracies for several (N, K) settings.
@@ -251,6 +170,45 @@ class FewShotReport:
     def as_dict(self):
         return {r["setting"]: {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                                for k, v in r.items() if k != "setting"} for r in self.rows}
+
+    def paired_gain(self, baseline):
+        """Per setting, this report's gain over ``baseline``'s on the same clips and episodes.
+
+        .. versionadded:: 0.2.0
+
+        Both reports must come from :func:`few_shot_report` with
+        ``protocol="paper"`` on the same clips, labels and ``random_state``
+        (the episodes then depend on nothing else), so each clip's accuracies
+        pair up.
+
+        Parameters
+        ----------
+        baseline : FewShotReport
+            The other model's report.
+
+        Returns
+        -------
+        dict
+            Setting name -> :func:`~sklearn_hallu.model_selection.paired_clip_gain`
+            of the two rows (``gain``, ``ci95_clips`` in points).
+
+        Raises
+        ------
+        ValueError
+            A setting of this report that ``baseline`` lacks, or rows without
+            ``per_clip`` (made with ``protocol="episodes"``).
+        """
+        theirs = {r["setting"]: r for r in baseline.rows}
+        out = {}
+        for r in self.rows:
+            other = theirs.get(r["setting"])
+            if other is None or "per_clip" not in r or "per_clip" not in other:
+                raise ValueError(
+                    f"setting {r['setting']!r}: a paired gain needs both reports made by "
+                    "few_shot_report(..., protocol='paper') with the same settings; "
+                    f"the baseline has {sorted(theirs)!r}.")
+            out[r["setting"]] = paired_clip_gain([(r["per_clip"], other["per_clip"])])
+        return out
 
     def to_markdown(self, per_class=False):
         lines = ["| setting | accuracy (%) | 95% CI (queries, as the paper) | 95% CI (clips) "
@@ -351,23 +309,3 @@ def few_shot_report(
             row["ci95_clips"] = 100 * clip_ci95(per_clip)
         report.rows.append(row)
     return report
-
-
-def clip_ci95(per_clip):
-    """Half-width of a 95% CI of the mean over clips: ``1.96 * sd / sqrt(n_clips)``.
-
-    Repeated passes over the same clips are not independent queries; averaging
-    each clip's outcomes first, then taking the spread over clips, respects that.
-
-    Parameters
-    ----------
-    per_clip : array-like of shape (n_clips,)
-        Each clip's accuracy (or a paired difference), averaged over passes.
-
-    Returns
-    -------
-    float
-        The half-width, in the units of ``per_clip``; NaN for fewer than 2 clips.
-    """
-    a = np.asarray(per_clip, dtype=float)
-    return float(1.96 * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")

@@ -51,7 +51,7 @@ class Backbone(nn.Module):
     fused : bool, default=True
         Ungrouped blocks are :class:`~sklearn_hallu.nn.FusedConvBlock`: the same
         function and state dict as :class:`ConvBlock`, about 4.5x faster to train
-        on CPU than the paper's eager order (``benchmarks/bench_train.py``, variant
+        on CPU than the paper's eager order (the repository's ``benchmarks/bench_train.py``, variant
         ``fused_bn_pool``).
         ``False`` keeps the plain modules (a reference for tests).
     """

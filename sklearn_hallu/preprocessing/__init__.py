@@ -10,7 +10,7 @@ from ._audio import (
 from ._audio import clip_label as clip_label  # how messages name clips (also _windows)
 from ._masks import band_rows, masked_views, mel_row_centres
 from ._transformers import FrequencyMaskTransformer, LogMelTransformer
-from ._windows import window_clips
+from ._window_clips import window_clips
 
 __all__ = [
     "LogMelTransformer",

@@ -329,10 +329,11 @@ def log_mel_spectrogram(
         Per clip, values below ``clip_max - top_db`` are raised to it.
     batch_size : int
         Clips per torch call. Small batches keep the STFT frames in cache
-        (``benchmarks/bench_logmel.py`` compares batch sizes).
+        (the repository's ``benchmarks/bench_logmel.py`` compares batch sizes).
     dtype : {"float32", "float64"}
         Precision of the STFT and mel product (the output is float32 either
-        way). float32 is faster (``benchmarks/bench_logmel.py``); its error grows towards the
+        way). float32 is faster (the repository's ``benchmarks/bench_logmel.py``); its
+        error grows towards the
         ``top_db`` floor, where a bin 80 dB below the frame's peak carries the
         float32 FFT's relative rounding (up to about 3e-3 dB there, below 3e-4 dB
         for 99.99% of cells). float64 matches librosa to about 1e-5 dB.

@@ -39,7 +39,7 @@ class LogMelTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin, BaseEs
     n_fft : int, default=1024
         FFT size and Hann window length. The paper does not give it; 1024 beat
         2048 (Chou et al.'s and librosa's default) on ESC-50's validation
-        classes (``benchmarks/ablation.py``; see the results page).
+        classes (:doc:`/results`).
     hop_length : int, default=502
         Samples between frames; 502 gives 160 frames for a 5 s clip at 16 kHz.
     fmin : float, default=0.0
@@ -60,7 +60,7 @@ class LogMelTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin, BaseEs
     ref : "max" or float, default="max"
         Power of 0 dB. ``"max"`` uses each clip's own peak, so that every clip
         spans 0 dB down to ``-top_db`` whatever its recording level (chosen on
-        ESC-50's validation classes, ``benchmarks/validation_probe.py``).
+        ESC-50's validation classes, :doc:`/results`).
         A float gives absolute dB.
     top_db : float or None, default=80.0
         Dynamic range kept below each clip's peak.
@@ -68,12 +68,12 @@ class LogMelTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin, BaseEs
         Use the HTK mel formula instead of Slaney's.
     batch_size : int, default=4
         Clips per batched STFT call (small batches stay in cache; see
-        ``benchmarks/bench_logmel.py``).
+        the repository's ``benchmarks/bench_logmel.py``).
     dtype : {"float32", "float64"}, default="float32"
         Precision of the computation (the output is float32). float32 agrees
         with librosa to within 3e-4 dB for 99.99% of cells and 3e-3 dB at worst,
         in cells at the ``top_db`` floor; float64 agrees to about 1e-5 dB
-        everywhere, and is slower (``benchmarks/bench_logmel.py``).
+        everywhere, and is slower (the repository's ``benchmarks/bench_logmel.py``).
 
     Attributes
     ----------
@@ -81,6 +81,11 @@ class LogMelTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin, BaseEs
         Samples per clip seen in ``fit`` when it was given a 2-D waveform array.
         With ``duration=None``, ``transform`` then refuses 2-D arrays of another
         length (it would change the number of frames).
+
+    See Also
+    --------
+    FrequencyMaskTransformer : The next step: the spectrograms' views.
+    sklearn_hallu.preprocessing.load_audio : How files are read and cropped.
 
     Examples
     --------
@@ -265,7 +270,7 @@ class FrequencyMaskTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin,
         :class:`~sklearn_hallu.HalluAudioClassifier` reads them as the mean of
         its training spectrograms, i.e. 0 after its standardisation (the paper's
         "set to zero"); it beat ``"min"`` by 3-4 points on ESC-50's validation
-        classes (``benchmarks/ablation.py``). ``"min"`` writes each clip's own
+        classes (:doc:`/results`). ``"min"`` writes each clip's own
         minimum (its ``top_db`` floor), the quietest thing in the clip; a number
         writes that many dB. Estimators other than ours may need one of those.
     include_whole : bool, default=True
@@ -296,6 +301,11 @@ class FrequencyMaskTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin,
     view_windows_ : list of (int, int, int, int)
         For each output view, the window ``(row_start, row_stop, frame_start,
         frame_stop)`` where it is unmasked, on the spectrograms seen in ``fit``.
+
+    See Also
+    --------
+    LogMelTransformer : The step before: waveforms to log-mel spectrograms.
+    HalluAudioClassifier : The step after: one backbone per view.
 
     Examples
     --------

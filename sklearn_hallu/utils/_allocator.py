@@ -5,7 +5,7 @@ of MB again and again. By default glibc hands blocks that large back to the kern
 (``munmap``, heap trimming) and the next step faults every page back in: on two
 cores the kernel's share of a 3-view training step was a third of its CPU time.
 Raising the mmap and trim thresholds keeps those blocks in the process heap for
-reuse (``benchmarks/bench_allocator.py`` measures the difference).
+reuse (the repository's ``benchmarks/bench_allocator.py`` measures the difference).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ is the published file, byte for byte), and writes per seed the test accuracies o
 the paper's protocol (the reference's own fixed test episodes, 50 passes) beside
 the paper's baseline and its lower CI bound.
 
-    python benchmarks/reference_seeds.py --seeds 0 1 2 --budget 1200
+    python -m research.reference_seeds --seeds 0 1 2 --budget 1200
 
 The reference trains within a wall-time budget, so its number of steps depends on
 the machine and its load: each seed's steps are recorded; run nothing else heavy
@@ -26,24 +26,22 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from sklearn_hallu.apps._summary import seeds_ci95
+from research.reproduce.features import log
+from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
+from sklearn_hallu.model_selection import seeds_ci95
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("5w1s", "5w5s", "10w1s", "10w5s")
 #: the paper's baseline (ProtoNet) on ESC-50, and its 95% CI half-widths (Table 1)
-PAPER = {"accuracy": (69.77, 83.47, 54.51, 71.36), "ci95": (0.62, 0.48, 0.66, 0.56)}
+PAPER = {"accuracy": tuple(PAPER_TABLES["baseline"][s][0] for s in SETTING_NAMES),
+         "ci95": tuple(PAPER_TABLES["baseline"][s][1] for s in SETTING_NAMES)}
 #: the reference's seed lines, and what they become for seed ``s``
 SEED_LINES = (("torch.manual_seed(0)", "torch.manual_seed({s})"),
               ("rng = np.random.RandomState(1)", "rng = np.random.RandomState({t})"))
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def seeded_copy(source, seed):
@@ -95,7 +93,7 @@ def summarize(runs, args, sha):
            "paper_lower_bound": dict(zip(SETTINGS, bound))}
     lines = [
         "# The reference script over seeds (ProtoNet, 64 channels, CPU)", "",
-        f"Command: `python benchmarks/reference_seeds.py --seeds {' '.join(map(str, seeds))} "
+        f"Command: `python -m research.reference_seeds --seeds {' '.join(map(str, seeds))} "
         f"--budget {args.budget:g} --model {args.model}`  ",
         f"Reference: ../shared/reference/ref_protonet.py (sha256 {sha[:12]}), only its two "
         "seed lines changed (seed 0 is the file as published). Test: its own fixed episodes, "
@@ -134,7 +132,7 @@ def main(argv=None):
         help="the ESC-50 folder (meta/esc50.csv, audio/*.flac)")
     p.add_argument("--work", default="/tmp/sklearn_hallu_reference",
                    help="scratch folder: features and checkpoints (not committed)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks/results/reference_seeds"))
+    p.add_argument("--out", default=str(ROOT / "research/results/reference_seeds"))
     args = p.parse_args(argv)
     ref = Path(args.reference)
     if not ref.is_file():

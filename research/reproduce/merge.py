@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from ._features import log
-from ._report import git_commit, write_outputs
-from ._summary import model_entry
+from .features import log
+from .report import git_commit, write_outputs
+from .summary import model_entry
 
 #: config keys that may differ between merged runs (they do not change a result)
 _RUN_ONLY = ("device", "verbose")
@@ -159,7 +159,7 @@ def merge_runs(folders, out):
                       for k in _RUN_ONLY}},
         "models": models, "sweep": sweeps[0][1] if sweeps else None,
         "paper": first["paper"],
-        "command": "python -m sklearn_hallu.apps.reproduce " + " ".join(sys.argv[1:]),
+        "command": "python -m research.reproduce " + " ".join(sys.argv[1:]),
         "machine": _one_or_all([m["machine"] for m in sources]),
         "commit": commits,
         "quick": first["quick"],

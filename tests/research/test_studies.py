@@ -1,21 +1,18 @@
-"""Benchmark scripts whose output the results page quotes (loaded from benchmarks/)."""
+"""Research scripts whose output the results page quotes (imported from research/)."""
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
 import pytest
 
-from sklearn_hallu.apps.reproduce import SETTING_NAMES
+from research.reproduce.paper import SETTING_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"research.{name}")
 
 
 def _run(folder, kind, per_clip_by_seed, repeats=50):
@@ -153,7 +150,6 @@ def test_embedding_norm_rule_needs_both_splits(monkeypatch):
 
     import numpy as np
 
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # it imports ablation.py
     mod = _script("embedding_norm")
     args = argparse.Namespace(out="o", variants=["base_ref", "hallu_per_view"], seeds=[0, 1])
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sklearn_hallu.apps import reproduce
+from research.reproduce import cli as reproduce
+from research.reproduce.paper import SETTING_NAMES
+from research.reproduce.run import _config
 
 
 @pytest.mark.esc50
@@ -18,7 +20,7 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
     res = json.loads((out / "results.json").read_text())
     assert set(res["models"]) == {"baseline", "halluaudio", "time_concept"}
     for _kind, entry in res["models"].items():
-        assert set(entry["mean"]) == set(reproduce.SETTING_NAMES)
+        assert set(entry["mean"]) == set(SETTING_NAMES)
         for _s, v in entry["mean"].items():
             assert 0 <= v["accuracy"] <= 100 and v["ci95"] > 0
         assert entry["untrained"] is not None
@@ -28,7 +30,7 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
     for kind in ("halluaudio", "time_concept"):
         gain = res["models"][kind]["paired_gain"]
         mine = res["models"][kind]["per_seed"][0]["test"]
-        for s in reproduce.SETTING_NAMES:
+        for s in SETTING_NAMES:
             assert gain[s]["gain"] == pytest.approx(
                 mine[s]["accuracy"] - base[s]["accuracy"], abs=1e-9)
             assert gain[s]["ci95_clips"] > 0 and gain[s]["seeds"] == [0]
@@ -149,12 +151,12 @@ def test_merge_equals_one_run_over_all_seeds(esc50_root, tmp_path):
 
 def _cfg(*argv):
     """The run settings that ``reproduce`` builds from ``argv`` (no data read)."""
-    cfg = reproduce._config(reproduce.build_parser().parse_args([*argv, "--device", "cpu"]))
+    cfg = _config(reproduce.build_parser().parse_args([*argv, "--device", "cpu"]))
     return {**cfg, "n_mels": 128, "n_frames": 160, "val_classes": [6, 12, 23, 24, 37]}
 
 
 def test_train_way_reaches_every_model_and_keeps_older_models():
-    from sklearn_hallu.apps._experiments import recipe_key, reproduce_model
+    from research.reproduce.experiments import recipe_key, reproduce_model
 
     assert _cfg()["train_way"] == 5
     cfg = _cfg("--train-way", "20")
@@ -179,7 +181,7 @@ def test_train_way_reaches_every_model_and_keeps_older_models():
         '"val_episodes": 300}')
     assert recipe_key("baseline", {**_cfg(), "logmel": logmel}, 0, 2000.0) == saved
     assert recipe_key("baseline", {**cfg, "logmel": logmel}, 0, 2000.0) != saved
-    from sklearn_hallu.apps._report import markdown_table
+    from research.reproduce.report import markdown_table
 
     results = {"config": {**cfg, "split_hz": 2000.0}, "models": {}, "sweep": None,
                "quick": False, "seeds": [0], "command": "x", "commit": "c", "machine": {},
@@ -191,28 +193,15 @@ def test_train_way_reaches_every_model_and_keeps_older_models():
     assert "Features: read from a cache that stores them as float16" in md
 
 
-def test_paired_gain_has_a_seed_interval():
-    from scipy.stats import t
-
-    from sklearn_hallu.apps._summary import _paired_clip_gain
-
-    a, b = [1, 1, 0, 1], [0, 1, 0, 1]
-    one = _paired_clip_gain([(a, b)])
-    assert one["gain"] == pytest.approx(25.0) and one["ci95_seeds"] != one["ci95_seeds"]  # NaN
-    two = _paired_clip_gain([(a, b), (b, b)])
-    assert two["per_seed"] == pytest.approx([25.0, 0.0])
-    assert two["ci95_seeds"] == pytest.approx(t.ppf(0.975, 1) * 25.0 / 2 ** 0.5 / 2 ** 0.5)
-
-
 def test_commit_variable_wins(monkeypatch):
-    from sklearn_hallu.apps._report import git_commit
+    from research.reproduce.report import git_commit
 
     monkeypatch.setenv("SKLEARN_HALLU_COMMIT", "abc123")
     assert git_commit() == "abc123"
 
 
 def test_embedding_norm_reaches_the_models_and_upgrades_loaded_ones(small_views):
-    from sklearn_hallu.apps._experiments import _with_embedding_norm, reproduce_model
+    from research.reproduce.experiments import _with_embedding_norm, reproduce_model
 
     from ..conftest import tiny_clf
 
@@ -245,7 +234,7 @@ def test_merge_refuses_options_it_would_ignore(tmp_path):
 
 
 def test_runs_older_than_embedding_norm_merge_only_with_raw_runs():
-    from sklearn_hallu.apps._merge import _check_compatible
+    from research.reproduce.merge import _check_compatible
 
     old = ("old", {"config": {"epochs": 63}, "models": {}})  # no embedding_norm recorded
     raw = ("raw", {"config": {"epochs": 63, "embedding_norm": None}, "models": {}})
@@ -253,3 +242,13 @@ def test_runs_older_than_embedding_norm_merge_only_with_raw_runs():
     _check_compatible([old, raw])
     with pytest.raises(ValueError, match="'embedding_norm' is absent .* 'centered_l2'"):
         _check_compatible([old, centred])
+
+
+@pytest.mark.parametrize("run", ["cpu_long_centered", "cpu_long_centered_time"])
+def test_committed_report_redraws_identically(run):
+    # the report is a function of results.json: the README's runs redraw byte for byte
+    from research.reproduce.report import markdown_table
+
+    folder = Path(__file__).resolve().parents[2] / "docs" / "results" / run
+    results = json.loads((folder / "results.json").read_text())
+    assert markdown_table(results).strip() == (folder / "results.md").read_text().strip()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import LogMelTransformer
-from ..datasets import fetch_esc50
+from sklearn_hallu import LogMelTransformer
+from sklearn_hallu.datasets import fetch_esc50
 
 __all__ = ["log", "load_features"]
 

@@ -1,14 +1,14 @@
 """Raw vs centred-L2 embeddings at prediction, on the validation and probe classes.
 
 Prediction only, nothing is trained: the script loads the models that
-``benchmarks/ablation.py run --probe 5`` saved (trained on 30 of ESC-50's 35 training
+``research/ablation.py run --probe 5`` saved (trained on 30 of ESC-50's 35 training
 classes, best epoch on the 5 validation classes; 5 probe classes never trained on),
 embeds the clips with each ``embedding_norm`` of ``HalluAudioClassifier`` and scores
 the same paper-protocol episodes the run scored (validation: the run's passes and
 episode seed; probe classes: its probe passes and seed). With ``embedding_norm=None``
 it must give back the run's own numbers, which it checks.
 
-    python benchmarks/embedding_norm.py --out benchmarks/results/ablation_probe \
+    python -m research.embedding_norm --out research/results/ablation_probe \
         --variants base_ref hallu_per_view --seeds 0 1 2
 
 Rule, written before this script ran (a first look at seeds 0-2 had been taken by a
@@ -31,14 +31,14 @@ import json
 import sys
 from pathlib import Path
 
-import ablation
 import joblib
 import numpy as np
-from ablation import EPISODE_SEED, SETTINGS, load_data, probe_classes
 
-from sklearn_hallu._support import embed, final_estimator, fit_embedding_stats
-from sklearn_hallu.apps._features import log
-from sklearn_hallu.apps._summary import _paired_clip_gain
+from research import ablation
+from research.ablation import EPISODE_SEED, SETTINGS, load_data, probe_classes
+from research.reproduce.features import log
+from sklearn_hallu import embed, final_estimator, fit_embedding_stats
+from sklearn_hallu.model_selection import paired_clip_gain
 from sklearn_hallu.sampling import episodic_accuracy
 from sklearn_hallu.utils import tune_cpu_allocator
 
@@ -114,7 +114,7 @@ def evaluate(args):
 
 
 def _gain(a, b, key):
-    return _paired_clip_gain([(a[s][key], b[s][key]) for s in sorted(a)])
+    return paired_clip_gain([(a[s][key], b[s][key]) for s in sorted(a)])
 
 
 def summarise(res, args, check):
@@ -145,7 +145,7 @@ def summarise(res, args, check):
 
 
 def _command(args):
-    return (f"python benchmarks/embedding_norm.py --out {args.out} --variants "
+    return (f"python -m research.embedding_norm --out {args.out} --variants "
             f"{' '.join(args.variants)} --seeds {' '.join(map(str, args.seeds))}")
 
 
@@ -185,7 +185,7 @@ def markdown(s):
 def main(argv=None):
     tune_cpu_allocator()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="benchmarks/results/ablation_probe")
+    p.add_argument("--out", default="research/results/ablation_probe")
     p.add_argument("--data-home", default=None)
     p.add_argument("--features-cache", default=None)
     p.add_argument("--variants", nargs="+", default=["base_ref", "hallu_per_view"],

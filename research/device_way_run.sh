@@ -1,6 +1,6 @@
 #!/bin/bash
 # One device call (H100): the training-way ablation on the validation and probe classes
-# (benchmarks/ablation.py, 3 seeds in parallel processes), its pre-set rule (`ablation.py
+# (research/ablation.py, 3 seeds in parallel processes), its pre-set rule (`ablation.py
 # choose`), then the long reproduction with the chosen way, one process per seed, and one
 # run that loads those models and tests them together (paired episodes).
 # Run from the repository root with .gpu/esc50_logmel_f16.npz (`reproduce --features-cache`,
@@ -13,7 +13,7 @@
 #   seeds merge with docs/results/gpu_h100_way20 (`reproduce --stage merge`), whose models
 #   were not brought back; the models now come back in repro.tgz (about 1 MB each), so a
 #   CPU run can test them again with --embedding-norm centered_l2
-# The recorded run (benchmarks/results/ablation_way, docs/results/gpu_h100_way20): a first
+# The recorded run (research/results/ablation_way, docs/results/gpu_h100_way20): a first
 # call with SEEDS="0 1 2 3 4" (ablation done, way 20 chosen, five baselines trained, every
 # HalluAudio fit cut by the 440 s deadline), then on the same warm machine
 # RESUME=1 WAY=20 SEEDS="0 1 2" TRAIN_S=255 TEST_S=385 OMP=5 (baselines loaded, HalluAudio
@@ -39,14 +39,14 @@ SEEDS=${SEEDS:-0 1 2}; TRAIN_S=${TRAIN_S:-440}; TEST_S=${TEST_S:-575}; EMB=${EMB
 if [ -z "${RESUME:-}" ]; then
 echo "== ablation $(left 0)"
 for s in 0 1 2; do
-  OMP_NUM_THREADS=5 timeout $(left 250) $PY benchmarks/ablation.py run --probe 5 --device $DEV \
+  OMP_NUM_THREADS=5 timeout $(left 250) $PY research/ablation.py run --probe 5 --device $DEV \
     --threads 5 --features-cache $C --out $T/abl --seeds $s $XA \
     --variants base_ref base_way10 base_way20 hallu_per_view hallu_pv_way20 > $T/abl_s$s.log 2>&1 &
 done; wait
 grep -h "fit " $T/abl_s*.log
-$PY benchmarks/ablation.py report --out $T/abl > /dev/null 2>&1
-$PY benchmarks/ablation.py selection --out $T/abl > /dev/null 2>&1
-$PY benchmarks/ablation.py choose --out $T/abl > $T/choose.log 2>&1; cat $T/choose.log
+$PY research/ablation.py report --out $T/abl > /dev/null 2>&1
+$PY research/ablation.py selection --out $T/abl > /dev/null 2>&1
+$PY research/ablation.py choose --out $T/abl > $T/choose.log 2>&1; cat $T/choose.log
 cp $T/abl_s*.log $T/choose.log $T/abl/
 tar czf $OUT/ablation_way.tgz --exclude=abl/models -C $T abl
 WAY=$(tail -1 $T/choose.log)
@@ -55,7 +55,7 @@ fi
 WAY=${WAY:-5}
 echo "== long reproduction, train way $WAY $(left 0)"
 for s in $SEEDS; do
-  OMP_NUM_THREADS=${OMP:-3} timeout $(left $TRAIN_S) $PY -m sklearn_hallu.apps.reproduce --features-cache $C \
+  OMP_NUM_THREADS=${OMP:-3} timeout $(left $TRAIN_S) $PY -m research.reproduce --features-cache $C \
     --models baseline halluaudio --seeds $s --device $DEV --train-way $WAY --embedding-norm $EMB \
     $XR --out $T/r$s > $T/r$s.log 2>&1 &
 done; wait
@@ -63,7 +63,7 @@ mkdir -p $T/repro/models
 for s in $SEEDS; do cp $T/r$s/models/*.joblib $T/r$s/models/*.json $T/repro/models/ 2>/dev/null; grep -h "fit\b\|best epoch" $T/r$s.log | tail -2; done
 DONE=$(for s in $SEEDS; do [ -f $T/repro/models/halluaudio_seed$s.joblib ] && printf "%s " $s; done)
 echo "== test seeds: $DONE $(left 0)"
-[ -n "$DONE" ] && timeout $(left $TEST_S) $PY -m sklearn_hallu.apps.reproduce --features-cache $C \
+[ -n "$DONE" ] && timeout $(left $TEST_S) $PY -m research.reproduce --features-cache $C \
   --models baseline halluaudio --seeds $DONE --device $DEV --train-way $WAY --embedding-norm $EMB \
   $XR --out $T/repro > $T/repro.log 2>&1
 tail -3 $T/repro.log; cp $T/r?.log $T/repro.log $T/repro/

@@ -3,10 +3,10 @@
 Trains a 64-channel baseline (20 epochs, lr /10 every 7) on the 35 training classes and
 scores the 5 validation classes with the paper's protocol (20 passes). This is how the
 defaults ``LogMelTransformer(ref="max")`` and ``HalluAudioClassifier(pooling="time_mean")``
-were chosen. Appends one line per run to benchmarks/results/validation_probe.jsonl.
+were chosen. Appends one line per run to research/results/validation_probe.jsonl.
 
-    python benchmarks/validation_probe.py --ref max --pooling time_mean
-    python benchmarks/validation_probe.py --ref 1.0 --pooling flatten
+    python -m research.validation_probe --ref max --pooling time_mean
+    python -m research.validation_probe --ref 1.0 --pooling flatten
 """
 
 import argparse
@@ -43,7 +43,7 @@ def main():
     row = {"ref": args.ref, "pooling": args.pooling, "epochs": args.epochs,
            "fit_and_score_s": time.perf_counter() - t,
            **{r["setting"]: [r["accuracy"], r["ci95"]] for r in rep.rows},
-           "command": f"python benchmarks/validation_probe.py --ref {args.ref} "
+           "command": f"python -m research.validation_probe --ref {args.ref} "
                       f"--pooling {args.pooling}"}
     out = Path(__file__).parent / "results" / "validation_probe.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,13 @@
 """Paired gain of a model from one reproduction over a baseline from another.
 
-Two runs of ``python -m sklearn_hallu.apps.reproduce`` test their models on the same
+Two runs of ``python -m research.reproduce`` test their models on the same
 episodes when they share the test clips, the seeds and the number of passes (the
 episodes depend only on the seed and the clips' labels). This pairs, per seed and
 clip, a model of one run with a baseline of another, e.g. HalluAudio trained with
 20-way episodes against the baseline trained 5-way::
 
-    python benchmarks/cross_run_gain.py --model docs/results/gpu_h100_way20:halluaudio \\
-        --baseline docs/results/cpu_long:baseline --out benchmarks/results/cross_run
+    python -m research.cross_run_gain --model docs/results/gpu_h100_way20:halluaudio \\
+        --baseline docs/results/cpu_long:baseline --out research/results/cross_run
 
 and writes ``gain.json`` and ``gain.md`` there. Settings that change the test
 episodes (classes, number of clips and queries, passes, log-mel settings) must match,
@@ -22,8 +22,8 @@ import argparse
 import json
 from pathlib import Path
 
-from sklearn_hallu.apps._paper import PAPER_TABLES, SETTING_NAMES
-from sklearn_hallu.apps._summary import paired_gain
+from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
+from research.reproduce.summary import paired_gain
 
 #: config keys that decide which clips are tested, and how
 SAME_TEST = ("val_classes", "repeats", "n_mels", "n_frames")
@@ -96,7 +96,7 @@ def main(argv=None):
     seeds = gain[SETTING_NAMES[0]]["seeds"]
     kinds = [args.model.rpartition(":")[2], args.baseline.rpartition(":")[2]]
     lines = [f"# {args.model} minus {args.baseline}, paired", "",
-             f"Command: `python benchmarks/cross_run_gain.py --model {args.model} --baseline "
+             f"Command: `python -m research.cross_run_gain --model {args.model} --baseline "
              f"{args.baseline} --out {args.out}`", "",
              f"Model run: `{ra['command']}` (commit {short(ra['commit'])}, "
              f"{where(ra['machine'])}).  ",

@@ -8,13 +8,14 @@ import time
 import joblib
 import numpy as np
 
-from .._support import embed, final_estimator, fit_embedding_stats
-from ..datasets import ESC50_CLASS_NAMES
-from ..inspection import frequency_importance
-from ..model_selection import few_shot_report
-from ._features import log
-from ._paper import K_SHOT_SETTINGS, SETTINGS
-from ._pipeline import make_model
+from sklearn_hallu import embed, final_estimator, fit_embedding_stats
+from sklearn_hallu.apps import make_model
+from sklearn_hallu.datasets import ESC50_CLASS_NAMES
+from sklearn_hallu.inspection import frequency_importance
+from sklearn_hallu.model_selection import few_shot_report
+
+from .features import log
+from .paper import K_SHOT_SETTINGS, SETTINGS
 
 __all__ = ["reproduce_model", "sweep_split", "recipe_key", "fit_or_load", "evaluate_model",
            "untrained_floor"]
@@ -32,7 +33,7 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
     kind : {"baseline", "halluaudio", "time_concept", "halluaudio_crop"}
         The model.
     cfg : dict
-        The run's settings (see :func:`~sklearn_hallu.apps.reproduce.run`).
+        The run's settings (see :func:`~research.reproduce.run`).
     seed : int
         Seeds the classifier.
     split_hz : float

@@ -6,12 +6,14 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from ._features import log
-from ._paper import MODEL_TITLES, PAPER_TABLES, PAPER_TABLES_FOR, SETTING_NAMES
+from . import COMMAND
+from .features import log
+from .paper import MODEL_TITLES, PAPER_TABLES, PAPER_TABLES_FOR, SETTING_NAMES
 
 __all__ = ["write_outputs", "markdown_table", "plot_outputs", "machine_info", "git_commit"]
 
@@ -61,7 +63,7 @@ def write_outputs(results, out):
     Parameters
     ----------
     results : dict
-        What :func:`~sklearn_hallu.apps.reproduce.run` collects.
+        What :func:`~research.reproduce.run` collects.
     out : str or pathlib.Path
         Output folder.
     """
@@ -88,7 +90,7 @@ def markdown_table(results):
     Parameters
     ----------
     results : dict
-        What :func:`~sklearn_hallu.apps.reproduce.run` collects.
+        What :func:`~research.reproduce.run` collects.
 
     Returns
     -------
@@ -205,7 +207,7 @@ def _gain_table(results):
 
 def _seeds_part(gain):
     """', seeds ± x' from the per-seed gains (runs written before ci95_seeds existed too)."""
-    from ._summary import seeds_ci95
+    from sklearn_hallu.model_selection import seeds_ci95
 
     ci = gain["ci95_seeds"] if "ci95_seeds" in gain else seeds_ci95(gain["per_seed"])
     return "" if np.isnan(ci) else f", seeds ± {ci:.2f}"
@@ -213,7 +215,7 @@ def _seeds_part(gain):
 
 def _hallu_vs_time_row(results):
     """HalluAudio minus the time concept, paired (the paper's argument for frequency)."""
-    from ._summary import paired_gain
+    from .summary import paired_gain
 
     models = results["models"]
     if not ("halluaudio" in models and "time_concept" in models):
@@ -284,7 +286,7 @@ def plot_outputs(results, out):
     Parameters
     ----------
     results : dict
-        What :func:`~sklearn_hallu.apps.reproduce.run` collects.
+        What :func:`~research.reproduce.run` collects.
     out : pathlib.Path
         Output folder.
     """
@@ -304,7 +306,7 @@ def plot_outputs(results, out):
 
 
 def _plot_importance(results):
-    from ..inspection import plot_frequency_importance
+    from sklearn_hallu.inspection import plot_frequency_importance
 
     hallu = results["models"].get("halluaudio")
     if not (hallu and "frequency_importance" in hallu["per_seed"][0]):
@@ -380,3 +382,34 @@ def _plot_k_shot(results):
     ax.set_title("Figure 3: 5-way K-shot (x: paper, K = 1 and 5)", fontsize=9)
     ax.legend(fontsize=7)
     return fig
+
+
+def rerender(out):
+    """Rewrite ``results.md`` and the figures of ``out`` from its ``results.json``.
+
+    The tables are a function of the per-clip results that ``results.json``
+    holds, so a newer report (e.g. a new paired comparison) can be drawn from
+    a finished run without training or testing again. The commit that drew it
+    is recorded beside the run's own.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        A reproduction's output folder.
+
+    Returns
+    -------
+    results : dict
+        The results, with ``rendered_by`` (commit and command) added.
+    """
+    path = Path(out) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--stage report needs a finished run's results.json; {path} does not exist. "
+            "Run the reproduction into this --out folder first.")
+    results = json.loads(path.read_text())
+    results["rendered_by"] = {"commit": git_commit(),
+                              "command": COMMAND + " " + " ".join(sys.argv[1:])}
+    write_outputs(results, out)
+    log(f"report rewritten from {path}")
+    return results

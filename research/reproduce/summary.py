@@ -8,31 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model_selection import clip_ci95
-from ._paper import SETTING_NAMES
+from sklearn_hallu.model_selection import clip_ci95, paired_clip_gain, seeds_ci95
 
-__all__ = ["seeds_ci95", "mean_over_seeds", "model_entry", "paired_gain", "k_shot_curve"]
+from .paper import SETTING_NAMES
 
-
-def seeds_ci95(values):
-    """Half-width of a 95% t-interval of the mean of per-seed values (NaN for one seed).
-
-    Parameters
-    ----------
-    values : array-like of shape (n_seeds,)
-        One number per seed.
-
-    Returns
-    -------
-    float
-        ``t(0.975, n - 1) * sd / sqrt(n)``.
-    """
-    from scipy.stats import t
-
-    v = np.asarray(values, dtype=float)
-    if len(v) < 2:
-        return float("nan")
-    return float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+__all__ = ["mean_over_seeds", "model_entry", "paired_gain", "k_shot_curve"]
 
 
 def mean_over_seeds(per_seed):
@@ -120,24 +100,10 @@ def paired_gain(per_seed, base_per_seed):
               and "per_clip" in base[p["seed"]]["test"][SETTING_NAMES[0]]]
     if not common:
         return None
-    return {s: {**_paired_clip_gain([(p["test"][s]["per_clip"],
+    return {s: {**paired_clip_gain([(p["test"][s]["per_clip"],
                                        base[p["seed"]]["test"][s]["per_clip"]) for p in common]),
                 "seeds": [p["seed"] for p in common]}
             for s in SETTING_NAMES}
-
-
-def _paired_clip_gain(pairs):
-    """``gain``, ``ci95_clips``, ``ci95_seeds`` and ``per_seed`` (points) of per-clip pairs.
-
-    Each pair is one seed's per-clip accuracies of the (model, baseline) on the same
-    episodes. ``ci95_clips`` is over the clips' differences averaged over the seeds;
-    ``ci95_seeds`` a t-interval of the mean of the per-seed gains (NaN for one seed).
-    """
-    d = [np.subtract(a, b) for a, b in pairs]
-    mean_d = np.mean(d, axis=0)
-    per_seed = [100 * float(x.mean()) for x in d]
-    return {"gain": 100 * float(mean_d.mean()), "ci95_clips": 100 * clip_ci95(mean_d),
-            "ci95_seeds": seeds_ci95(per_seed), "per_seed": per_seed}
 
 
 def k_shot_curve(per_seed, base_per_seed=None):
@@ -170,7 +136,7 @@ def k_shot_curve(per_seed, base_per_seed=None):
                "ci95_seeds": seeds_ci95(accs), "per_seed": accs.tolist()}
         common = [p for p in per_seed if p["seed"] in base]
         if common and base_per_seed is not per_seed:
-            g = _paired_clip_gain([(p["k_shot"][name]["per_clip"],
+            g = paired_clip_gain([(p["k_shot"][name]["per_clip"],
                                     base[p["seed"]]["k_shot"][name]["per_clip"])
                                    for p in common])
             row["gain"], row["gain_ci95_clips"] = g["gain"], g["ci95_clips"]

@@ -5,7 +5,7 @@ The measurement behind the comments of
 the tests' small synthetic views (12 tone classes, 32 mel rows), one epoch of the tests'
 tiny classifier, for the mask fills "min" and "nan" and per_view_weight 0 and 1.
 
-    python benchmarks/rounding_sensitivity.py  # -> benchmarks/results/rounding_sensitivity.json
+    python -m research.rounding_sensitivity  # -> research/results/rounding_sensitivity.json
 """
 
 import json

@@ -5,9 +5,9 @@ the best-epoch choice, as in the reproduction), then embeds the 200 validation c
 is scored with the paper's protocol on the SAME episodes for every variant and seed
 (paired). The test classes are never read.
 
-    python benchmarks/ablation.py run --seeds 0 1 --variants base_ref base_episode_shift
-    python benchmarks/ablation.py report          # table with paired differences
-    python benchmarks/ablation.py test --variants base_ref hallu_ref --seeds 0 1
+    python -m research.ablation run --seeds 0 1 --variants base_ref base_episode_shift
+    python -m research.ablation report          # table with paired differences
+    python -m research.ablation test --variants base_ref hallu_ref --seeds 0 1
 
 Each finished run is one JSON file under ``--out``/runs (per-clip accuracies included),
 so an interrupted ``run`` continues where it stopped. ``report`` writes ``ablation.md``
@@ -31,11 +31,12 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
+from research.reproduce.features import load_features, log
+from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
+from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
-from sklearn_hallu.apps._features import load_features
-from sklearn_hallu.apps._summary import _paired_clip_gain
 from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50
-from sklearn_hallu.model_selection import clip_ci95
+from sklearn_hallu.model_selection import clip_ci95, paired_clip_gain
 from sklearn_hallu.sampling import episodic_accuracy
 from sklearn_hallu.utils import tune_cpu_allocator
 
@@ -74,7 +75,7 @@ VARIANTS = {
     # al. (2017) matched the training shot to the test's; every other model trains 5-shot
     "base_shot1": ("baseline", {"k_shot": 1}),
     "hallu_pv_shot1": ("halluaudio", {"per_view_weight": 1.0, "k_shot": 1}),
-    # hallu_init_base with the per-view losses (the library's HalluAudio since 2026-11-26)
+    # hallu_init_base with the per-view losses (the library's HalluAudio)
     "hallu_pv_init_base": ("halluaudio", {"per_view_weight": 1.0,
                                           "init_whole_from": "base_ref"}),
 }
@@ -83,10 +84,6 @@ REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view"
           "hallu_pv_init_base": "hallu_per_view"}
 SETTINGS = ((5, 1), (5, 5))
 EPISODE_SEED = 20261126  # the same validation episodes for every variant and seed
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def variant_config(name):
@@ -105,7 +102,7 @@ def load_data(args):
     if args.features_cache:  # as the reproduction writes it (LogMelTransformer's defaults)
         if not Path(args.features_cache).is_file():
             raise SystemExit(f"--features-cache {args.features_cache}: no such file. Write it "
-                             "with `python -m sklearn_hallu.apps.reproduce --features-cache "
+                             "with `python -m research.reproduce --features-cache "
                              f"{args.features_cache} ...`, or leave the option out.")
         cached = load_features(args.data_home, args.features_cache, quick=False)
     data = None if cached is not None else fetch_esc50(args.data_home)
@@ -347,8 +344,8 @@ def to_markdown(rows, args):
     lines = [
         "# Ablation on ESC-50's validation classes (5 classes, 200 clips; test classes unread)",
         "",
-        f"Command: `python benchmarks/ablation.py report --out {args.out}` over runs made by "
-        "`python benchmarks/ablation.py run ...`.",
+        f"Command: `python -m research.ablation report --out {args.out}` over runs made by "
+        "`python -m research.ablation run ...`.",
         "Reference recipe: " + json.dumps(REFERENCE) + ".",
         "Accuracy: paper protocol, the same episodes for every variant and seed; mean over "
         "seeds. CI (clips): 1.96 sd/sqrt(200) over per-clip accuracies. Diff: the variant minus "
@@ -428,7 +425,7 @@ def _clips(by_seed):
 def _paired(a_by_seed, b_by_seed, key):
     """a - b per clip, averaged over the seeds both have: mean, clip CI, per seed (%)."""
     common = sorted(set(a_by_seed) & set(b_by_seed))
-    g = _paired_clip_gain([(a_by_seed[s][key], b_by_seed[s][key]) for s in common])
+    g = paired_clip_gain([(a_by_seed[s][key], b_by_seed[s][key]) for s in common])
     return {"mean": g["gain"], "ci95_clips": g["ci95_clips"], "seeds": common,
             "per_seed": g["per_seed"]}
 
@@ -548,8 +545,8 @@ def _selection_markdown(rows, first, args):
     lines = [
         "# Checkpoint selection, scored on classes that neither trained nor chose the model",
         "",
-        f"Command: `python benchmarks/ablation.py selection --out {args.out}` over runs made by "
-        f"`python benchmarks/ablation.py run --probe {len(first['probe_classes'])} "
+        f"Command: `python -m research.ablation selection --out {args.out}` over runs made by "
+        f"`python -m research.ablation run --probe {len(first['probe_classes'])} "
         f"--epochs {first['epochs'] // first['config'].get('epochs_factor', 1)} "
         f"--lr-step {first['lr_step'] // first['config'].get('epochs_factor', 1)} "
         f"--out {args.out} ...`.",
@@ -590,9 +587,9 @@ def _selection_markdown(rows, first, args):
 
 
 #: The paper's Tables 1 and 2 (ESC-50): mean accuracy in percent.
-PAPER = {"baseline": [69.77, 83.47, 54.51, 71.36], "halluaudio": [71.88, 86.46, 57.12, 75.20],
-         "time_concept": [70.66, 82.89, 55.67, 70.60]}
-TEST_SETTINGS = ((5, 1), (5, 5), (10, 1), (10, 5))
+#: the paper's Table 1/2 means, in SETTING_NAMES order
+PAPER = {k: [v[s][0] for s in SETTING_NAMES] for k, v in PAPER_TABLES.items()}
+TEST_SETTINGS = PAPER_SETTINGS
 
 
 def cmd_test(args):
@@ -657,7 +654,7 @@ def _test_markdown(rows, args):
     lines = [
         "# The one look at ESC-50's test classes (10 classes, 400 clips)",
         "",
-        f"Command: `python benchmarks/ablation.py test --variants {' '.join(args.variants)} "
+        f"Command: `python -m research.ablation test --variants {' '.join(args.variants)} "
         f"--seeds {' '.join(map(str, args.seeds))} --passes {args.passes}` (models from "
         "`ablation.py run`, trained on the 35 training classes, best epoch on the 5 validation "
         "classes). Paper protocol, the same episodes for every model and seed. ± (queries): the "
@@ -693,7 +690,7 @@ def main(argv=None):
     tune_cpu_allocator()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", choices=["run", "report", "test", "selection", "choose"])
-    p.add_argument("--out", default="benchmarks/results/ablation")
+    p.add_argument("--out", default="research/results/ablation")
     p.add_argument("--data-home", default=None)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])

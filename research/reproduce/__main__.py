@@ -1,0 +1,7 @@
+"""``python -m research.reproduce``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,151 @@
+"""The reproduction's command line: ``python -m research.reproduce --help``.
+
+Stages: ``all``/``test`` (:func:`research.reproduce.run.run`), ``report``
+(:func:`research.reproduce.report.rerender`) and ``merge``
+(:func:`research.reproduce.merge.merge_runs`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
+from sklearn_hallu.utils import tune_cpu_allocator
+
+from .run import COMMAND, RECIPES, run
+
+__all__ = ["main", "dispatch", "build_parser"]
+
+
+def build_parser(parser=None):
+    """The reproduction's options, added to ``parser`` (or a new parser).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser or None, default=None
+        A parser to fill, e.g. the ``reproduce`` sub-command of ``sklearn-hallu``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The filled parser.
+    """
+    p = parser or argparse.ArgumentParser(
+        prog=COMMAND,
+        description="Reproduce HalluAudio's ESC-50 results (Tables 1 and 2, Figures 3 and 4).")
+    p.add_argument("--data-home", default=None,
+                   help="ESC-50 folder (or its parent); default: $SKLEARN_HALLU_ESC50, then "
+                        "the data home; downloaded when absent")
+    p.add_argument("--out", default="results/reproduce", help="output folder")
+    p.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny budget, 12 clips per class: checks the harness end to end")
+    p.add_argument("--models", nargs="*", default=["baseline", "halluaudio", "time_concept"],
+                   choices=["baseline", "halluaudio", "time_concept", "halluaudio_crop"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--recipe", default="long", choices=sorted(RECIPES),
+                   help="training length: 'long' 63 epochs x 30 episodes, lr/10 every 21 "
+                        "(default); 'cpu' 21 x 30, lr/10 every 7; 'paper' 60 epochs x one "
+                        "pass, lr/10 every 20")
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    p.add_argument("--episodes", type=int, default=None,
+                   help="override the recipe's episodes per epoch")
+    p.add_argument("--lr-step", type=int, default=None,
+                   help="override the recipe's epochs per learning-rate step")
+    p.add_argument("--n-fft", type=int, default=LogMelTransformer().n_fft,
+                   help="FFT size of the log-mel features (default: LogMelTransformer's)")
+    p.add_argument("--mask-fill", default=FrequencyMaskTransformer().fill,
+                   type=lambda v: v if v in ("min", "nan") else float(v),
+                   help="masked cells: 'nan' (read as the training mean), 'min' (each "
+                        "clip's minimum) or a number (default: FrequencyMaskTransformer's)")
+    p.add_argument("--time-shift-per", default="clip", choices=["clip", "episode"],
+                   help="one random time shift per clip (default) or per episode")
+    p.add_argument("--restart", action="store_true",
+                   help="retrain every model, even those a previous run finished")
+    p.add_argument("--channels", default=None,
+                   help="backbone widths, e.g. 128,256,384 (Chou); default 64,64,64")
+    p.add_argument("--pooling", default="time_mean", choices=["time_mean", "flatten"],
+                   help="backbone output pooling (default time_mean)")
+    p.add_argument("--split-hz", type=float, default=None,
+                   help="HalluAudio split; default: best of --sweep on validation, else 2000")
+    p.add_argument("--sweep", nargs="*", type=float, default=None,
+                   help="split frequencies (Hz) to compare on the validation classes")
+    p.add_argument("--sweep-epochs", type=int, default=None)
+    p.add_argument("--no-time-shift", action="store_true", help="no time-shift augmentation")
+    p.add_argument("--per-view-weight", type=float, default=1.0,
+                   help="weight of each view's own loss in the multi-view models (0: the "
+                        "paper's loss)")
+    p.add_argument("--embedding-norm", default="centered_l2", choices=["centered_l2", "none"],
+                   help="how test episodes compare embeddings: centred on the training clips' "
+                        "mean and L2-normalised per view (default, chosen on validation: "
+                        "research/embedding_norm.py), or raw (the paper's). Saved models are "
+                        "reused under either")
+    p.add_argument("--train-way", type=int, default=5,
+                   help="classes per training episode (5-shot, 5 queries each; default 5, "
+                        "the test episodes' way); validation and test keep their own")
+    p.add_argument("--crop-views", action="store_true",
+                   help="feed band views only their own rows (a model variant)")
+    p.add_argument("--val-episodes", type=int, default=300)
+    p.add_argument("--repeats", type=int, default=None, help="test passes; default 50 (paper)")
+    p.add_argument("--floor", action="store_true",
+                   help="also test each architecture untrained (the floor)")
+    p.add_argument("--features-cache", default=None,
+                   help=".npz file of log-mel features: read if present, else written")
+    p.add_argument("--stage", default="all", choices=["all", "test", "report", "merge"],
+                   help="'test' loads the models saved in OUT/models instead of training; "
+                        "'report' only rewrites results.md and the figures from "
+                        "OUT/results.json (no features, no models); 'merge' joins the "
+                        "runs of --merge (other seeds, same settings) into OUT")
+    p.add_argument("--merge", nargs="+", default=None, metavar="FOLDER",
+                   help="with --stage merge: output folders of reproductions of the same "
+                        "settings and different seeds (e.g. one per machine or process)")
+    return p
+
+
+def dispatch(args):
+    """Do what ``args.stage`` asks: run (train and/or test), redraw the report, or merge.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`build_parser`.
+
+    Returns
+    -------
+    results : dict
+        As written to ``args.out``/results.json.
+    """
+    if args.merge and args.stage != "merge":
+        raise ValueError(f"--merge given with --stage {args.stage}; add --stage merge to "
+                         "join those runs into --out.")
+    if args.stage == "merge":
+        if not args.merge:
+            raise ValueError("--stage merge needs --merge FOLDER FOLDER ...: the output "
+                             "folders of the runs to join.")
+        chosen = [f"--{k}" for k in ("seeds", "models", "quick")
+                  if getattr(args, k) != build_parser().get_default(k)]
+        if chosen:  # merge takes every seed and model of the runs as they are
+            raise ValueError(f"--stage merge joins every seed and model of the --merge runs; "
+                             f"{', '.join(chosen)} would be ignored. Leave "
+                             f"{'it' if len(chosen) == 1 else 'them'} out.")
+        from .merge import merge_runs
+
+        return merge_runs(args.merge, args.out)
+    if args.stage == "report":
+        from .report import rerender
+
+        return rerender(args.out)
+    return run(args)
+
+
+def main(argv=None):
+    """Run the reproduction with command-line arguments ``argv``; return the exit code."""
+    args = build_parser().parse_args(argv)
+    tune_cpu_allocator()
+    dispatch(args)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
