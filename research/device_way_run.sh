@@ -39,14 +39,14 @@ SEEDS=${SEEDS:-0 1 2}; TRAIN_S=${TRAIN_S:-440}; TEST_S=${TEST_S:-575}; EMB=${EMB
 if [ -z "${RESUME:-}" ]; then
 echo "== ablation $(left 0)"
 for s in 0 1 2; do
-  OMP_NUM_THREADS=5 timeout $(left 250) $PY research/ablation.py run --probe 5 --device $DEV \
+  OMP_NUM_THREADS=5 timeout $(left 250) $PY -m research.ablation run --probe 5 --device $DEV \
     --threads 5 --features-cache $C --out $T/abl --seeds $s $XA \
     --variants base_ref base_way10 base_way20 hallu_per_view hallu_pv_way20 > $T/abl_s$s.log 2>&1 &
 done; wait
 grep -h "fit " $T/abl_s*.log
-$PY research/ablation.py report --out $T/abl > /dev/null 2>&1
-$PY research/ablation.py selection --out $T/abl > /dev/null 2>&1
-$PY research/ablation.py choose --out $T/abl > $T/choose.log 2>&1; cat $T/choose.log
+$PY -m research.ablation report --out $T/abl > /dev/null 2>&1
+$PY -m research.ablation selection --out $T/abl > /dev/null 2>&1
+$PY -m research.ablation choose --out $T/abl > $T/choose.log 2>&1; cat $T/choose.log
 cp $T/abl_s*.log $T/choose.log $T/abl/
 tar czf $OUT/ablation_way.tgz --exclude=abl/models -C $T abl
 WAY=$(tail -1 $T/choose.log)

@@ -45,6 +45,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     ``pipe.set_params(<step>__train_backbone=False).fit(X_support, y_support)``: the
     backbones are kept, only the prototypes (and ``classes_``) change.
 
+    Read more in the :doc:`User Guide </user_guide>`.
+
     Parameters
     ----------
     n_way : int, default=5

@@ -30,6 +30,8 @@ class LogMelTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin, BaseEs
     None), never to a flat 0 dB; a
     :class:`~sklearn_hallu.exceptions.SilentClipWarning` names such clips.
 
+    Read more in the :doc:`User Guide </user_guide>`.
+
     Parameters
     ----------
     sr : int, default=16000
@@ -252,6 +254,8 @@ class FrequencyMaskTransformer(DocLinkMixin, ArrayOutputMixin, TransformerMixin,
     :func:`~sklearn_hallu.inspection.frequency_importance` and the classifier's
     ``crop_views`` read. ``transform`` uses the fitted bands; called unfitted it
     computes them from the parameters (the transformer learns nothing from data).
+
+    Read more in the :doc:`User Guide </user_guide>`.
 
     Parameters
     ----------
