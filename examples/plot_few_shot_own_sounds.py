@@ -11,7 +11,9 @@ arrays (``LogMelTransformer`` reads wav, flac and ogg).
 """
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.pipeline import Pipeline
 
 from sklearn_hallu import (
@@ -44,3 +46,13 @@ pred = pipe.predict(Xn[query])
 print("classes now:", pipe.classes_)
 print(f"accuracy on {len(query)} queries of 4 new classes: {np.mean(pred == yn[query]):.2f}")
 print("probabilities of the first query:", np.round(pipe.predict_proba(Xn[query[:1]]), 3))
+
+# %%
+# Which new class each query was taken for: the diagonal holds the right answers.
+disp = ConfusionMatrixDisplay.from_predictions(yn[query], pred, colorbar=False)
+disp.ax_.set_title(f"{len(query)} queries of 4 new classes, 3 support clips each")
+disp.ax_.set_xlabel("predicted class")
+disp.ax_.set_ylabel("true class")
+disp.figure_.set_size_inches(4.5, 4.5)
+disp.figure_.tight_layout()
+plt.show()

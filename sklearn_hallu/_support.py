@@ -8,7 +8,7 @@ __all__ = ["fit_support", "final_estimator", "embed", "fit_embedding_stats", "vi
 
 
 def final_estimator(estimator):
-    """The classifier at the end of ``estimator`` (itself if it is not a Pipeline).
+    """Return the classifier at the end of ``estimator`` (itself if it is not a Pipeline).
 
     .. versionadded:: 0.2.0
 
@@ -46,7 +46,7 @@ def _transform_head(estimator, X):
 
 
 def embed(estimator, X):
-    """Embeddings of raw input ``X`` through a fitted Pipeline (or classifier).
+    """Compute the embeddings of raw input ``X`` through a fitted Pipeline (or classifier).
 
     .. versionadded:: 0.2.0
 
@@ -66,7 +66,7 @@ def embed(estimator, X):
 
 
 def fit_embedding_stats(estimator, X):
-    """Centring statistics of the classifier at the end of ``estimator`` from raw base clips.
+    """Compute the centring of the classifier at the end of ``estimator`` from raw base clips.
 
     .. versionadded:: 0.2.0
 

@@ -6,6 +6,7 @@ __all__ = [
     "NotFittedError",
     "DataNotFoundError",
     "UntrustedTypesError",
+    "PickleNotAllowedError",
     "ClipWarning",
     "SilentClipWarning",
     "AudioCroppedWarning",
@@ -33,6 +34,26 @@ class UntrustedTypesError(ValueError):
     def __init__(self, message, untrusted=()):
         super().__init__(message)
         self.untrusted = list(untrusted)
+
+
+class PickleNotAllowedError(UntrustedTypesError):
+    """A model file is a pickle, and loading pickles was not allowed.
+
+    Raised by :func:`sklearn_hallu.persistence.load` (and the command line)
+    before the file is unpickled: unpickling runs code stored in the file. The
+    message names the file and shows how to convert it to a ``.skops`` file
+    once, if you trust whoever wrote it. ``untrusted`` is empty: what a pickle
+    holds is only known by running it.
+
+    .. versionadded:: 0.2.0
+
+    Parameters
+    ----------
+    message : str
+        Which file, and what to do.
+    untrusted : iterable of str, default=()
+        Kept as ``untrusted`` (empty).
+    """
 
 
 class ClipWarning(UserWarning):

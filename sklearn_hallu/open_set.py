@@ -215,7 +215,7 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
 
 
 def open_set_report(model, X_known, y_known, X_unknown, *, false_alarm_rate=0.05):
-    """Open-set metrics of a fitted :class:`OpenSetClassifier`.
+    """Compute open-set metrics of a fitted :class:`OpenSetClassifier`.
 
     .. versionadded:: 0.2.0
 

@@ -16,9 +16,17 @@ def test_docs_build_and_gallery_run(tmp_path):
         capture_output=True, text=True, cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    from matplotlib.image import imread
+
+    images = ROOT / "docs" / "auto_examples" / "images"
     for name in ("plot_logmel_views", "plot_few_shot_own_sounds", "plot_grid_search_split",
                  "plot_save_load"):
         assert (tmp_path / "html" / "auto_examples" / f"{name}.html").is_file()
+        # a real thumbnail: the example drew a figure, and the thumbnail is not blank
+        assert (images / f"sphx_glr_{name}_001.png").is_file(), f"{name} draws no figure"
+        thumb = imread(images / "thumb" / f"sphx_glr_{name}_thumb.png")[..., :3]
+        coloured = (thumb.max(-1) - thumb.min(-1)) > 0.1  # a blank plot is all greys
+        assert coloured.mean() > 0.002, f"{name}: blank thumbnail"
 
 
 @pytest.mark.esc50

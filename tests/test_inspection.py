@@ -65,3 +65,38 @@ def test_importance_points_to_the_band_that_separates_the_classes(small_views, i
         assert np.all(imp["ratio"] > 2), imp  # about 1 against chance, 1/5
     else:
         assert np.all(imp["ratio"] < 0.5), imp
+
+
+def _pixels_inside(ax, img):
+    """The RGB pixels inside ``ax`` (a 2-pixel margin off its frame)."""
+    x0, y0, x1, y1 = ax.get_window_extent().extents
+    h = img.shape[0]
+    return img[int(h - y1) + 2:int(h - y0) - 2, int(x0) + 2:int(x1) - 2].reshape(-1, 3)
+
+
+def test_plot_views_of_nan_masked_views_is_not_blank():
+    """The default fill="nan": every view is drawn with colours, masked cells in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sklearn_hallu.datasets import make_sounds
+    from sklearn_hallu.inspection import plot_views
+
+    X, _ = make_sounds(n_classes=2, n_per_class=1, sr=8000, duration=0.5, random_state=0)
+    S = LogMelTransformer(**SMALL_LOGMEL).fit_transform(X)
+    V = FrequencyMaskTransformer(1000.0, **SMALL_MASK).fit_transform(S)
+    assert np.isnan(V[0, 1]).any() and np.isnan(V[0, 2]).any()  # the default fill="nan"
+    axes = plot_views(V[0], titles=["whole", "low", "high"])
+    fig = axes[0].figure
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    grey = np.array([216, 216, 216])  # "0.85"
+    for ax, masked in zip(axes, [False, True, True]):
+        inside = _pixels_inside(ax, img)
+        spectrogram = inside[~np.all(inside == grey, axis=1)]
+        assert len(np.unique(spectrogram, axis=0)) > 20, ax.get_title()  # not blank
+        assert spectrogram.std() > 10, ax.get_title()
+        assert np.all(inside == grey, axis=1).any() == masked, ax.get_title()
+    plt.close(fig)

@@ -1,6 +1,7 @@
 """Safe persistence: skops files of fitted pipelines, trusted types, GPU -> CPU loading."""
 
 import json
+import os
 import pickle
 import pickletools
 import subprocess
@@ -19,7 +20,7 @@ from skorch.exceptions import DeviceWarning
 
 from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
 from sklearn_hallu.datasets import make_sounds
-from sklearn_hallu.exceptions import UntrustedTypesError
+from sklearn_hallu.exceptions import PickleNotAllowedError, UntrustedTypesError
 from sklearn_hallu.persistence import dump, load, trusted_types, untrusted_types
 
 from .conftest import SMALL_LOGMEL, SMALL_MASK, tiny_clf
@@ -109,8 +110,11 @@ def test_foreign_type_is_refused(fitted, tmp_path, step, name):
 
 def test_pickle_is_not_a_skops_file(fitted, tmp_path):
     joblib.dump(fitted[0], tmp_path / "m.joblib")
-    with pytest.raises(ValueError, match="not a skops file.*runs code"):
-        load(tmp_path / "m.joblib")
+    with pytest.raises(ValueError, match="not a skops file.*allow_pickle=True.*runs code"):
+        untrusted_types(tmp_path / "m.joblib")
+    (tmp_path / "junk.skops").write_bytes(b"neither skops nor pickle")
+    with pytest.raises(ValueError, match="junk.skops' is not a skops file"):
+        load(tmp_path / "junk.skops")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load(tmp_path / "nothing.skops")
 
@@ -152,3 +156,81 @@ def test_gpu_saved_model_loads_and_refits_on_cpu(fitted, tmp_path, monkeypatch, 
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
     loaded.fit(X, y)  # refit without hand edits
     assert loaded.predict_proba(X).shape == (len(X), 4)
+
+
+class _RunsCode:
+    """A pickle that writes a file when unpickled: what a malicious model can do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("name", ["m.joblib", "m.pkl", "m.pickle", "pickle.skops"])
+def test_pickle_loads_only_with_allow_pickle(fitted, tmp_path, name):
+    pipe, X, _ = fitted
+    path, marker = tmp_path / name, tmp_path / "code-ran"
+    joblib.dump([pipe, _RunsCode(marker)], path)
+    with pytest.raises(PickleNotAllowedError, match=r"is a pickle: loading it runs code") as e:
+        load(path)
+    assert not marker.exists()  # refused before anything ran
+    msg = str(e.value)
+    assert repr(str(path)) in msg and "--allow-pickle" in msg
+    assert "persistence.load(" in msg and "allow_pickle=True)" in msg
+    assert isinstance(e.value, UntrustedTypesError)  # caught where untrusted files are
+    loaded, handle = load(path, allow_pickle=True)
+    handle.close()
+    assert marker.exists()  # consent given: the pickle's code ran
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_the_refusal_shows_a_conversion_that_works(fitted, tmp_path, monkeypatch):
+    pipe, X, _ = fitted
+    joblib.dump(pipe, tmp_path / "m.joblib")
+    with pytest.raises(PickleNotAllowedError) as e:
+        load(tmp_path / "m.joblib")
+    snippet = "\n".join(line[4:] for line in str(e.value).splitlines()
+                        if line.startswith("    "))
+    assert "persistence.dump(model, " in snippet
+    monkeypatch.chdir(tmp_path)
+    exec(snippet, {})  # the snippet, as printed
+    converted = load(tmp_path / "m.skops")
+    np.testing.assert_array_equal(converted.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_skops_file_named_like_a_pickle_loads_as_skops(fitted, tmp_path):
+    pipe, X, _ = fitted
+    dump(pipe, tmp_path / "m.joblib")
+    with pytest.warns(UserWarning, match=r"m.joblib' is a skops file.*Rename it to 'm.skops'"):
+        loaded = load(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+    # and its types are checked as any skops file's
+    dump(Pipeline([("foreign", _Foreign())] + pipe.steps), tmp_path / "f.pkl")
+    with pytest.warns(UserWarning, match="is a skops file"), \
+            pytest.raises(UntrustedTypesError, match="_Foreign"):
+        load(tmp_path / "f.pkl", allow_pickle=True)
+
+
+def test_the_checked_bytes_are_the_loaded_bytes(fitted, tmp_path, monkeypatch):
+    """The file is replaced by one holding an untrusted type between the type check
+    and the load: what is loaded is still what was checked."""
+    pipe, X, _ = fitted
+    path, evil = tmp_path / "m.skops", tmp_path / "evil.skops"
+    dump(pipe, path)
+    dump(Pipeline([("foreign", _Foreign())] + pipe.steps), evil)
+    real = skops.io.get_untrusted_types
+
+    def check_then_swap(**kwargs):
+        found = real(**kwargs)
+        if evil.exists():
+            os.replace(evil, path)  # an attacker wins the race
+        return found
+
+    monkeypatch.setattr(skops.io, "get_untrusted_types", check_then_swap)
+    loaded = load(path)
+    assert [name for name, _ in loaded.steps] == [name for name, _ in pipe.steps]
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+    with pytest.raises(UntrustedTypesError, match="_Foreign"):  # the file did change
+        load(path)

@@ -2,8 +2,9 @@
 
 ``HalluAudioClassifier.__getstate__`` replaces the skorch net by the module's
 weights as numpy arrays, the plain values that build the net again, and the
-history as JSON; ``__setstate__`` builds the net again. A file written by :func:`sklearn_hallu.persistence.dump`
-(or by joblib) then holds no torch or skorch object.
+history as JSON; ``__setstate__`` builds the net again. A file written by
+:func:`sklearn_hallu.persistence.dump` (or by joblib) then holds no torch or skorch
+object.
 """
 
 from __future__ import annotations

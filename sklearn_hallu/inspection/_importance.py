@@ -149,10 +149,18 @@ def plot_frequency_importance(result, ax=None, title="Frequency importance"):
 def plot_views(views, *, titles=None, axes=None, sr=None):
     """Show one clip's views (whole, low, high, ...) side by side.
 
+    All views share one colour scale, from the smallest to the largest finite
+    value. Masked cells written as NaN (``FrequencyMaskTransformer``'s default
+    ``fill="nan"``) are drawn in light grey, apart from the magma colours of
+    the spectrogram.
+
+    .. versionchanged:: 0.2.0
+       NaN cells no longer make the colour scale NaN, which drew blank images.
+
     Parameters
     ----------
     views : ndarray of shape (n_views, n_mels, n_frames)
-        One clip's views.
+        One clip's views; NaN marks masked cells.
     titles : list of str or None, default=None
         One title per view (default: "whole", "view 1", ...); a fitted
         FrequencyMaskTransformer's ``view_names_`` fit here.
@@ -174,9 +182,11 @@ def plot_views(views, *, titles=None, axes=None, sr=None):
         _, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), sharey=True)
     axes = np.atleast_1d(axes)
     titles = titles or (["whole"] + [f"view {i}" for i in range(1, n)])
-    vmin, vmax = views.min(), views.max()
+    finite = views[np.isfinite(views)]
+    vmin, vmax = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    cmap = plt.get_cmap("magma").with_extremes(bad="0.85")  # masked (NaN): light grey
     for ax, v, t in zip(axes, views, titles):
-        ax.imshow(v, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="magma")
+        ax.imshow(v, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap=cmap)
         ax.set_title(t)
         ax.set_xlabel("frame")
     axes[0].set_ylabel("mel row")
