@@ -1,5 +1,8 @@
 """The paper's reproduction: ESC-50 Tables 1 and 2, Figures 3 and 4, with one command.
 
+``--dataset kaggle18`` runs the same on FSDKaggle2018 curated as in the paper (its
+Kaggle18 rows of Tables 1 and 2, with the paper's Kaggle18 recipe).
+
 Research code around the library, kept in the repository and not installed
 with it: ``python -m research.reproduce --help`` from a clone (``make
 reproduce``). The stages: ``run`` (train or load, test, report), ``report``

@@ -215,7 +215,8 @@ def _with_embedding_norm(model, cfg, X, y):
     return model
 
 
-def evaluate_model(model, kind, Xte, yte, cfg, seed, *, timings, tag, quick):
+def evaluate_model(model, kind, Xte, yte, cfg, seed, *, timings, tag, quick,
+                   class_names=ESC50_CLASS_NAMES):
     """Test one fitted model on the test classes: the tables and the frequency importance.
 
     Parameters
@@ -238,6 +239,8 @@ def evaluate_model(model, kind, Xte, yte, cfg, seed, *, timings, tag, quick):
         Prefix of the log lines.
     quick : bool
         Fewer frequency-importance episodes.
+    class_names : sequence of str, default=ESC50_CLASS_NAMES
+        The dataset's class names by id (the frequency importance's keys).
 
     Returns
     -------
@@ -266,8 +269,8 @@ def evaluate_model(model, kind, Xte, yte, cfg, seed, *, timings, tag, quick):
                                    n_episodes=100 if quick else 2000,
                                    random_state=seed, device=cfg["device"], embeddings=emb)
         entry["frequency_importance"] = {
-            ESC50_CLASS_NAMES[c]: {"ratio": float(r), "correct_high": int(h),
-                                   "correct_low": int(lo)}
+            class_names[c]: {"ratio": float(r), "correct_high": int(h),
+                             "correct_low": int(lo)}
             for c, r, h, lo in zip(imp["classes"], imp["ratio"], imp["correct_high"],
                                    imp["correct_low"])}
     return entry

@@ -1,4 +1,4 @@
-"""Log-mel features of ESC-50 for the reproduction, cached in an .npz file."""
+"""Log-mel features of ESC-50 or the curated Kaggle18 for the reproduction, cached in an .npz."""
 
 from __future__ import annotations
 
@@ -10,9 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from sklearn_hallu import LogMelTransformer
-from sklearn_hallu.datasets import fetch_esc50
+from sklearn_hallu.datasets import (
+    ESC50_CLASS_NAMES,
+    KAGGLE18_CLASS_NAMES,
+    curate_kaggle18,
+    esc50_class_split,
+    fetch_esc50,
+    fetch_kaggle18,
+    kaggle18_class_split,
+)
 
-__all__ = ["log", "load_features"]
+__all__ = ["log", "load_features", "DATASET_LOGMEL", "KAGGLE18_CURATION"]
 
 
 def log(msg):
@@ -20,51 +28,118 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def load_features(data_home, cache, *, quick, logmel=None):
-    """Log-mel of ESC-50 (all clips, or 12 of each class when ``quick``).
+#: Log-mel settings of each dataset beside LogMelTransformer's defaults (those are ESC-50's:
+#: hop 502, 5 s). Kaggle18: the paper's hop 201 on the curated 2 s clips, 160 frames.
+DATASET_LOGMEL = {"esc50": {}, "kaggle18": {"hop_length": 201, "duration": 2.0}}
+#: The Kaggle18 curation (:func:`~sklearn_hallu.datasets.curate_kaggle18`): the clips are
+#: the same whatever the model seeds (a fixed draw, as ESC-50's clips are fixed).
+KAGGLE18_CURATION = {"n_per_class": None, "duration": 2.0, "sr": 16000,
+                     "prefer_verified": True, "random_state": 0}
+#: Clips per class of a ``--quick`` run.
+QUICK_CLIPS = 12
+
+
+def load_features(data_home, cache, *, quick, logmel=None, dataset="esc50"):
+    """Log-mel of ESC-50 or of the curated Kaggle18 (all clips, or 12 per class when ``quick``).
 
     Parameters
     ----------
     data_home : str or None
-        Where ESC-50 is (see :func:`~sklearn_hallu.datasets.fetch_esc50`).
+        Where the dataset is (see :func:`~sklearn_hallu.datasets.fetch_esc50` and
+        :func:`~sklearn_hallu.datasets.fetch_kaggle18`).
     cache : str or None
-        An .npz file: read when it exists and was made with the same
-        LogMelTransformer parameters (and subset), else (re)written.
+        An .npz file: read when it exists and was made with the same dataset,
+        curation and LogMelTransformer parameters (and subset), else (re)written.
     quick : bool
         Keep 12 clips of each class.
     logmel : dict or None, default=None
-        Parameters of the :class:`~sklearn_hallu.LogMelTransformer`.
+        Parameters of the :class:`~sklearn_hallu.LogMelTransformer`, over the
+        dataset's own (:data:`DATASET_LOGMEL`).
+    dataset : {"esc50", "kaggle18"}, default="esc50"
+        ESC-50, or FSDKaggle2018 curated as in the paper (:data:`KAGGLE18_CURATION`).
 
     Returns
     -------
     feats : dict
-        ``X`` (log-mel, float32), ``target`` (class ids), ``filenames``, and
-        ``logmel``: the transformer's full parameters.
+        ``X`` (log-mel, float32), ``target`` (class ids), ``filenames``,
+        ``logmel``: the transformer's full parameters, and ``dataset``: its
+        ``class_split``, ``class_names`` and ``config`` (what the run records:
+        nothing for ESC-50; the dataset's name and curation for Kaggle18).
     """
-    transformer = LogMelTransformer(**(logmel or {}))
+    transformer = LogMelTransformer(**{**DATASET_LOGMEL[dataset], **(logmel or {})})
     params = {k: v for k, v in sorted(transformer.get_params().items()) if k != "batch_size"}
-    key = json.dumps({"logmel": params, "quick": bool(quick)}, sort_keys=True, default=str)
-    if cache is not None and Path(cache).is_file():
-        z = np.load(cache, allow_pickle=False)
-        if "key" in z.files and str(z["key"]) == key:
-            log(f"features: loading cache {cache}")
-            return {**{k: z[k] for k in z.files if k != "key"}, "logmel": params}
-        log(f"features: cache {cache} was made with other settings; recomputing")
+    curation = _curation(dataset, quick)
+    key = {"logmel": params, "quick": bool(quick)}
+    if curation is not None:  # ESC-50's key stays as it was: its caches remain valid
+        key = {**key, "dataset": dataset, "curation": curation}
+    key = json.dumps(key, sort_keys=True, default=str)
+    feats = _read_cache(cache, key)
+    if feats is None:
+        clips, feats = (_esc50_clips(data_home, quick) if curation is None
+                        else _kaggle18_clips(data_home, curation))
+        log(f"features: log-mel of {len(clips)} clips ({params})")
+        t0 = time.perf_counter()
+        feats["X"] = transformer.transform(clips)
+        log(f"features: done in {time.perf_counter() - t0:.1f} s, shape {feats['X'].shape}")
+        if cache is not None:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(cache, key=np.asarray(key), **feats)
+            log(f"features: cached in {cache}")
+    return {**feats, "logmel": params, "dataset": _dataset_info(dataset, curation, feats)}
+
+
+def _curation(dataset, quick):
+    """The Kaggle18 curation's parameters (``None`` for ESC-50)."""
+    if dataset == "esc50":
+        return None
+    if dataset != "kaggle18":
+        raise ValueError(f"dataset must be 'esc50' or 'kaggle18'; got {dataset!r}.")
+    return {**KAGGLE18_CURATION, **({"n_per_class": QUICK_CLIPS} if quick else {})}
+
+
+def _read_cache(cache, key):
+    """The cached features when ``cache`` holds them for ``key``, else ``None``."""
+    if cache is None or not Path(cache).is_file():
+        return None
+    z = np.load(cache, allow_pickle=False)
+    if "key" in z.files and str(z["key"]) == key:
+        log(f"features: loading cache {cache}")
+        return {k: z[k] for k in z.files if k != "key"}
+    log(f"features: cache {cache} was made with other settings; recomputing")
+    return None
+
+
+def _esc50_clips(data_home, quick):
+    """ESC-50's files (12 of each class when ``quick``) and their targets and names."""
     bunch = fetch_esc50(data_home)
     keep = np.ones(len(bunch.target), dtype=bool)
     if quick:  # 12 clips of each class
         keep = np.zeros_like(keep)
         for c in range(50):
-            keep[np.flatnonzero(bunch.target == c)[:12]] = True
+            keep[np.flatnonzero(bunch.target == c)[:QUICK_CLIPS]] = True
     files = list(bunch.filenames[keep])
-    log(f"features: log-mel of {len(files)} clips from {bunch.root} ({params})")
-    t0 = time.perf_counter()
-    X = transformer.transform(files)
-    log(f"features: done in {time.perf_counter() - t0:.1f} s, shape {X.shape}")
-    feats = {"X": X, "target": bunch.target[keep],
-             "filenames": np.asarray([os.path.basename(f) for f in files])}
-    if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, key=np.asarray(key), **feats)
-        log(f"features: cached in {cache}")
-    return {**feats, "logmel": params}
+    log(f"features: ESC-50 from {bunch.root}")
+    return files, {"target": bunch.target[keep],
+                   "filenames": np.asarray([os.path.basename(f) for f in files])}
+
+
+def _kaggle18_clips(data_home, curation):
+    """The curated Kaggle18 waveforms (every clip of FSDKaggle2018 to draw from)."""
+    bunch = fetch_kaggle18(data_home, subset="all")
+    log(f"features: FSDKaggle2018 from {bunch.root}: {len(bunch.target)} clips; curating "
+        f"({curation})")
+    cur = curate_kaggle18(bunch, **curation)
+    log(f"features: {cur.DESCR}")
+    return cur.data, {"target": cur.target,
+                      "filenames": np.asarray([os.path.basename(f) for f in cur.filenames])}
+
+
+def _dataset_info(dataset, curation, feats):
+    """Class split and names of the run's dataset, and what its config records."""
+    if curation is None:
+        return {"class_split": esc50_class_split(), "class_names": ESC50_CLASS_NAMES,
+                "config": {}}
+    n = np.bincount(feats["target"], minlength=len(KAGGLE18_CLASS_NAMES))
+    return {"class_split": kaggle18_class_split(), "class_names": KAGGLE18_CLASS_NAMES,
+            "config": {"dataset": dataset,
+                       "curation": {**curation, "n_per_class": int(n.max())}}}

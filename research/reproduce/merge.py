@@ -21,8 +21,9 @@ from .summary import model_entry
 
 #: config keys that may differ between merged runs (they do not change a result)
 _RUN_ONLY = ("device", "verbose")
-#: run-level keys that must agree
-_SAME = ("quick", "features_stored_as")
+#: run-level keys that must agree (and their value in runs that predate them)
+_SAME = ("quick", "features_stored_as", "dataset")
+_SAME_DEFAULTS = {"features_stored_as": "float32", "dataset": "esc50"}
 
 
 def _read(folder):
@@ -63,7 +64,7 @@ def _check_compatible(runs):
                     f"{_shown(cfg, k)} in the other. Merge only runs of the same settings "
                     "(rerun one of them with the other's options).")
         for k in _SAME:
-            default = "float32" if k == "features_stored_as" else None
+            default = _SAME_DEFAULTS.get(k)
             if r0.get(k, default) != r.get(k, default):
                 raise ValueError(f"cannot merge {p0} and {p}: {k!r} is {r0.get(k, default)!r} "
                                  f"in one and {r.get(k, default)!r} in the other. Merge only "
@@ -158,6 +159,7 @@ def merge_runs(folders, out):
                    **{k: _one_or_all([r["config"].get(k) for _, r in runs])
                       for k in _RUN_ONLY}},
         "models": models, "sweep": sweeps[0][1] if sweeps else None,
+        **({"dataset": first["dataset"]} if "dataset" in first else {}),
         "paper": first["paper"],
         "command": "python -m research.reproduce " + " ".join(sys.argv[1:]),
         "machine": _one_or_all([m["machine"] for m in sources]),

@@ -13,9 +13,10 @@ import numpy as np
 
 from . import COMMAND
 from .features import log
-from .paper import MODEL_TITLES, PAPER_TABLES, PAPER_TABLES_FOR, SETTING_NAMES
+from .paper import MODEL_TITLES, PAPER_TABLES_FOR, SETTING_NAMES, paper_tables
 
-__all__ = ["write_outputs", "markdown_table", "plot_outputs", "machine_info", "git_commit"]
+__all__ = ["write_outputs", "markdown_table", "plot_outputs", "machine_info", "git_commit",
+           "dataset_title"]
 
 
 def machine_info(device):
@@ -99,8 +100,9 @@ def markdown_table(results):
     """
     cfg = results["config"]
     lines = [
-        "# HalluAudio on ESC-50: our numbers beside the paper's",
+        f"# HalluAudio on {dataset_title(results)}: our numbers beside the paper's",
         "",
+        *([_KAGGLE18_NOTE] if _is_kaggle18(results) else []),
         f"Command: `{results['command']}`  ",
         f"Commit: {_listed(results['commit'], '`')}  ",
         f"Machine: {_listed(results['machine'])}  ",
@@ -138,6 +140,47 @@ def markdown_table(results):
     return "\n".join(lines)
 
 
+_KAGGLE18_NOTE = (
+    "Kaggle18: the paper gives neither its clip length, its clips per class nor its class "
+    "split; this run's curation and split are the library's (docs/kaggle18.rst), so the "
+    "paper's numbers are of a similar set, not of this one.  ")
+
+
+def _is_kaggle18(results):
+    return results.get("dataset", "esc50") == "kaggle18"
+
+
+def dataset_title(results):
+    """The run's dataset as the report names it: "ESC-50", or Kaggle18 and its curation.
+
+    Parameters
+    ----------
+    results : dict
+        What :func:`~research.reproduce.run` collects (no ``dataset`` key: ESC-50).
+
+    Returns
+    -------
+    str
+        The name.
+    """
+    if not _is_kaggle18(results):
+        return "ESC-50"
+    c = results["config"].get("curation") or {}
+    return (f"Kaggle18 (FSDKaggle2018, curated: {c.get('n_per_class')} clips per class, "
+            f"{c.get('duration', 2.0):g} s around each clip's peak at {c.get('sr', 16000)} "
+            f"Hz, clips drawn with seed {c.get('random_state', 0)}"
+            f"{', manually verified first' if c.get('prefer_verified') else ''}; "
+            "class split kaggle18_class_split(0), 26/5/10)")
+
+
+def _n_test_clips(results):
+    """The test clips the report names: ESC-50's 400 (10 classes x 40; also for a --quick
+    run, as before), Kaggle18's 10 classes x the curation's clips per class."""
+    if not _is_kaggle18(results):
+        return 400
+    return 10 * ((results["config"].get("curation") or {}).get("n_per_class") or 0)
+
+
 def _listed(value, quote=""):
     """A record, or the records of several merged runs, for the header."""
     values = value if isinstance(value, list) else [value]
@@ -149,7 +192,8 @@ def _accuracy_table(results):
         "",
         "Accuracy (%) on the 10 test classes, paper's protocol. 'ours' carries the paper's "
         "95% CI (1.96 sd/sqrt(n) over all queries, as the paper computes it: it treats the "
-        "passes over the same 400 clips as independent, so it is too narrow); 'CI clips' is "
+        f"passes over the same {_n_test_clips(results)} clips as independent, so it is too "
+        "narrow); 'CI clips' is "
         "over the clips' accuracies, 'CI seeds' a t-interval over the seeds. 'diff' is ours "
         "minus the paper's; 'within' says whether |diff| is inside the combined paper-style "
         "CI sqrt(ci_ours^2 + ci_paper^2).",
@@ -161,7 +205,7 @@ def _accuracy_table(results):
     for kind, entry in results["models"].items():
         for s in SETTING_NAMES:
             m = entry["mean"][s]
-            p, pci = PAPER_TABLES[PAPER_TABLES_FOR[kind]][s]
+            p, pci = paper_tables(results)[PAPER_TABLES_FOR[kind]][s]
             diff = m["accuracy"] - p
             comb = float(np.hypot(m["ci95"], pci))
             seed = (f" (seed sd {m['seed_std']:.2f})" if m.get("seed_std") is not None
@@ -194,13 +238,14 @@ def _gain_table(results):
         if kind in results["models"]:
             m = results["models"][kind]["mean"]
             gain = results["models"][kind].get("paired_gain")
-            paper = PAPER_TABLES[PAPER_TABLES_FOR[kind]]
+            paper = paper_tables(results)[PAPER_TABLES_FOR[kind]]
             cells = []
             for s in SETTING_NAMES:
                 ours = (f"{gain[s]['gain']:+.2f} ± {gain[s]['ci95_clips']:.2f}"
                         + _seeds_part(gain[s]) if gain
                         else f"{m[s]['accuracy'] - base[s]['accuracy']:+.2f}")
-                cells.append(f"{ours} ({paper[s][0] - PAPER_TABLES['baseline'][s][0]:+.2f})")
+                base_paper = paper_tables(results)["baseline"][s][0]
+                cells.append(f"{ours} ({paper[s][0] - base_paper:+.2f})")
             lines.append(f"| {MODEL_TITLES[kind]} | " + " | ".join(cells) + " |")
     return lines + _hallu_vs_time_row(results)
 
@@ -225,7 +270,8 @@ def _hallu_vs_time_row(results):
         return []
     cells = []
     for s in SETTING_NAMES:
-        paper = PAPER_TABLES["halluaudio"][s][0] - PAPER_TABLES["time_concept"][s][0]
+        tables = paper_tables(results)
+        paper = tables["halluaudio"][s][0] - tables["time_concept"][s][0]
         cells.append(f"{diff[s]['gain']:+.2f} ± {diff[s]['ci95_clips']:.2f}"
                      f"{_seeds_part(diff[s])} ({paper:+.2f})")
     return [f"| HalluAudio - time concept (seeds {diff[SETTING_NAMES[0]]['seeds']}) | "
@@ -256,7 +302,8 @@ def _k_shot_table(results):
 def _sweep_table(results):
     if not results.get("sweep"):
         return []
-    lines = ["", "Split-frequency sweep (HalluAudio trained on the 35 training classes, "
+    n_train = 26 if _is_kaggle18(results) else 35
+    lines = ["", f"Split-frequency sweep (HalluAudio trained on the {n_train} training classes, "
              "scored on the 5 validation classes, paper protocol):", "",
              "| split_hz | 5-way 1-shot | 5-way 5-shot |", "|---|---|---|"]
     for r in results["sweep"]:
@@ -314,7 +361,8 @@ def _plot_importance(results):
     fi = hallu["per_seed"][0]["frequency_importance"]
     ax = plot_frequency_importance(
         {"classes": list(fi), "ratio": [v["ratio"] for v in fi.values()]},
-        title="Frequency importance, ESC-50 test classes")
+        title=f"Frequency importance, {'Kaggle18' if _is_kaggle18(results) else 'ESC-50'} "
+              "test classes")
     return ax.figure
 
 
@@ -351,7 +399,7 @@ def _plot_accuracy(results):
         ax.bar(x + (2 * j) * width, [m[s]["accuracy"] for s in SETTING_NAMES], width,
                yerr=[m[s]["ci95"] for s in SETTING_NAMES], label=f"{kind} (ours)")
         ax.bar(x + (2 * j + 1) * width,
-               [PAPER_TABLES[PAPER_TABLES_FOR[kind]][s][0] for s in SETTING_NAMES],
+               [paper_tables(results)[PAPER_TABLES_FOR[kind]][s][0] for s in SETTING_NAMES],
                width, alpha=0.45, label=f"{kind} (paper)")
     ax.set_xticks(x + width * (len(kinds) - 0.5), SETTING_NAMES)
     ax.set_ylabel("test accuracy (%)")
@@ -372,7 +420,7 @@ def _plot_k_shot(results):
         ax.errorbar(ks, [c["accuracy"] for c in curve.values()],
                     yerr=[c["ci95_clips"] for c in curve.values()], marker="o", capsize=3,
                     label=MODEL_TITLES[kind])
-        paper = PAPER_TABLES.get(PAPER_TABLES_FOR[kind])
+        paper = paper_tables(results).get(PAPER_TABLES_FOR[kind])
         if paper:  # the paper's numbers for K = 1 and K = 5 (Tables 1 and 2)
             ax.plot([1, 5], [paper["5-way 1-shot"][0], paper["5-way 5-shot"][0]], "x",
                     color=ax.lines[-1].get_color(), markersize=8)
