@@ -1,4 +1,4 @@
-"""Command-line tool: ``sklearn-hallu train | predict | evaluate | reproduce | demo``.
+"""Command-line tool: ``sklearn-hallu train | predict | evaluate | demo``.
 
 Run ``sklearn-hallu <command> --help`` for each command's options.
 """
@@ -6,8 +6,6 @@ Run ``sklearn-hallu <command> --help`` for each command's options.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -54,7 +52,8 @@ def _fit(pipe, clips, labels):
     return pipe
 
 
-def cmd_train(args):
+def _training_data(args):
+    """The clips ``train`` learns from (``--esc50`` or a folder) and their labels."""
     if args.esc50 is not None:
         from ..datasets import fetch_esc50
 
@@ -72,32 +71,61 @@ def cmd_train(args):
         files, labels = scan_folder(args.data, min_per_class=args.k_shot + args.n_query)
     else:
         raise CLIError("give a data folder (one sub-folder per class) or --esc50 [PATH]")
-    n_cls = len(np.unique(labels))
-    if n_cls < args.n_way:
-        raise CLIError(f"{n_cls} classes found but --n-way {args.n_way}; lower --n-way")
+    return files, labels
+
+
+def _check_out(args):
+    """The file ``train`` writes; refused when it is a folder, or exists without --force."""
     out = model_path(args.out)
     if out.is_dir():
         raise CLIError(f"--out {str(out)!r} is a folder; give a file name such as model.skops")
-    pipe = build_pipeline(args)
-    logmel = pipe[0]
-    clips = read_clips(files, sr=logmel.sr, verbose=args.progress, min_samples=logmel.n_fft,
-                       duration=logmel.duration, crop=logmel.crop)
-    print(f"training on {len(clips)} clips of {n_cls} classes", file=sys.stderr)
-    with _Interrupts() as interrupts, warnings_by_file(files):  # warnings name the files
-        _fit(pipe, clips, labels)
-    if interrupts.seen:
-        raise KeyboardInterrupt
+    if out.exists() and not args.force:
+        raise CLIError(f"--out {str(out)!r} already exists; add --force to replace it (it is "
+                       "replaced only once the new model is written), or give another --out")
+    return out
+
+
+def cmd_train(args):
+    """``sklearn-hallu train``: fit a model on labelled clips and write it to ``--out``.
+
+    ``--out`` is checked before anything is read or trained: an existing file
+    is replaced only with ``--force``. While training, ``<out>.lock`` claims
+    the file (a second run to the same file stops at once, naming the lock);
+    the model is written to a temporary file and renamed into place.
+
+    .. versionchanged:: 0.2.0
+       Refuses an existing ``--out`` without ``--force``; claims it with a lock.
+    """
+    from ._cli_files import claim_output
+
+    out = _check_out(args)  # before anything slow
+    files, labels = _training_data(args)
+    n_cls = len(np.unique(labels))
+    if n_cls < args.n_way:
+        raise CLIError(f"{n_cls} classes found but --n-way {args.n_way}; lower --n-way")
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_model(pipe, out)
+    with claim_output(out):
+        _check_out(args)  # a run that held the claim until now may have written it
+        pipe = build_pipeline(args)
+        logmel = pipe[0]
+        clips = read_clips(files, sr=logmel.sr, verbose=args.progress,
+                           min_samples=logmel.n_fft, duration=logmel.duration, crop=logmel.crop)
+        print(f"training on {len(clips)} clips of {n_cls} classes", file=sys.stderr)
+        with _Interrupts() as interrupts, warnings_by_file(files):  # warnings name the files
+            _fit(pipe, clips, labels)
+        if interrupts.seen:
+            raise KeyboardInterrupt
+        save_model(pipe, out, overwrite=args.force)
     print(f"saved model to {out}", file=sys.stderr)
     return 0
 
 
 def _prepare_model(args):
     """Load the model, put it on ``--device``, apply ``--crop`` and ``--no-progress``."""
-    pipe = _load_model(args.model, args.trust)
+    pipe = _load_model(args.model, args.trust, allow_pickle=args.allow_pickle)
     _use_device(pipe, args.device)
-    pipe.steps[-1][1].set_params(verbose=2 if args.progress else 0)
+    # bars only on a terminal: in a log the library's tqdm bars are lines of \r
+    pipe.steps[-1][1].set_params(verbose=2 if args.progress and sys.stderr.isatty() else 0)
     if args.pool is not None and args.crop != "windows":
         raise CLIError(f"--pool {args.pool} pools the scores of windows: add --crop windows")
     if args.crop not in (None, "windows"):
@@ -114,52 +142,11 @@ def _read_options(pipe, args):
 
 
 def cmd_predict(args):
-    from .. import fit_support, fit_support_windows, predict_proba_windows
+    """Predict the queries a batch at a time (see ``_predict_run``); the exit status."""
+    from ._predict_run import run_predict
 
     pipe = _prepare_model(args)
-    sup_files, sup_labels = scan_folder(args.support)
-    if len(np.unique(sup_labels)) < 2:
-        raise CLIError(f"the support folder {args.support!r} holds one class; give at least 2")
-    read, windows = _read_options(pipe, args), args.crop == "windows"
-    with warnings_by_file(sup_files):
-        support = read_clips(sup_files, **read)
-        if windows:
-            fit_support_windows(pipe, support, sup_labels)
-        else:
-            fit_support(pipe, support, sup_labels)
-    queries = []
-    for q in args.queries:
-        p = Path(q)
-        if p.is_dir():
-            inside = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-            queries += [str(f) for f in inside if f.suffix.lower() in AUDIO_EXTENSIONS]
-            _report_ignored([f for f in inside if f.suffix.lower() not in AUDIO_EXTENSIONS],
-                            repr(q))
-        elif p.is_file():
-            queries.append(str(p))
-        else:
-            raise CLIError(f"query {q!r} does not exist")
-    if not queries:
-        raise CLIError("no query files given")
-    with warnings_by_file(queries):
-        clips = read_clips(queries, **read)
-        proba = (predict_proba_windows(pipe, clips, pool=args.pool or "mean") if windows
-                 else pipe.predict_proba(clips))
-    classes = [str(c) for c in pipe.classes_]
-    labels = [classes[i] for i in proba.argmax(1)]
-    if args.format == "json":
-        rows = [{"file": f, "label": lab, "proba": dict(zip(classes, map(float, p)))}
-                for f, lab, p in zip(queries, labels, proba)]
-        json.dump(rows, sys.stdout, indent=1)
-        print()
-    else:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["file", "label"] + [f"p_{c}" for c in classes])
-        for f, lab, p in zip(queries, labels, proba):
-            w.writerow([f, lab] + [f"{v:.6f}" for v in p])
-        sys.stdout.write(buf.getvalue())
-    return 0
+    return run_predict(pipe, args, _read_options(pipe, args))
 
 
 def cmd_evaluate(args):
@@ -192,11 +179,16 @@ def cmd_evaluate(args):
     return 0
 
 
-def _run_reproduce(args):
-    from .reproduce import dispatch
+def _not_installed(command):
+    print(f"sklearn-hallu {command}: error: the paper's reproduction is research code kept "
+          "in the repository, not installed with the package: in a clone of the "
+          "sklearn-hallu repository, run `make reproduce` or `python -m research.reproduce "
+          "--help` from its root.", file=sys.stderr)
+    return 2
 
-    dispatch(args)
-    return 0
+
+def _run_reproduce(args):
+    return _not_installed(args.command)
 
 
 def _run_demo(args):
@@ -209,6 +201,11 @@ def _add_trust(p):
     p.add_argument("--trust", action="append", default=[], metavar="TYPE",
                    help="also trust this type in the .skops file (repeatable); only for "
                         "files from someone you trust")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="load a model file that is a pickle (.joblib, .pkl, .pickle): "
+                        "unpickling runs code stored in the file, with your permissions, so "
+                        "only for files you made or got from someone you trust; better, "
+                        "convert it once to .skops (see sklearn_hallu.persistence.load)")
 
 
 def _add_common(p):
@@ -253,7 +250,10 @@ def _add_train(sub, fmt):
                    help="use at most this many clips per class (quick runs)")
     t.add_argument("--out", "-o", required=True,
                    help="model file to write: a .skops file (the extension is added when "
-                        "there is none); .joblib writes a pickle instead")
+                        "there is none); .joblib writes a pickle instead (loading it then "
+                        "needs --allow-pickle). An existing file is refused without --force")
+    t.add_argument("--force", action="store_true",
+                   help="replace an existing --out file (once the new model is written)")
     t.add_argument("--views", choices=["hallu", "baseline", "time"], default="hallu",
                    help="hallu: whole+low+high; baseline: whole only; time: ablation")
     t.add_argument("--split-hz", type=number, default=2000.0,
@@ -277,13 +277,45 @@ def _add_train(sub, fmt):
     t.set_defaults(func=cmd_train)
 
 
+def _add_predict(sub, fmt):
+    count = _positive(int)
+    p = sub.add_parser("predict", help="classify queries among new classes given supports",
+                       formatter_class=fmt)
+    p.add_argument("model", help="model file from 'train' (.skops; a pickle needs "
+                                 "--allow-pickle)")
+    p.add_argument("--support", required=True,
+                   help="folder with one sub-folder per new class holding a few labelled clips")
+    p.add_argument("queries", nargs="+", help="query audio files or folders")
+    p.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
+    p.add_argument("--crop", choices=["start", "centre", "loudest", "windows"], default=None,
+                   help=CROP_HELP + WINDOWS_HELP.format(what="probabilities")
+                   + " (default: the model's own)")
+    p.add_argument("--pool", choices=["mean", "max"], default=None,
+                   help=POOL_HELP.format(what="probabilities"))
+    p.add_argument("--out", "-o", default=None, metavar="FILE",
+                   help="write the rows to FILE (else stdout) as they are ready, through "
+                        "FILE.partial, renamed to FILE at the end: a failed run leaves FILE "
+                        "as it was, and the same command run again goes on from FILE.partial")
+    p.add_argument("--on-error", choices=["stop", "skip"], default="stop",
+                   help="an unusable file (missing, dangling symlink, undecodable, too "
+                        "short): stop names every such file before any work; skip leaves "
+                        "them out, lists them at the end (and in FILE.errors.csv) and exits "
+                        "with status 3")
+    p.add_argument("--batch-size", type=count, default=256,
+                   help="files read and scored at a time (memory grows with it, not with "
+                        "the number of files)")
+    _add_trust(p)
+    _add_common(p)
+    p.set_defaults(func=cmd_predict)
+
+
 def build_parser(argv=None):
     """The command line's parser.
 
     Parameters
     ----------
     argv : list of str or None, default=None
-        With the arguments, the options of ``reproduce`` and ``demo`` are built
+        With the arguments, the options of ``demo`` are built
         only when that sub-command is named (their modules import torch, which
         ``--help`` and the other commands do not need); ``None`` builds them all.
 
@@ -298,32 +330,19 @@ def build_parser(argv=None):
     parser = argparse.ArgumentParser(
         prog="sklearn-hallu", formatter_class=fmt,
         description="Few-shot audio classification with HalluAudio (train, predict, evaluate, "
-                    "reproduce the paper, demo).")
+                    "demo).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     count = _positive(int)
 
     _add_train(sub, fmt)
 
-    p = sub.add_parser("predict", help="classify queries among new classes given supports",
-                       formatter_class=fmt)
-    p.add_argument("model", help="model file from 'train' (.skops; .joblib is unpickled)")
-    p.add_argument("--support", required=True,
-                   help="folder with one sub-folder per new class holding a few labelled clips")
-    p.add_argument("queries", nargs="+", help="query audio files or folders")
-    p.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
-    p.add_argument("--crop", choices=["start", "centre", "loudest", "windows"], default=None,
-                   help=CROP_HELP + WINDOWS_HELP.format(what="probabilities")
-                   + " (default: the model's own)")
-    p.add_argument("--pool", choices=["mean", "max"], default=None,
-                   help=POOL_HELP.format(what="probabilities"))
-    _add_trust(p)
-    _add_common(p)
-    p.set_defaults(func=cmd_predict)
+    _add_predict(sub, fmt)
 
     e = sub.add_parser("evaluate", help="few-shot accuracy with 95%% CIs on a labelled folder",
                        formatter_class=fmt)
-    e.add_argument("model", help="model file from 'train' (.skops; .joblib is unpickled)")
+    e.add_argument("model", help="model file from 'train' (.skops; a pickle needs "
+                                 "--allow-pickle)")
     e.add_argument("data", help="folder with one sub-folder per class")
     e.add_argument("--n-way", type=_positive(int, 2), default=5, help="classes per episode")
     e.add_argument("--k-shot", type=count, nargs="+", default=[1, 5],
@@ -342,12 +361,9 @@ def build_parser(argv=None):
     e.set_defaults(func=cmd_evaluate)
 
     wanted = "all" if argv is None else _command(argv)
-    r = sub.add_parser("reproduce", help="reproduce the paper's ESC-50 tables",
-                       formatter_class=fmt)
-    if wanted in ("all", "reproduce"):
-        from .reproduce import build_parser as reproduce_parser
-
-        reproduce_parser(r)
+    r = sub.add_parser("reproduce", add_help=False,
+                       help="not installed: run `python -m research.reproduce` from a clone")
+    r.add_argument("ignored", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     r.set_defaults(func=_run_reproduce)
 
     d = sub.add_parser("demo", help="train a small HalluAudio and baseline on ESC-50, compare",
@@ -361,8 +377,11 @@ def build_parser(argv=None):
 
 
 def main(argv=None):
-    """Run ``sklearn-hallu``; returns the exit status (2: a user error, 130: interrupted)."""
+    """Run ``sklearn-hallu``; the exit status: 2 a user error, 3 ``predict --on-error skip``
+    left files out (listed), 130 interrupted."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["reproduce"] and not {"-h", "--help"} & set(argv):
+        return _not_installed("reproduce")  # whatever options follow: they are not ours
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     from ..exceptions import DataNotFoundError
@@ -370,8 +389,11 @@ def main(argv=None):
 
     tune_cpu_allocator()  # training and embedding reuse their freed buffers
 
+    from ._progress import plain_text_streams
+
     try:
-        return int(args.func(args) or 0)
+        with plain_text_streams():  # no colour codes in logs and pipes (skorch's table)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"sklearn-hallu {args.command}: interrupted; nothing was written (a model file "
               "already there is left as it was)", file=sys.stderr)

@@ -97,15 +97,11 @@ def test_clear_errors_and_exit_codes(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_reproduce_stages_other_than_training(tmp_path, capsys):
-    # --stage report and merge read results files only: nothing is trained or downloaded
-    missing = tmp_path / "no_run"
-    assert main(["reproduce", "--stage", "report", "--out", str(missing)]) == 2
-    assert "needs a finished run's results.json" in capsys.readouterr().err
-    assert main(["reproduce", "--stage", "merge", "--merge", str(missing), str(missing),
-                 "--out", str(tmp_path / "m")]) == 2
-    assert "no results.json there" in capsys.readouterr().err
-    assert not (missing / "models").exists()
+def test_reproduce_says_where_the_reproduction_lives(capsys):
+    # research code is not installed: the command names the way to run it from a clone
+    assert main(["reproduce", "--stage", "report", "--out", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "python -m research.reproduce" in err and "not installed" in err
 
 
 def test_installed_console_script_runs():
@@ -160,12 +156,22 @@ def test_skops_by_default_safe_loading_and_pickle_warning(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "m.skops"), *predict]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("file,label,p_x,p_y") and "pickle" not in err
-    # a pickle still loads, with a warning saying what unpickling means
+    # a pickle is refused (nothing printed but the way out), unless --allow-pickle
     pipe = load(tmp_path / "m.skops")
     joblib.dump(pipe, tmp_path / "m.joblib")
-    assert main(["predict", str(tmp_path / "m.joblib"), *predict]) == 0
+    assert main(["predict", str(tmp_path / "m.joblib"), *predict]) == 2
     out, err = capsys.readouterr()
-    assert "is a pickle. Loading it runs code" in err and "only load pickles" in err
+    assert not out and f"{str(tmp_path / 'm.joblib')!r} is a pickle" in err
+    assert "--allow-pickle" in err and "persistence.dump(model, " in err
+    assert main(["predict", str(tmp_path / "m.joblib"), "--allow-pickle", *predict]) == 0
+    out, err = capsys.readouterr()
+    assert "is a pickle, loaded because of --allow-pickle" in err and "Convert it" in err
+    assert out.startswith("file,label")
+    # a skops file named .joblib is loaded as skops (no flag needed), with a hint
+    (tmp_path / "m.skops").rename(tmp_path / "renamed.joblib")
+    assert main(["predict", str(tmp_path / "renamed.joblib"), *predict]) == 0
+    out, err = capsys.readouterr()
+    assert "is a skops file" in err and "Rename it to 'renamed.skops'" in err
     assert out.startswith("file,label")
     # a skops file with a foreign type is refused unless the type is trusted by name
     foreign = Pipeline(pipe.steps[:2] + [("f", FunctionTransformer(_identity))] + pipe.steps[2:])
@@ -190,7 +196,7 @@ def test_help_is_fast_shows_defaults_and_version(capsys):
     assert proc.returncode == 0, proc.stderr
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
-    assert exc.value.code == 0 and "sklearn-hallu 0.1" in capsys.readouterr().out
+    assert exc.value.code == 0 and "sklearn-hallu 0.2" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
@@ -260,7 +266,7 @@ def test_interrupt_exits_130_and_keeps_the_old_model(tmp_path, capsys, monkeypat
     monkeypatch.setattr(cli, "_fit", interrupted_fit)
     code = main(["train", str(tmp_path / "train"), "--out", str(tmp_path / "m.skops"),
                  "--duration", "0.25", "--n-way", "2", "--k-shot", "1", "--n-query", "1",
-                 "--no-progress"])
+                 "--no-progress", "--force"])
     assert code == 130 and "interrupted" in capsys.readouterr().err
     assert (tmp_path / "m.skops").read_bytes() == b"the good old model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.skops", "train"]
@@ -273,8 +279,9 @@ def test_model_file_errors_device_crop_and_both_cis(tmp_path, capsys):
     _write_sounds(tmp_path / "new", "xy", 3, seed=1)
     for name in ("junk.skops", "junk.joblib"):
         (tmp_path / name).write_bytes(b"not a model")
+        allow = ["--allow-pickle"] if name.endswith(".joblib") else []
         assert main(["predict", str(tmp_path / name), "--support", str(tmp_path / "new"),
-                     str(tmp_path / "new"), "--no-progress"]) == 2
+                     str(tmp_path / "new"), "--no-progress", *allow]) == 2
         assert "is not a model file written by 'sklearn-hallu train'" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "train"), "--out", str(tmp_path / "m"),
                  "--duration", "0.25", "--epochs", "1", "--channels", "4 4 4", "--n-way", "2",
@@ -386,3 +393,120 @@ def test_readme_shell_block_runs_as_written(tmp_path):
     assert [Path(r["file"]).name for r in rows] == ["query1.wav", "query2.wav"]
     assert {r["label"] for r in rows} <= {names[5], names[6], names[7]}
     assert "5-way 1-shot" in outputs[2] and "5-way 5-shot" in outputs[2]
+
+
+def test_a_pipeline_of_other_estimators_is_not_a_model_of_ours(tmp_path, capsys):
+    """A skops file of a scikit-learn Pipeline loads, then is refused by name (not by a
+    failing set_params(device=...)); the same file named .joblib is read as skops."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_hallu.persistence import dump
+
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.repeat([0, 1], 10)
+    _write_sounds(tmp_path / "new", "xy", 2)
+    for name in ("sk.skops", "sk.joblib"):
+        dump(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y), tmp_path / name)
+        assert main(["predict", str(tmp_path / name), "--support", str(tmp_path / "new"),
+                     str(tmp_path / "new"), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"{str(tmp_path / name)!r} is not a model of sklearn-hallu" in err
+        assert "Pipeline(StandardScaler, LogisticRegression)" in err
+        assert "sklearn-hallu train" in err and "Invalid parameter" not in err
+        assert "Unpickling" not in err and "pickle" not in err.split("error:")[-1]
+
+
+TRAIN_FAST = ["--duration", "0.25", "--n-way", "2", "--k-shot", "1", "--n-query", "1",
+              "--channels", "4,4,4", "--epochs", "1", "--no-progress"]
+
+
+def _train(tmp_path, out, *extra):
+    return main(["train", str(tmp_path / "train"), "--out", str(out), *TRAIN_FAST, *extra])
+
+
+def test_train_refuses_an_existing_out_before_training_unless_force(tmp_path, capsys,
+                                                                   monkeypatch):
+    from sklearn_hallu.apps import cli
+
+    _write_sounds(tmp_path / "train", "abc", 2)
+    out = tmp_path / "m.skops"
+    out.write_bytes(b"the good old model")
+
+    def no_training(pipe, clips, labels):
+        raise AssertionError("trained although --out exists")
+
+    monkeypatch.setattr(cli, "_fit", no_training)
+    assert _train(tmp_path, tmp_path / "m") == 2  # the .skops is added, then found
+    err = capsys.readouterr().err
+    assert f"--out {str(out)!r} already exists" in err and "--force" in err
+    assert out.read_bytes() == b"the good old model"
+    monkeypatch.setattr(cli, "_fit", lambda pipe, clips, labels: pipe)  # fast: untrained
+    assert _train(tmp_path, out, "--force") == 0
+    assert out.read_bytes()[:4] == b"PK\x03\x04"  # replaced by the new (skops) model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.skops", "train"]  # no lock left
+
+
+def test_two_trains_to_one_file_cannot_both_succeed(tmp_path, capsys, monkeypatch):
+    """Deterministic concurrency: while one run trains (holding <out>.lock), a second
+    run to the same file stops at once, naming the lock; the first one succeeds."""
+    from sklearn_hallu.apps import cli
+
+    _write_sounds(tmp_path / "train", "abc", 2)
+    out, lock = tmp_path / "m.skops", tmp_path / "m.skops.lock"
+    second = {}
+
+    def fit_while_another_run_starts(pipe, clips, labels):
+        assert lock.is_file() and lock.read_text().split()[0] == str(os.getpid())
+        second["code"] = _train(tmp_path, out)
+        second["err"] = capsys.readouterr().err
+        return pipe
+
+    monkeypatch.setattr(cli, "_fit", fit_while_another_run_starts)
+    assert _train(tmp_path, out) == 0
+    assert second["code"] == 2
+    assert f"{str(lock)!r} exists" in second["err"] and "is writing" in second["err"]
+    assert f"pid {os.getpid()}" in second["err"]
+    assert out.is_file() and not lock.exists()  # the second run left the lock alone
+
+
+def test_a_stale_lock_is_named_with_its_dead_pid(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from sklearn_hallu.apps import cli
+
+    _write_sounds(tmp_path / "train", "abc", 2)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a finished process: its pid names no running process
+    lock = tmp_path / "m.skops.lock"
+    lock.write_text(f"{dead.pid} {socket.gethostname()}\n")
+    monkeypatch.setattr(cli, "_fit", lambda pipe, clips, labels: pipe)
+    assert _train(tmp_path, tmp_path / "m.skops") == 2
+    err = capsys.readouterr().err
+    assert f"pid {dead.pid}" in err and "no longer running" in err
+    assert f"rm {str(lock)!r}" in err
+    assert lock.is_file() and not (tmp_path / "m.skops").exists()
+    lock.unlink()  # the way out
+    assert _train(tmp_path, tmp_path / "m.skops") == 0
+
+
+def test_a_file_written_meanwhile_is_not_replaced(tmp_path, capsys, monkeypatch):
+    """Another program writes --out during training: the final rename does not replace
+    it; the new model is kept beside it under a name the error gives."""
+    from sklearn_hallu.apps import cli
+
+    _write_sounds(tmp_path / "train", "abc", 2)
+    out = tmp_path / "m.skops"
+
+    def fit_while_out_appears(pipe, clips, labels):
+        out.write_bytes(b"someone else's file")
+        return pipe
+
+    monkeypatch.setattr(cli, "_fit", fit_while_out_appears)
+    assert _train(tmp_path, out) == 2
+    err = capsys.readouterr().err
+    kept = tmp_path / f"m.new-{os.getpid()}.skops"
+    assert f"{str(out)!r} appeared while training" in err and str(kept) in err
+    assert out.read_bytes() == b"someone else's file"
+    assert kept.read_bytes()[:4] == b"PK\x03\x04"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name, "m.skops", "train"]
