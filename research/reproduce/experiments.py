@@ -16,6 +16,7 @@ from sklearn_hallu.model_selection import few_shot_report
 
 from .features import log
 from .paper import K_SHOT_SETTINGS, SETTINGS
+from .report import git_commit
 
 __all__ = ["reproduce_model", "sweep_split", "recipe_key", "fit_or_load", "evaluate_model",
            "untrained_floor"]
@@ -185,13 +186,20 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
     -------
     model : Pipeline or HalluAudioClassifier
         Fitted.
+    trained_at : dict
+        ``commit`` that trained the model (``"unknown"`` for a model saved before
+        this was recorded) and ``loaded`` (True when it was not trained by this run).
     """
     recipe = path.with_suffix(".json")  # what the saved model was trained with
+    provenance = path.with_suffix(".trained.json")  # which commit trained it
     wanted = recipe_key(kind, cfg, seed, split_hz)
     if stage == "test" or (resume and path.is_file() and recipe.is_file()
                            and recipe.read_text() == wanted):
         log(f"{tag}: loading {path}" + ("" if stage == "test" else " (finished before)"))
-        return _with_embedding_norm(joblib.load(path), cfg, X, y)
+        commit = (json.loads(provenance.read_text())["commit"] if provenance.is_file()
+                  else "unknown")
+        return (_with_embedding_norm(joblib.load(path), cfg, X, y),
+                {"commit": commit, "loaded": True})
     log(f"{tag}: training on {len(y)} clips ({cfg['epochs']} epochs, device {cfg['device']})")
     t0 = time.perf_counter()
     model = reproduce_model(kind, cfg, seed, split_hz).fit(X, y)
@@ -200,7 +208,9 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
     joblib.dump(model, tmp)
     tmp.replace(path)
     recipe.write_text(wanted)
-    return model
+    trained_at = {"commit": git_commit(), "loaded": False}
+    provenance.write_text(json.dumps({"commit": trained_at["commit"]}))
+    return model, trained_at
 
 
 def _with_embedding_norm(model, cfg, X, y):

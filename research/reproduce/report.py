@@ -16,6 +16,7 @@ from .features import log
 from .paper import MODEL_TITLES, PAPER_TABLES_FOR, SETTING_NAMES, paper_tables
 
 __all__ = ["write_outputs", "markdown_table", "plot_outputs", "machine_info", "git_commit",
+           "trained_elsewhere",
            "dataset_title"]
 
 
@@ -105,6 +106,7 @@ def markdown_table(results):
         *([_KAGGLE18_NOTE] if _is_kaggle18(results) else []),
         f"Command: `{results['command']}`  ",
         f"Commit: {_listed(results['commit'], '`')}  ",
+        *_trained_elsewhere_line(results),
         f"Machine: {_listed(results['machine'])}  ",
         *([f"Report redrawn from results.json by `{results['rendered_by']['command']}` at "
            f"commit `{results['rendered_by']['commit']}` (nothing retrained or retested)  "]
@@ -179,6 +181,26 @@ def _n_test_clips(results):
     if not _is_kaggle18(results):
         return 400
     return 10 * ((results["config"].get("curation") or {}).get("n_per_class") or 0)
+
+
+def trained_elsewhere(results):
+    """``[(model, seed, commit)]`` of the models not trained at the run's commit(s).
+
+    Only runs that record ``trained_at`` (per model and seed) can tell; a model
+    loaded from an earlier run keeps the commit that trained it, or ``"unknown"``.
+    """
+    run = results["commit"] if isinstance(results["commit"], list) else [results["commit"]]
+    return [(kind, p["seed"], p["trained_at"]["commit"])
+            for kind, entry in results["models"].items() for p in entry["per_seed"]
+            if "trained_at" in p and p["trained_at"]["commit"] not in run]
+
+
+def _trained_elsewhere_line(results):
+    found = trained_elsewhere(results)
+    if not found:
+        return []
+    return ["**Trained at another commit** (loaded, not retrained by this run): " + "; ".join(
+        f"{kind} seed {seed} at `{commit}`" for kind, seed, commit in found) + "  "]
 
 
 def _listed(value, quote=""):

@@ -144,13 +144,13 @@ def run(args):
     for seed in args.seeds:
         for i, kind in enumerate(args.models, 1):
             tag = f"[seed {seed}, {i}/{len(args.models)}] {kind}"
-            model = fit_or_load(kind, cfg, seed, split_hz, feats["X"][trval], y[trval],
-                                out / "models" / f"{kind}_seed{seed}.joblib",
-                                stage=args.stage, timings=timings, tag=tag,
-                                resume=not args.restart)
-            per_seed[kind].append(evaluate_model(model, kind, Xte, yte, cfg, seed,
-                                                 timings=timings, tag=tag, quick=args.quick,
-                                                 class_names=data["class_names"]))
+            model, trained_at = fit_or_load(
+                kind, cfg, seed, split_hz, feats["X"][trval], y[trval],
+                out / "models" / f"{kind}_seed{seed}.joblib", stage=args.stage,
+                timings=timings, tag=tag, resume=not args.restart)
+            entry = evaluate_model(model, kind, Xte, yte, cfg, seed, timings=timings,
+                                   tag=tag, quick=args.quick, class_names=data["class_names"])
+            per_seed[kind].append({**entry, "trained_at": trained_at})
             if args.floor:
                 floors[kind].append(untrained_floor(kind, cfg, seed, split_hz,
                                                     feats["X"][trval], y[trval], Xte, yte))

@@ -13,7 +13,7 @@ from research.reproduce.run import _config
 
 
 @pytest.mark.esc50
-def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
+def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys, monkeypatch):
     out = tmp_path / "rep"
     reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
                     "--sweep", "1000", "3000", "--floor", "--device", "cpu"])
@@ -74,6 +74,11 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
         reproduce.main(["--stage", "report", "--out", str(tmp_path / "nothing")])
     log = capsys.readouterr().out
     assert "epoch" in log and "time_left" in log and "valid_acc" in log
+    _check_resume_and_test_stage(esc50_root, out, res, md, capsys, monkeypatch)
+
+
+def _check_resume_and_test_stage(esc50_root, out, res, md, capsys, monkeypatch):
+    """After a quick run into ``out``: a rerun resumes, the test stage reloads."""
     # a rerun with the same settings resumes: the finished models are loaded, not retrained
     # (--per-view-weight shapes only multi-view models: the baseline is still the same)
     reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
@@ -81,11 +86,21 @@ def test_reproduce_quick_end_to_end(esc50_root, tmp_path, capsys):
                     "--per-view-weight", "0", "--device", "cpu"])
     rerun = capsys.readouterr().out
     assert "finished before" in rerun and "training on" not in rerun
-    # the test stage reloads the saved models instead of training
+    # the test stage reloads the saved models instead of training; at another commit the
+    # report says which models that commit did not train
+    first = res["models"]["baseline"]["per_seed"][0]["trained_at"]
+    assert first == {"commit": res["commit"], "loaded": False}
+    assert "Trained at another commit" not in md
+    monkeypatch.setenv("SKLEARN_HALLU_COMMIT", "f" * 40)
     reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
                     "--stage", "test", "--models", "baseline", "--device", "cpu"])
     again = json.loads((out / "results.json").read_text())
     assert again["models"]["baseline"]["mean"] == res["models"]["baseline"]["mean"]
+    assert again["models"]["baseline"]["per_seed"][0]["trained_at"] == {
+        "commit": res["commit"], "loaded": True}
+    flagged = (out / "results.md").read_text()
+    assert f"**Trained at another commit** (loaded, not retrained by this run): baseline " \
+           f"seed 0 at `{res['commit']}`" in flagged
 
 
 @pytest.mark.esc50
@@ -109,8 +124,12 @@ def test_merge_equals_one_run_over_all_seeds(esc50_root, tmp_path):
     got = json.loads((merged / "results.json").read_text())
     assert got["seeds"] == [0, 1] and [m["seeds"] for m in got["merged_from"]] == [[0], [1]]
     for kind in ("baseline", "halluaudio"):
-        for key in ("mean", "k_shot", "per_seed"):
+        for key in ("mean", "k_shot"):
             assert got["models"][kind][key] == one["models"][kind][key]
+        for a, b in zip(got["models"][kind]["per_seed"], one["models"][kind]["per_seed"],
+                        strict=True):  # the parts loaded what the whole run trained
+            assert a.pop("trained_at") == {**b.pop("trained_at"), "loaded": True}
+            assert a == b
     gain = got["models"]["halluaudio"]["paired_gain"]
     assert gain == one["models"]["halluaudio"]["paired_gain"]
     assert gain["5-way 1-shot"]["seeds"] == [0, 1]
