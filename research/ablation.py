@@ -153,24 +153,35 @@ def probe_classes(split, n):
 
 
 class ProbeScore(Callback):
-    """After every epoch, score the probe classes with the paper's protocol.
+    """After every epoch, score held-out classes with the paper's protocol.
 
-    Records, per epoch, ``probe_<n>w<k>s``: the per-clip accuracies (fixed episodes,
+    Records, per epoch, ``<prefix>_<n>w<k>s``: the per-clip accuracies (fixed episodes,
     ``passes`` passes), so that any checkpoint-selection rule applied afterwards to
-    ``valid_acc`` can be read off on classes that neither trained nor chose the model.
+    ``valid_acc`` can be read off on classes that neither trained nor chose the model
+    (``prefix="probe"``), or on the validation classes with episodes independent of
+    ``valid_acc``'s (``prefix="val"``, ``seed_offset=2``). ``more_episodes`` also records
+    ``valid_acc_more``: the library's validation score (5-way 5-shot, 5 queries) over that
+    many episodes of another seed, the input of the rule ``best_more_episodes``.
     """
 
-    def __init__(self, X, y, passes):
+    def __init__(self, X, y, passes, prefix="probe", seed_offset=1, more_episodes=None):
         self.X = X[:, None] if X.ndim == 3 else X  # the net takes (clips, views, mels, frames)
         self.y, self.passes = y, passes
+        self.prefix, self.seed_offset, self.more_episodes = prefix, seed_offset, more_episodes
 
     def on_epoch_end(self, net, **kwargs):
         emb = net.forward(self.X).numpy()
         for n_way, k_shot in SETTINGS:
             res = episodic_accuracy(emb, self.y, n_way=n_way, k_shot=k_shot, protocol="paper",
-                                    n_repeats=self.passes, random_state=EPISODE_SEED + 1)
+                                    n_repeats=self.passes,
+                                    random_state=EPISODE_SEED + self.seed_offset)
             per_clip = res.correct.reshape(self.passes, len(self.y)).mean(axis=0)
-            net.history.record(f"probe_{n_way}w{k_shot}s", per_clip.round(4).tolist())
+            net.history.record(f"{self.prefix}_{n_way}w{k_shot}s", per_clip.round(4).tolist())
+        if self.more_episodes:
+            res = episodic_accuracy(emb, self.y, n_way=5, k_shot=5, n_query=5,
+                                    n_episodes=self.more_episodes,
+                                    random_state=EPISODE_SEED + self.seed_offset + 1)
+            net.history.record("valid_acc_more", float(res.accuracy))
 
     def on_train_end(self, net, **kwargs):
         self.X = self.y = None  # not saved with the model
@@ -238,6 +249,19 @@ def score(model, Xva, yva, passes):
     return out
 
 
+def _scoring_callbacks(model, X, y, probe, va, args):
+    """The probe scorer, and with ``--val-curve`` the fresh validation scorer."""
+    def views(mask):
+        return (model[:-1].fit(X[~probe]).transform(X[mask]) if isinstance(model, Pipeline)
+                else X[mask])
+
+    out = [("probe", ProbeScore(views(probe), y[probe], args.probe_passes))]
+    if args.val_curve:
+        out.append(("val_curve", ProbeScore(views(va), y[va], args.probe_passes, prefix="val",
+                                            seed_offset=2, more_episodes=args.val_curve)))
+    return out
+
+
 def cmd_run(args):
     out = Path(args.out) / "runs"
     out.mkdir(parents=True, exist_ok=True)
@@ -269,20 +293,19 @@ def cmd_run(args):
             log(f"{name} seed {seed}: training ({model_kind}, {cfg})")
             t0 = time.perf_counter()
             model = build(model_kind, cfg, args, seed, split["validation"])
-            if args.probe:
-                Xp = model[:-1].fit(X[~probe]).transform(X[probe]) \
-                    if isinstance(model, Pipeline) else X[probe]
             clf = model[-1] if isinstance(model, Pipeline) else model
             own_callbacks = clf.callbacks
             if args.probe:
-                clf.set_params(callbacks=(own_callbacks or [])
-                               + [("probe", ProbeScore(Xp, y[probe], args.probe_passes))])
+                clf.set_params(callbacks=(own_callbacks or []) + _scoring_callbacks(
+                    model, X, y, probe, va, args))
             model.fit(X[~probe], y[~probe])
             fit_s = time.perf_counter() - t0
             clf.set_params(callbacks=own_callbacks)  # the saved model clones without the probe
             keys = ("epoch", "train_loss", "train_acc", "valid_acc", "event_lr", "dur",
                     *(f"probe_{n}w{k}s" for n, k in SETTINGS))
-            hist = [{k: row.get(k) for k in keys} for row in clf.history_]
+            extra = ("valid_acc_more", *(f"val_{n}w{k}s" for n, k in SETTINGS))
+            hist = [{k: row.get(k) for k in keys + tuple(k for k in extra if k in row)}
+                    for row in clf.history_]
             best = max(hist, key=lambda h: h["valid_acc"])
             per_clip = score(model, X[va], y[va], args.passes)
             rec = {"variant": name, "model": model_kind, "config": cfg, "seed": seed,
@@ -708,6 +731,11 @@ def main(argv=None):
                    help="training classes held out as a second validation split, scored "
                         "after every epoch (for `selection`)")
     p.add_argument("--probe-passes", type=int, default=10)
+    p.add_argument("--val-curve", type=int, default=0, metavar="EPISODES",
+                   help="with --probe: also score the validation classes after every epoch "
+                        "on episodes independent of valid_acc's (val_*), and the library's "
+                        "validation score over this many episodes (valid_acc_more): the "
+                        "inputs of `python -m research.checkpoint_rules`")
     p.add_argument("--verbose", type=int, default=0)
     p.add_argument("--factor", choices=list(CHOICES), default="way",
                    help="what `choose` picks: the training way, the 1-shot models' "

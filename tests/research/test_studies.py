@@ -170,3 +170,35 @@ def test_embedding_norm_rule_needs_both_splits(monkeypatch):
     lines = md.splitlines()
     seps = [i for i, line in enumerate(lines) if line.startswith("|---")]
     assert len(seps) == 3 and all(lines[i].count("|") == lines[i - 1].count("|") for i in seps)
+
+
+def _curve_run(variant, seed, valid, val_acc, probe_acc, more=None, lr_step=3):
+    """A run whose per-epoch scores are constant over its 10 clips (synthetic)."""
+    hist = []
+    for e, v in enumerate(valid):
+        row = {"epoch": e + 1, "valid_acc": v, "event_lr": 0.01 * 0.1 ** (e // lr_step),
+               "valid_acc_more": (more or valid)[e]}
+        for k in ("5w1s", "5w5s"):
+            row[f"val_{k}"] = [val_acc[e]] * 10
+            row[f"probe_{k}"] = [probe_acc[e]] * 10
+        hist.append(row)
+    return {"variant": variant, "seed": seed, "lr_step": lr_step, "history": hist}
+
+
+def test_checkpoint_rule_needs_both_splits():
+    mod = _script("checkpoint_rules")
+    # valid_acc peaks early by noise (epoch 2); later epochs are better on both splits
+    valid = [0.5, 0.9, 0.6, 0.7, 0.7, 0.8, 0.8, 0.8, 0.8]
+    good = [0.5, 0.55, 0.6, 0.7, 0.7, 0.75, 0.8, 0.8, 0.8]
+    s = mod.summarise([_curve_run("base_ref", 0, valid, good, good)])
+    rows = {r["rule"]: r for r in s["rows"]}
+    assert rows["best"]["epochs"] == [2] and rows["last"]["epochs"] == [9]
+    assert rows["best_after_last_drop"]["epochs"] == [7]  # first best at the final lr
+    assert s["early"][0]["early"] and s["early"][0]["probe cost"] == pytest.approx(-25.0)
+    assert s["chosen"] in ("last", "best_after_last_drop")
+    # better on validation only: best stays
+    worse = [0.5, 0.55, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]
+    s2 = mod.summarise([_curve_run("base_ref", 0, valid, good, worse)])
+    assert s2["chosen"] == "best"
+    md = mod.markdown(s, "o")
+    assert "Chosen by the rule: **" in md and "| best | 2 |" in md
