@@ -77,6 +77,22 @@ def test_same_seed_same_predictions(small_views):
     assert not np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_same_seed_and_threads_same_history_and_test_numbers(small_views, n_threads):
+    # the determinism the reproduction relies on: one machine, one thread count
+    from sklearn_hallu.model_selection import few_shot_report
+
+    X, y = small_views
+    runs = []
+    for _ in range(2):
+        clf = tiny_clf(max_epochs=3, time_shift=(1, 3), validation_classes=4,
+                       val_n_episodes=20, n_threads=n_threads).fit(X[y < 9], y[y < 9])
+        hist = [(h["train_loss"], h["train_acc"], h["valid_acc"]) for h in clf.history_]
+        rep = few_shot_report(clf, X[y >= 9], y[y >= 9], settings=((3, 1),), n_repeats=2)
+        runs.append((hist, rep.rows[0]["per_clip"].tolist()))
+    assert runs[0] == runs[1]
+
+
 def test_validation_classes_keep_best_epoch(small_views):
     X, y = small_views
     clf = tiny_clf(max_epochs=4, validation_classes=4, val_n_episodes=20).fit(X, y)
