@@ -174,7 +174,9 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def score_samples(self, X):
-        """Minus the squared distance to the nearest prototype: higher is more "known".
+        """Score each clip: minus its squared distance to the nearest prototype.
+
+        Higher is more "known"; ``predict`` refuses scores below ``-threshold_``.
 
         Parameters
         ----------
