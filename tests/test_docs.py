@@ -20,7 +20,7 @@ def test_docs_build_and_gallery_run(tmp_path):
 
     images = ROOT / "docs" / "auto_examples" / "images"
     for name in ("plot_logmel_views", "plot_few_shot_own_sounds", "plot_grid_search_split",
-                 "plot_save_load"):
+                 "plot_save_load", "plot_detect_events"):
         assert (tmp_path / "html" / "auto_examples" / f"{name}.html").is_file()
         # a real thumbnail: the example drew a figure, and the thumbnail is not blank
         assert (images / f"sphx_glr_{name}_001.png").is_file(), f"{name} draws no figure"

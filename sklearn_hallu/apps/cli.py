@@ -360,6 +360,10 @@ def build_parser(argv=None):
     _add_common(e)
     e.set_defaults(func=cmd_evaluate)
 
+    from ._detect_cmd import add_detect_parser
+
+    add_detect_parser(sub, fmt)
+
     wanted = "all" if argv is None else _command(argv)
     r = sub.add_parser("reproduce", add_help=False,
                        help="not installed: run `python -m research.reproduce` from a clone")

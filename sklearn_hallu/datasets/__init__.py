@@ -9,6 +9,7 @@ from ._kaggle18 import (
     kaggle18_class_split,
 )
 from ._kaggle18_curation import crop_around_peak, curate_kaggle18
+from ._soundscapes import make_soundscape, write_soundscape
 from ._synthetic import make_sounds
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "esc50_class_split",
     "get_data_home",
     "make_sounds",
+    "make_soundscape",
+    "write_soundscape",
     "ESC50_ENV",
     "ESC50_CLASS_NAMES",
     "fetch_kaggle18",
