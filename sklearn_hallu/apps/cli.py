@@ -150,25 +150,50 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
-    from .. import embed_windows
+    """``sklearn-hallu evaluate``: few-shot accuracy on a labelled folder; with
+    ``--open-set``, also the open-set table (see ``_open_set_cmd``).
+
+    The clips are embedded once; every setting, closed- and open-set, reuses the
+    embeddings.
+
+    .. versionchanged:: 0.2.0
+       ``--open-set``, ``--episodes`` and ``--false-alarm-rate``.
+    """
+    from .. import embed, embed_windows
     from ..model_selection import few_shot_report
+    from ._open_set_cmd import (
+        OPEN_SET_QUERIES,
+        check_open_set,
+        open_set_json,
+        open_set_markdown,
+        open_set_results,
+    )
 
     pipe = _prepare_model(args)
-    need = max(args.k_shot) + 1
-    files, labels = scan_folder(args.data, min_per_class=need,
-                                hint="add clips or lower --k-shot")
+    need, hint = max(args.k_shot) + 1, "add clips or lower --k-shot"
+    if args.open_set:
+        need, hint = max(args.k_shot) + OPEN_SET_QUERIES, (
+            f"add clips or lower --k-shot (--open-set draws {OPEN_SET_QUERIES} queries per "
+            "class besides the supports)")
+    files, labels = scan_folder(args.data, min_per_class=need, hint=hint)
     settings = [(args.n_way, k) for k in args.k_shot]
     n_cls = len(np.unique(labels))
     if n_cls < args.n_way:
         raise CLIError(f"{n_cls} classes in {args.data!r} but --n-way {args.n_way}")
+    if args.open_set:
+        check_open_set(args, n_cls)
     with warnings_by_file(files):
         clips = read_clips(files, **_read_options(pipe, args))
         emb = (embed_windows(pipe, clips, pool=args.pool or "mean")
-               if args.crop == "windows" else None)
+               if args.crop == "windows" else embed(pipe, clips))
         rep = few_shot_report(pipe, clips, labels, settings=settings, protocol="paper",
                               n_repeats=args.repeats, random_state=args.seed, embeddings=emb)
+    open_set = open_set_results(emb, labels, args) if args.open_set else None
     if args.format == "json":
-        json.dump(rep.as_dict(), sys.stdout, indent=1)
+        out = rep.as_dict()
+        if open_set is not None:
+            out["open_set"] = open_set_json(open_set)
+        json.dump(out, sys.stdout, indent=1)
         print()
     else:
         print(rep.to_markdown(per_class=args.per_class))
@@ -176,6 +201,12 @@ def cmd_evaluate(args):
               f"{args.repeats} passes, which re-use the same clips, so it shrinks with "
               "--repeats. 95% CI (clips): over each clip's accuracy; use this one to compare "
               "models.")
+        if open_set is not None:
+            print("\nOpen set (other classes of the folder as unknowns):\n")
+            print(open_set_markdown(open_set, args.false_alarm_rate))
+            print(f"\n±: 95% CI over the {args.episodes} episodes. Rejected: at the "
+                  "threshold calibrated by leave-one-out on each episode's supports (n/a "
+                  "with 1 shot).")
     return 0
 
 
@@ -309,6 +340,51 @@ def _add_predict(sub, fmt):
     p.set_defaults(func=cmd_predict)
 
 
+def _add_evaluate(sub, fmt):
+    count = _positive(int)
+    e = sub.add_parser("evaluate", help="few-shot accuracy with 95%% CIs on a labelled folder",
+                       formatter_class=fmt)
+    e.add_argument("model", help="model file from 'train' (.skops; a pickle needs "
+                                 "--allow-pickle)")
+    e.add_argument("data", help="folder with one sub-folder per class")
+    e.add_argument("--n-way", type=_positive(int, 2), default=5, help="classes per episode")
+    e.add_argument("--k-shot", type=count, nargs="+", default=[1, 5],
+                   help="support clips per class (one setting each)")
+    e.add_argument("--repeats", type=count, default=10, help="passes of the paper protocol")
+    e.add_argument("--format", choices=["markdown", "json"], default="markdown",
+                   help="output format")
+    e.add_argument("--per-class", action="store_true", help="also print per-class accuracy")
+    e.add_argument("--crop", choices=["start", "centre", "loudest", "windows"], default=None,
+                   help=CROP_HELP + WINDOWS_HELP.format(what="embeddings")
+                   + " (default: the model's own)")
+    e.add_argument("--pool", choices=["mean", "max"], default=None,
+                   help=POOL_HELP.format(what="embeddings"))
+    e.add_argument("--open-set", action="store_true",
+                   help="also score open-set episodes: --n-way known classes, other classes "
+                        "of the folder as unknowns (the folder needs more than --n-way "
+                        "classes); AUROC, known accuracy at --false-alarm-rate, rejection "
+                        "rates (in JSON: the 'open_set' key)")
+    e.add_argument("--episodes", type=count, default=300,
+                   help="open-set episodes per setting (with --open-set)")
+    e.add_argument("--false-alarm-rate", type=_fraction, default=0.05,
+                   help="fraction of unknown clips accepted for the known accuracy "
+                        "(with --open-set)")
+    _add_trust(e)
+    _add_common(e)
+    e.set_defaults(func=cmd_evaluate)
+
+
+def _fraction(text):
+    """``--false-alarm-rate``: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
 def build_parser(argv=None):
     """The command line's parser.
 
@@ -333,32 +409,12 @@ def build_parser(argv=None):
                     "demo).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    count = _positive(int)
 
     _add_train(sub, fmt)
 
     _add_predict(sub, fmt)
 
-    e = sub.add_parser("evaluate", help="few-shot accuracy with 95%% CIs on a labelled folder",
-                       formatter_class=fmt)
-    e.add_argument("model", help="model file from 'train' (.skops; a pickle needs "
-                                 "--allow-pickle)")
-    e.add_argument("data", help="folder with one sub-folder per class")
-    e.add_argument("--n-way", type=_positive(int, 2), default=5, help="classes per episode")
-    e.add_argument("--k-shot", type=count, nargs="+", default=[1, 5],
-                   help="support clips per class (one setting each)")
-    e.add_argument("--repeats", type=count, default=10, help="passes of the paper protocol")
-    e.add_argument("--format", choices=["markdown", "json"], default="markdown",
-                   help="output format")
-    e.add_argument("--per-class", action="store_true", help="also print per-class accuracy")
-    e.add_argument("--crop", choices=["start", "centre", "loudest", "windows"], default=None,
-                   help=CROP_HELP + WINDOWS_HELP.format(what="embeddings")
-                   + " (default: the model's own)")
-    e.add_argument("--pool", choices=["mean", "max"], default=None,
-                   help=POOL_HELP.format(what="embeddings"))
-    _add_trust(e)
-    _add_common(e)
-    e.set_defaults(func=cmd_evaluate)
+    _add_evaluate(sub, fmt)
 
     from ._detect_cmd import add_detect_parser
 

@@ -357,6 +357,67 @@ def test_warnings_name_files_and_crop_windows(tmp_path, capsys):
         assert json.loads(out)["2-way 1-shot"]["n_queries"] == 2 * 7
 
 
+def test_evaluate_open_set_table_json_and_errors(tmp_path, capsys):
+    """--open-set adds a table (or an "open_set" JSON key) computed by OpenSetScorer on the
+    closed-set report's embeddings; the closed-set JSON is unchanged."""
+    import re
+
+    from sklearn_hallu import embed
+    from sklearn_hallu.apps.cli import scan_folder
+    from sklearn_hallu.model_selection import OpenSetScorer
+    from sklearn_hallu.persistence import load
+
+    _write_sounds(tmp_path / "train", "abc", 3)
+    _write_sounds(tmp_path / "new", "wxyz", 7, seed=1)
+    assert main(["train", str(tmp_path / "train"), "--out", str(tmp_path / "m"),
+                 "--duration", "0.25", "--epochs", "1", "--channels", "4,4,4", "--n-way", "2",
+                 "--k-shot", "1", "--n-query", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    evaluate = ["evaluate", str(tmp_path / "m.skops"), str(tmp_path / "new"), "--n-way", "2",
+                "--repeats", "2", "--episodes", "20", "--no-progress"]
+    assert main([*evaluate, "--k-shot", "1", "--format", "json"]) == 0
+    closed = json.loads(capsys.readouterr().out)
+    assert set(closed) == {"2-way 1-shot"}  # no "open_set" key unless asked
+    assert main([*evaluate, "--k-shot", "1", "2", "--format", "json", "--open-set"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res) == {"2-way 1-shot", "2-way 2-shot", "open_set"}
+    assert res["2-way 1-shot"] == closed["2-way 1-shot"]
+    one, two = res["open_set"]["2-way 1-shot"], res["open_set"]["2-way 2-shot"]
+    assert (one["n_unknown_way"], one["n_episodes"], one["false_alarm_rate"]) == (2, 20, 0.05)
+    assert one["known_rejected"] is None and 0 <= two["unknown_rejected"] <= 100
+    # the scorer on the same clips, embedded by the same model, seeded by --seed; percent
+    pipe = load(tmp_path / "m.skops")
+    files, labels = scan_folder(tmp_path / "new")
+    ref = OpenSetScorer(2, 2, n_episodes=20, random_state=0).evaluate_embeddings(
+        embed(pipe, files), labels)
+    assert 50 < two["auroc"] <= 100  # chance is 50
+    assert two["auroc"] == pytest.approx(100 * ref.auroc)
+    assert two["known_accuracy_at_far_ci95"] == pytest.approx(
+        100 * ref.ci95("known_accuracy_at_far"))
+
+    assert main([*evaluate, "--k-shot", "1", "2", "--open-set", "--false-alarm-rate",
+                 "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert ("| setting | AUROC (%) | known acc. at 10% false alarms (%) | known rejected (%) "
+            "| unknown rejected (%) |") in out
+    assert re.search(r"\| 2-way 1-shot \| [\d.]+ ±[\d.]+ \| [\d.]+ ±[\d.]+ \| n/a \| n/a \|",
+                     out)
+    row = re.search(r"\| 2-way 2-shot \| ([\d.]+) ±[\d.]+ \|( [\d.]+ ±[\d.]+ \|){3}$", out,
+                    re.M)
+    assert row and float(row.group(1)) == pytest.approx(100 * ref.auroc, abs=0.01)
+    assert "95% CI over the 20 episodes" in out
+
+    assert main([*evaluate, "--k-shot", "1", "--open-set", "--n-way", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "--open-set needs classes besides the --n-way 4 known ones" in err
+    assert "holds 4 classes; lower --n-way to at most 3" in err
+    assert main([*evaluate, "--k-shot", "3", "--open-set"]) == 2
+    assert "fewer than the 8 clips needed" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*evaluate, "--open-set", "--false-alarm-rate", "1"])
+    assert "--false-alarm-rate: must be between 0 and 1" in capsys.readouterr().err
+
+
 def test_readme_shell_block_runs_as_written(tmp_path):
     """The README's three CLI lines, verbatim, on folders of the names they use."""
     import re
