@@ -136,6 +136,9 @@ class _EpisodicNet(NeuralNet):
         if shift is not None:
             Xi = _random_time_shift(Xi, tuple(shift), self.spec["time_shift_per"],
                                     self.episode_rng)
+        masks = self.spec.get("spec_augment")  # absent in models saved before 0.2.0
+        if masks:
+            Xi = _spec_augment(Xi, masks, self.episode_rng)
         emb = self.infer(Xi, **fit_params)
         loss = self.get_loss(emb, yi, X=Xi, training=True)
         loss.backward()
@@ -158,6 +161,32 @@ def _random_time_shift(X, shift, per, rng):
     idx = (torch.arange(w, device=X.device)[None, :] - s[:, None]) % w  # out[j] = x[j - s]
     idx = idx.reshape((n,) + (1,) * (X.ndim - 2) + (w,)).expand_as(X)
     return torch.gather(X, -1, idx)
+
+
+def _spec_augment(X, masks, rng):
+    """Blank random bands of mel rows and of frames of each clip (SpecAugment).
+
+    Park et al. (2019)'s frequency and time masking: for each key of ``masks``
+    (``"freq"``: rows, ``"time"``: frames), ``n_masks`` bands per clip, each of a
+    width drawn in ``[0, max_width]`` at a random place. Masked cells become NaN,
+    which the encoder reads as the training mean (as FrequencyMaskTransformer's
+    ``fill="nan"``); every view of a clip gets the same bands. ``X`` is not changed.
+    """
+    n = X.shape[0]
+    for key, axis in (("freq", -2), ("time", -1)):
+        n_masks, max_width = masks.get(key, (0, 0))
+        size = X.shape[axis]
+        pos = torch.arange(size, device=X.device)
+        for _ in range(int(n_masks)):
+            width = rng.randint(0, min(int(max_width), size) + 1, size=n)
+            start = (rng.random_sample(n) * (size - width + 1)).astype(np.int64)
+            start, width = torch.from_numpy(start), torch.from_numpy(width)
+            band = (pos[None, :] >= start[:, None]) & (pos[None, :] < (start + width)[:, None])
+            shape = (n,) + (1,) * (X.ndim - 2) + (size,)
+            if axis == -2:
+                shape = (n,) + (1,) * (X.ndim - 3) + (size, 1)
+            X = X.masked_fill(band.reshape(shape).to(X.device), float("nan"))
+    return X
 
 
 class _ArrayEpisodes:
@@ -298,7 +327,7 @@ def split_validation(y, validation_classes, rng):
 _NET_PARAMS = (
     "n_way", "k_shot", "n_query", "channels", "pooling", "channels_last", "fuse_views",
     "per_view_weight", "lr", "momentum", "weight_decay", "lr_step", "lr_gamma", "max_epochs",
-    "batch_size", "time_shift", "time_shift_per", "verbose",
+    "batch_size", "time_shift", "time_shift_per", "spec_augment", "verbose",
 )
 
 
@@ -337,6 +366,8 @@ def make_net(p, X, *, crops, seeds, n_train, device, valid_callbacks=None):
     spec.update(
         channels=tuple(int(c) for c in p["channels"]),
         time_shift=None if p["time_shift"] is None else tuple(p["time_shift"]),
+        spec_augment=None if not p["spec_augment"] else
+        {k: tuple(int(v) for v in p["spec_augment"][k]) for k in sorted(p["spec_augment"])},
         n_episodes=p["n_episodes"] or max(1, math.ceil(n_train / per_episode)),
         n_views=int(n_views), input_hw=(int(h), int(w)), mean=mean, std=std, crops=crops,
     )

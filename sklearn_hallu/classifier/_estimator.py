@@ -13,7 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 from .._compat import DocLinkMixin, Interval, StrOptions
 from ..nn import centered_l2, class_prototypes, embedding_stats, prototype_logits
 from ..sampling import check_episode_feasible
-from ..utils.validation import check_labels, check_time_shift, check_two_classes, check_views
+from ..utils.validation import (
+    check_labels,
+    check_spec_augment,
+    check_time_shift,
+    check_two_classes,
+    check_views,
+)
 from ._engine import (
     make_net,
     resolve_crops,
@@ -83,6 +89,14 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     time_shift_per : {"clip", "episode"}, default="clip"
         Draw one shift for every clip, or one for the whole episode. Per clip
         was better on the validation classes (:doc:`/results`).
+    spec_augment : dict or None, default=None
+        SpecAugment during training (Park et al. 2019): ``{"freq": (n_masks,
+        max_width), "time": (n_masks, max_width)}`` blanks, in every training clip,
+        ``n_masks`` bands of up to ``max_width`` mel rows (``"freq"``) or frames
+        (``"time"``); blanked cells read as the training mean. Prediction is
+        never augmented.
+
+        .. versionadded:: 0.2.0
     per_view_weight : float, default=1.0
         Weight of an extra loss that makes each view's branch classify alone (the paper
         has none, 0.0; 1.0 was better on the validation classes: :doc:`/results`).
@@ -206,6 +220,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         "pooling": [StrOptions({"time_mean", "flatten"})],
         "time_shift": [tuple, list, None],
         "time_shift_per": [StrOptions({"clip", "episode"})],
+        "spec_augment": [dict, None],
         "per_view_weight": [Interval(Real, 0, None, closed="left")],
         "embedding_norm": [StrOptions({"centered_l2"}), None],
         "crop_views": ["boolean", list, tuple],
@@ -244,6 +259,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         pooling="time_mean",
         time_shift=None,
         time_shift_per="clip",
+        spec_augment=None,
         per_view_weight=1.0,
         embedding_norm="centered_l2",
         crop_views=False,
@@ -277,6 +293,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self.pooling = pooling
         self.time_shift = time_shift
         self.time_shift_per = time_shift_per
+        self.spec_augment = spec_augment
         self.per_view_weight = per_view_weight
         self.embedding_norm = embedding_norm
         self.crop_views = crop_views
@@ -331,6 +348,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         X = self._check_X(X, fitted=keep_backbone)
         y = self._check_y(y, len(X))
         check_time_shift(self.time_shift)
+        check_spec_augment(self.spec_augment)
         rng = check_random_state(self.random_state)
         seeds = rng.randint(0, 2**31 - 1, size=3)
         with torch_threads(self.n_threads):

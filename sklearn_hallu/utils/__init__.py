@@ -3,6 +3,7 @@
 from ._allocator import tune_cpu_allocator
 from .validation import (
     check_labels,
+    check_spec_augment,
     check_spectrograms,
     check_time_shift,
     check_two_classes,
@@ -21,5 +22,6 @@ __all__ = [
     "check_labels",
     "check_two_classes",
     "check_time_shift",
+    "check_spec_augment",
     "tune_cpu_allocator",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "check_labels",
     "check_two_classes",
     "check_time_shift",
+    "check_spec_augment",
 ]
 
 
@@ -335,3 +336,33 @@ def check_time_shift(time_shift):
         raise ValueError(
             f"time_shift must be None or (low, high) with 0 <= low <= high, got {time_shift!r}."
         )
+
+
+def check_spec_augment(spec_augment):
+    """Raise a ValueError unless ``spec_augment`` is None or a valid masking dict.
+
+    Parameters
+    ----------
+    spec_augment : dict or None
+        The classifier's ``spec_augment`` parameter: keys ``"freq"`` and/or
+        ``"time"``, each ``(n_masks, max_width)`` with ``n_masks >= 0`` and
+        ``max_width >= 0`` (mel rows or frames).
+    """
+    if spec_augment is None:
+        return
+    how = ('e.g. spec_augment={"freq": (2, 12), "time": (2, 16)}: per clip, 2 bands of up '
+           "to 12 mel rows and 2 of up to 16 frames are blanked")
+    if not isinstance(spec_augment, dict) or not spec_augment:
+        raise ValueError(f"spec_augment must be None or a non-empty dict, got "
+                         f"{spec_augment!r}; {how}.")
+    unknown = set(spec_augment) - {"freq", "time"}
+    if unknown:
+        raise ValueError(f"spec_augment has unknown keys {sorted(unknown)!r}: only 'freq' "
+                         f"and 'time'; {how}.")
+    for key, value in spec_augment.items():
+        ok = (isinstance(value, (tuple, list)) and len(value) == 2
+              and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
+                      for v in value))
+        if not ok:
+            raise ValueError(f"spec_augment[{key!r}] must be (n_masks, max_width), two "
+                             f"integers >= 0, got {value!r}; {how}.")

@@ -1,0 +1,74 @@
+"""SpecAugment during training: what is blanked, reproducibility, errors, persistence."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_hallu import persistence
+from sklearn_hallu.classifier._engine import _spec_augment
+
+from .conftest import tiny_clf
+
+
+def test_bands_are_within_widths_and_shared_by_the_views():
+    X = torch.zeros(50, 3, 16, 40)
+    out = _spec_augment(X, {"freq": (1, 5), "time": (1, 7)}, np.random.RandomState(0))
+    assert torch.count_nonzero(X) == 0  # the input is left as it was
+    blank = torch.isnan(out)
+    for clip in blank:
+        assert torch.equal(clip[0], clip[1]) and torch.equal(clip[0], clip[2])
+        rows = torch.nonzero(clip[0].all(dim=1)).flatten()  # rows blanked over every frame
+        cols = torch.nonzero(clip[0].all(dim=0)).flatten()
+        assert len(rows) <= 5 and len(cols) <= 7
+        if len(rows):  # one contiguous band
+            assert rows[-1] - rows[0] + 1 == len(rows)
+        # a cell is blank only in a blanked row or column
+        assert torch.equal(clip[0], clip[0].all(dim=1, keepdim=True)
+                           | clip[0].all(dim=0, keepdim=True))
+    widths = blank[:, 0].all(dim=1).sum(dim=1)
+    assert widths.max() > 0 and widths.min() < 5  # widths are drawn, not fixed
+
+
+def test_one_view_input_and_time_only():
+    X = torch.ones(20, 8, 30)
+    out = _spec_augment(X, {"time": (2, 4)}, np.random.RandomState(1))
+    blank = torch.isnan(out)
+    assert not blank.all(dim=2).any()  # no frequency band
+    assert blank.any()
+    assert (blank.all(dim=1).sum(dim=1) <= 8).all()  # at most 2 bands of 4 frames
+
+
+def test_augmented_training_is_seeded_and_differs_from_plain(small_views):
+    X, y = small_views
+    aug = {"freq": (1, 3), "time": (1, 4)}
+    a = tiny_clf(spec_augment=aug).fit(X, y)
+    b = tiny_clf(spec_augment=aug).fit(X, y)
+    plain = tiny_clf().fit(X, y)
+    losses = [[h["train_loss"] for h in m.history_] for m in (a, b, plain)]
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert np.isfinite(a.predict_proba(X)).all()  # prediction is never masked
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"freq": (1,)}, r"spec_augment\['freq'\] must be \(n_masks, max_width\)"),
+    ({"freq": (1, -2)}, "two integers >= 0"),
+    ({"band": (1, 2)}, "unknown keys"),
+    ({}, "non-empty dict"),
+])
+def test_bad_settings_name_the_value_and_an_example(small_views, bad, match):
+    X, y = small_views
+    with pytest.raises(ValueError, match=match) as err:
+        tiny_clf(spec_augment=bad).fit(X, y)
+    assert "e.g. spec_augment=" in str(err.value)
+
+
+def test_saved_model_keeps_the_setting(small_views, tmp_path):
+    X, y = small_views
+    clf = tiny_clf(spec_augment={"time": (1, 3)}, max_epochs=1).fit(X, y)
+    path = tmp_path / "m.skops"
+    persistence.dump(clf, path)
+    back = persistence.load(path)
+    assert back.spec_augment == {"time": (1, 3)}
+    np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
