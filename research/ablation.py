@@ -34,6 +34,7 @@ from skorch.callbacks import Callback
 from research.reproduce.features import load_features, log
 from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
 from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
+from research.transfer.curve import transfer_callbacks
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
 from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50
 from sklearn_hallu.model_selection import clip_ci95, paired_clip_gain
@@ -78,10 +79,22 @@ VARIANTS = {
     # hallu_init_base with the per-view losses (the library's HalluAudio)
     "hallu_pv_init_base": ("halluaudio", {"per_view_weight": 1.0,
                                           "init_whole_from": "base_ref"}),
+    # SpecAugment (Park et al. 2019) during training: per clip 2 bands of up to 16 mel rows
+    # (of 128) and 2 of up to 16 frames (of 160) read as the training mean; widths fixed
+    # before any run, not tuned
+    "base_specaug": ("baseline", {"spec_augment": {"freq": (2, 16), "time": (2, 16)}}),
+    "hallu_pv_specaug": ("halluaudio", {"per_view_weight": 1.0,
+                                        "spec_augment": {"freq": (2, 16), "time": (2, 16)}}),
+    # supervised pre-training (cross-entropy over the training classes, 30 passes, about a
+    # third more clip passes than the 63 x 30 episodes) before the episodes; fixed before
+    # any run, not tuned
+    "base_pretrain": ("baseline", {"pretrain_epochs": 30}),
+    "hallu_pv_pretrain": ("halluaudio", {"per_view_weight": 1.0, "pretrain_epochs": 30}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
-          "hallu_pv_init_base": "hallu_per_view"}
+          "hallu_pv_init_base": "hallu_per_view", "hallu_pv_specaug": "hallu_per_view",
+          "hallu_pv_pretrain": "hallu_per_view"}
 SETTINGS = ((5, 1), (5, 5))
 EPISODE_SEED = 20261126  # the same validation episodes for every variant and seed
 
@@ -226,6 +239,7 @@ def build(model, cfg, args, seed, val_classes):
         validation_classes=list(val_classes), val_n_way=5, val_k_shot=5,
         n_threads=args.threads, random_state=seed, verbose=args.verbose, callbacks=callbacks,
         embedding_norm=None,  # raw, as every run here was scored (embedding_norm.py compares)
+        spec_augment=cfg.get("spec_augment"), pretrain_epochs=cfg.get("pretrain_epochs", 0),
     )
     if model == "baseline":
         return clf
@@ -298,14 +312,18 @@ def cmd_run(args):
             if args.probe:
                 clf.set_params(callbacks=(own_callbacks or []) + _scoring_callbacks(
                     model, X, y, probe, va, args))
+            if args.transfer_curve:  # off-domain tasks scored every epoch (research.transfer)
+                clf.set_params(callbacks=(clf.callbacks or []) + transfer_callbacks(
+                    model, X[~probe], args.transfer_curve, cfg["n_fft"], args.probe_passes,
+                    Path(args.out) / "transfer_features"))
             model.fit(X[~probe], y[~probe])
             fit_s = time.perf_counter() - t0
             clf.set_params(callbacks=own_callbacks)  # the saved model clones without the probe
             keys = ("epoch", "train_loss", "train_acc", "valid_acc", "event_lr", "dur",
                     *(f"probe_{n}w{k}s" for n, k in SETTINGS))
             extra = ("valid_acc_more", *(f"val_{n}w{k}s" for n, k in SETTINGS))
-            hist = [{k: row.get(k) for k in keys + tuple(k for k in extra if k in row)}
-                    for row in clf.history_]
+            hist = [{k: row.get(k) for k in keys + tuple(
+                k for k in row if k in extra or k.startswith("xfer_"))} for row in clf.history_]
             best = max(hist, key=lambda h: h["valid_acc"])
             per_clip = score(model, X[va], y[va], args.passes)
             rec = {"variant": name, "model": model_kind, "config": cfg, "seed": seed,
@@ -736,6 +754,9 @@ def main(argv=None):
                         "on episodes independent of valid_acc's (val_*), and the library's "
                         "validation score over this many episodes (valid_acc_more): the "
                         "inputs of `python -m research.checkpoint_rules`")
+    p.add_argument("--transfer-curve", nargs="+", default=None, metavar="DIR",
+                   help="off-domain task folders scored before training and after every "
+                        "epoch (python -m research.transfer.data makes them)")
     p.add_argument("--verbose", type=int, default=0)
     p.add_argument("--factor", choices=list(CHOICES), default="way",
                    help="what `choose` picks: the training way, the 1-shot models' "

@@ -72,3 +72,25 @@ def test_saved_model_keeps_the_setting(small_views, tmp_path):
     back = persistence.load(path)
     assert back.spec_augment == {"time": (1, 3)}
     np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_supervised_pretraining_learns_the_training_classes_then_episodes_go_on(small_views):
+    X, y = small_views
+    clf = tiny_clf(pretrain_epochs=6, max_epochs=1).fit(X, y)
+    hist = clf.pretrain_history_
+    assert [h["epoch"] for h in hist] == list(range(1, 7))
+    assert hist[-1]["loss"] < hist[0]["loss"]  # cross-entropy over the classes goes down
+    assert hist[-1]["acc"] > 1.5 / len(np.unique(y))  # well above chance
+    assert len(clf.history_) == 1  # then the episodic epochs, as asked
+    again = tiny_clf(pretrain_epochs=6, max_epochs=1).fit(X, y)
+    assert again.pretrain_history_ == hist
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    plain = tiny_clf(max_epochs=1).fit(X, y)
+    assert not hasattr(plain, "pretrain_history_")
+    assert not np.array_equal(plain.predict_proba(X), clf.predict_proba(X))
+
+
+def test_pretraining_is_refused_below_zero(small_views):
+    X, y = small_views
+    with pytest.raises(ValueError, match="pretrain_epochs"):
+        tiny_clf(pretrain_epochs=-1).fit(X, y)

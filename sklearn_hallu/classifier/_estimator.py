@@ -29,6 +29,7 @@ from ._engine import (
     validation_callbacks,
 )
 from ._persist import net_from_state, net_to_state
+from ._pretrain import supervised_pretrain
 
 __all__ = ["HalluAudioClassifier"]
 
@@ -95,6 +96,14 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         ``n_masks`` bands of up to ``max_width`` mel rows (``"freq"``) or frames
         (``"time"``); blanked cells read as the training mean. Prediction is
         never augmented.
+
+        .. versionadded:: 0.2.0
+    pretrain_epochs : int, default=0
+        Before episodic training, train the backbones with a linear head and
+        cross-entropy over the training classes for this many passes over the
+        training clips (batches of ``batch_size``, the same augmentations, the
+        learning rate from ``lr`` to 0 on a cosine); the head is then dropped.
+        0: episodic training only (the paper). ``pretrain_history_`` records it.
 
         .. versionadded:: 0.2.0
     per_view_weight : float, default=1.0
@@ -184,6 +193,9 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         Classes the backbones were trained on.
     validation_classes_ : ndarray
         Classes held out for validation (only with ``validation_classes``).
+    pretrain_history_ : list of dict
+        Per pre-training epoch: ``epoch``, ``loss``, ``acc`` (only with
+        ``pretrain_epochs``).
 
     See Also
     --------
@@ -221,6 +233,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         "time_shift": [tuple, list, None],
         "time_shift_per": [StrOptions({"clip", "episode"})],
         "spec_augment": [dict, None],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "per_view_weight": [Interval(Real, 0, None, closed="left")],
         "embedding_norm": [StrOptions({"centered_l2"}), None],
         "crop_views": ["boolean", list, tuple],
@@ -260,6 +273,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         time_shift=None,
         time_shift_per="clip",
         spec_augment=None,
+        pretrain_epochs=0,
         per_view_weight=1.0,
         embedding_norm="centered_l2",
         crop_views=False,
@@ -294,6 +308,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self.time_shift = time_shift
         self.time_shift_per = time_shift_per
         self.spec_augment = spec_augment
+        self.pretrain_epochs = pretrain_epochs
         self.per_view_weight = per_view_weight
         self.embedding_norm = embedding_norm
         self.crop_views = crop_views
@@ -378,6 +393,11 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                        n_train=len(yt), device=resolve_device(self.device),
                        valid_callbacks=valid)
         train_classes, yt_idx = np.unique(yt, return_inverse=True)
+        if training and self.pretrain_epochs:
+            self.pretrain_history_ = supervised_pretrain(
+                net, Xt, yt_idx, epochs=self.pretrain_epochs, seed=seeds[0],
+                rng=np.random.RandomState(seeds[1] + 1), batch_size=self.batch_size,
+                verbose=self.verbose)
         if training:
             net.partial_fit(Xt, yt_idx.astype(np.int64))
         self.train_classes_ = train_classes
