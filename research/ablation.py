@@ -533,6 +533,12 @@ CHOICES = {
              "default": 5, "keys": ["5w1s"]},
     "init": {"pairs": {"none": ("hallu_per_view",), "base_ref": ("hallu_pv_init_base",)},
              "default": "none", "keys": ["5w1s", "5w5s"]},
+    # issue 23's levers, each against its model's reference (research/results/levers/RULES.md)
+    **{f"{lever}_{model}": {"pairs": {"off": (ref,), "on": (f"{pre}_{lever}",)},
+                            "default": "off", "keys": ["5w1s", "5w5s"]}
+       for lever in ("specaug", "pretrain")
+       for model, ref, pre in (("base", "base_ref", "base"),
+                               ("hallu", "hallu_per_view", "hallu_pv"))},
 }
 
 
@@ -760,7 +766,8 @@ def main(argv=None):
     p.add_argument("--verbose", type=int, default=0)
     p.add_argument("--factor", choices=list(CHOICES), default="way",
                    help="what `choose` picks: the training way, the 1-shot models' "
-                        "shot, or HalluAudio's start (from scratch or a trained baseline)")
+                        "shot, HalluAudio's start (from scratch or a trained baseline), or "
+                        "a lever of issue 23 on or off for one model (specaug_base, ...)")
     args = p.parse_args(argv)
     {"run": cmd_run, "report": cmd_report, "test": cmd_test,
      "selection": cmd_selection, "choose": cmd_choose}[args.command](args)

@@ -196,7 +196,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     results, models = run_models(args.run, args.kinds)
     cfg = dict(results["config"])
-    feats = load_features(args.data_home, None, quick=False,
+    feats = load_features(args.data_home, None, quick=bool(results.get("quick")),
                           logmel={"n_fft": cfg["logmel"]["n_fft"]})
     ids = feats["dataset"]["class_split"]
     trval = np.isin(feats["target"], list(ids["train"]) + list(ids["validation"]))

@@ -1,0 +1,120 @@
+"""The transfer study's summaries and the levers' choice (research/transfer, research/ablation)."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from research import ablation
+from research.transfer import curve, study
+
+
+def _curve_run(runs, variant, seed, init, epochs, best):
+    """An ablation run with transfer curves: per-clip accuracies before and per epoch."""
+    hist = []
+    for e, acc in enumerate(epochs, 1):
+        row = {"epoch": e, "valid_acc": 0.5}
+        for key in ("5w1s", "5w5s"):
+            row[f"xfer_words_{key}"] = acc
+            if e == 1:
+                row[f"xfer_words_init_{key}"] = init
+        hist.append(row)
+    (runs / f"{variant}_seed{seed}.json").write_text(json.dumps(
+        {"variant": variant, "seed": seed, "best_epoch": best, "history": hist}))
+
+
+def test_curve_summary_pairs_the_kept_epoch_with_the_untrained_network(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    init = [0.5, 0.5, 0.0, 1.0]
+    _curve_run(runs, "base_ref", 0, init, [[0.5, 1.0, 0.0, 1.0], [0.0, 0.5, 0.0, 1.0]], best=1)
+    _curve_run(runs, "base_ref", 1, init, [[1.0, 1.0, 0.0, 1.0], [0.5, 0.5, 0.0, 1.0]], best=2)
+    (runs / "other_seed0.json").write_text(json.dumps(  # no curves: left out
+        {"variant": "other", "seed": 0, "best_epoch": 1, "history": [{"epoch": 1}]}))
+    s = curve.curve_summary(tmp_path)
+    r = s["base_ref"]["words"]["5w1s"]
+    assert list(s) == ["base_ref"] and r["seeds"] == [0, 1]
+    assert r["untrained"] == pytest.approx(50.0)
+    # kept: seed 0 epoch 1 (mean 0.625), seed 1 epoch 2 (0.5); gains +12.5 and 0 points
+    assert r["kept"] == pytest.approx(56.25)
+    assert r["kept_per_seed"] == pytest.approx([12.5, 0.0])
+    assert r["kept_gain"] == pytest.approx(6.25)
+    assert r["last_gain"] == pytest.approx((-12.5 + 0.0) / 2)
+    assert r["curve"] == pytest.approx([68.75, 43.75])
+    md = curve.curve_markdown(s, "cmd")
+    assert "| base_ref | words | 5w1s | 2 | 50.00 | 56.25 | +6.25 ±" in md
+    assert "68.75 (1)" in md
+    curve.plot_curves(s, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_curve_report_without_curves_says_how_to_make_them(tmp_path):
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(SystemExit, match="--transfer-curve"):
+        curve.main(["--out", str(tmp_path)])
+
+
+def test_task_clips_reads_class_folders_and_needs_five_classes(tmp_path):
+    for c in "abcd":
+        (tmp_path / c).mkdir()
+        for i in range(2):
+            sf.write(tmp_path / c / f"{i}.wav", np.zeros(160, dtype=np.float32), 16000)
+    (tmp_path / "a" / "notes.txt").write_text("not audio")
+    with pytest.raises(ValueError, match="4 class folders.*at least 5"):
+        study.task_clips(tmp_path)
+    (tmp_path / "e").mkdir()
+    sf.write(tmp_path / "e" / "0.wav", np.zeros(160, dtype=np.float32), 16000)
+    paths, labels = study.task_clips(tmp_path)
+    assert len(paths) == 9 and list(labels[:2]) == ["a", "a"] and labels[-1] == "e"
+
+
+def _lever_run(runs, variant, seed, val, probe):
+    hist = [{"epoch": 1, "valid_acc": 0.9, "event_lr": 0.01,
+             "probe_5w1s": [probe] * 4, "probe_5w5s": [probe] * 4}]
+    (runs / f"{variant}_seed{seed}.json").write_text(json.dumps({
+        "variant": variant, "seed": seed, "probe_classes": [22], "lr_step": 7,
+        "history": hist, "per_clip": {"5w1s": [val] * 4, "5w5s": [val] * 4}}))
+
+
+def test_a_lever_is_kept_only_when_it_wins_both_splits(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+
+    def choose():
+        ablation.main(["choose", "--factor", "specaug_base", "--out", str(tmp_path)])
+        return capsys.readouterr().out.strip().splitlines()[-1]
+
+    for seed in (0, 1):
+        _lever_run(runs, "base_ref", seed, val=0.6, probe=0.5)
+        _lever_run(runs, "base_specaug", seed, val=0.7, probe=0.45)  # better on one split
+    assert choose() == "off"
+    _lever_run(runs, "base_specaug", 1, val=0.7, probe=0.7)  # mean probe now 0.575 > 0.5
+    assert choose() == "on"
+
+
+@pytest.mark.esc50
+def test_study_pairs_a_trained_model_with_its_untrained_twin(esc50_root, tmp_path):
+    from research.reproduce import cli as reproduce
+
+    run = tmp_path / "run"
+    reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(run),
+                    "--models", "baseline", "--seeds", "0", "--device", "cpu"])
+    task = tmp_path / "tones"
+    rng = np.random.RandomState(0)
+    t = np.arange(16000) / 16000
+    for c, hz in enumerate((300, 600, 1200, 2400, 4800)):
+        (task / f"c{c}").mkdir(parents=True)
+        for i in range(7):
+            wave = np.sin(2 * np.pi * hz * (1 + 0.02 * i) * t) + 0.1 * rng.randn(len(t))
+            sf.write(task / f"c{c}" / f"{i}.wav", (0.3 * wave).astype(np.float32), 16000)
+    out = tmp_path / "out"
+    study.main(["--run", str(run), "--tasks", str(task), "--out", str(out),
+                "--data-home", str(esc50_root), "--repeats", "2"])
+    rec = json.loads((out / "transfer.json").read_text())
+    r = rec["summary"]["baseline"]["tones"]["5-way 1-shot"]
+    seed0 = rec["per_model"]["baseline"]["0"]["tones"]["5-way 1-shot"]
+    assert r["seeds"] == [0] and rec["tasks"]["tones"] == {"clips": 35, "classes": 5}
+    assert r["gain"] == pytest.approx(seed0["trained"] - seed0["untrained"])
+    assert 0 <= r["untrained"] <= 100 and len(seed0["trained_per_clip"]) == 35
+    assert "| baseline | tones | 5-way 1-shot | 1 |" in (out / "transfer.md").read_text()
