@@ -20,6 +20,34 @@ __all__ = ["write_outputs", "markdown_table", "plot_outputs", "machine_info", "g
            "dataset_title"]
 
 
+#: Environment variables that choose the CPU kernels torch, oneDNN and MKL run.
+NUMERICS_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_CBWR",
+                "MKL_ENABLE_INSTRUCTIONS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
+              "amx_bf16")
+
+
+def cpu_numerics():
+    """What decides a CPU run's floating-point sums: the processor, its instruction sets, the
+    kernels torch dispatches to (``torch.backends.cpu.get_cpu_capability()``) and the
+    environment variables that pin them (:data:`NUMERICS_ENV`)."""
+    import torch
+
+    model, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"cpu": model, "isa": [f for f in _ISA_FLAGS if f in flags],
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "numerics_env": {k: os.environ[k] for k in NUMERICS_ENV if k in os.environ}}
+
+
 def machine_info(device):
     """Platform, Python, CPU count, torch version, device (and GPU name).
 
@@ -36,7 +64,8 @@ def machine_info(device):
     import torch
 
     info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__, "device": device}
+            "cpu_count": os.cpu_count(), "torch": torch.__version__, "device": device,
+            **cpu_numerics()}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

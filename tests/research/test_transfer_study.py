@@ -118,3 +118,18 @@ def test_study_pairs_a_trained_model_with_its_untrained_twin(esc50_root, tmp_pat
     assert r["gain"] == pytest.approx(seed0["trained"] - seed0["untrained"])
     assert 0 <= r["untrained"] <= 100 and len(seed0["trained_per_clip"]) == 35
     assert "| baseline | tones | 5-way 1-shot | 1 |" in (out / "transfer.md").read_text()
+
+
+@pytest.mark.esc50
+def test_kernel_spread_runs_each_setting_in_its_own_environment(esc50_root, tmp_path):
+    from research import kernel_spread
+
+    out = tmp_path / "ks"
+    kernel_spread.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
+                        "--settings", "default", "aten_avx2", "default#2"])
+    rec = json.loads((out / "kernel_spread.json").read_text())
+    rows = rec["rows"]
+    assert rows["aten_avx2"]["torch_cpu_capability"] == "AVX2"  # the child saw its env
+    assert rows["default#2"]["same_history_as_default"] is True  # one machine repeats
+    assert rows["default#2"]["5-way 1-shot"] == rows["default"]["5-way 1-shot"]
+    assert "| aten_avx2 | ATEN_CPU_CAPABILITY=avx2 |" in (out / "kernel_spread.md").read_text()
