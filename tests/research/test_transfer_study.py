@@ -133,3 +133,26 @@ def test_kernel_spread_runs_each_setting_in_its_own_environment(esc50_root, tmp_
     assert rows["default#2"]["same_history_as_default"] is True  # one machine repeats
     assert rows["default#2"]["5-way 1-shot"] == rows["default"]["5-way 1-shot"]
     assert "| aten_avx2 | ATEN_CPU_CAPABILITY=avx2 |" in (out / "kernel_spread.md").read_text()
+
+
+def test_finetune_reads_step_zero_as_the_plain_prototype_rule():
+    import torch
+
+    from research import finetune
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(1 * 4 * 160, 8))
+    Xs = torch.randn(5, 3, 1, 4, 160)  # 5-way 3-shot
+    Xq = Xs[2, 0] + 0.01 * torch.randn(1, 4, 160)  # nearly a clip of class 2
+    with torch.no_grad():
+        emb = module(Xs.reshape(15, 1, 4, 160)).reshape(5, 3, -1).mean(1)
+        plain = int(finetune._sq_logits(module(Xq[None]), emb).argmax())
+    before = [p.detach().clone() for p in module.parameters()]
+    preds = finetune.finetune_scores(module, Xs, Xq, (0, 3), np.random.RandomState(0))
+    assert preds[0] == plain and set(preds) == {0, 3}
+    assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    sup, qry, tgt = finetune._pseudo_split(Xs, 4, 5, 3, np.random.RandomState(0))
+    assert sup.shape == (5, 2, 1, 4, 160) and torch.equal(qry, Xs[:, 1])  # step 4: clip 1
+    one = Xs[:, :1]
+    sup, qry, _ = finetune._pseudo_split(one, 0, 5, 1, np.random.RandomState(0))
+    assert torch.equal(sup, one) and not torch.equal(qry, one[:, 0])  # a shifted copy
