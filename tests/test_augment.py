@@ -94,3 +94,18 @@ def test_pretraining_is_refused_below_zero(small_views):
     X, y = small_views
     with pytest.raises(ValueError, match="pretrain_epochs"):
         tiny_clf(pretrain_epochs=-1).fit(X, y)
+
+
+def test_checkpoint_after_the_last_drop_keeps_a_late_epoch(small_views):
+    X, y = small_views
+    params = dict(max_epochs=4, lr_step=2, validation_classes=4, val_n_episodes=20,
+                  checkpoint="best_after_last_drop")
+    clf = tiny_clf(**params).fit(X, y)
+    flags = [h["valid_acc_best"] for h in clf.history_]
+    assert flags[:2] == [False, False] and flags[2] is True  # epochs 1-2 precede the drop
+    kept = max(i + 1 for i, f in enumerate(flags) if f)
+    # a run stopped at the kept epoch ends with the weights the longer run restored
+    again = tiny_clf(**{**params, "max_epochs": kept}).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(ValueError, match="patience=3 must be None"):
+        tiny_clf(**params, patience=3).fit(X, y)

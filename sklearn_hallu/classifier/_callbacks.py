@@ -7,6 +7,7 @@ here count what the estimator does: episodes, then clips.
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 
@@ -15,7 +16,7 @@ from skorch.callbacks import Callback
 
 from ..sampling import episodic_accuracy
 
-__all__ = ["EpochSummary", "EpisodicValidation", "EpisodeProgressBar"]
+__all__ = ["EpochSummary", "EpisodicValidation", "EpisodeProgressBar", "BestEpochAfter"]
 
 
 def progress_bar(**kwargs):
@@ -119,3 +120,34 @@ class EpisodicValidation(Callback):
     def on_train_end(self, net, **kwargs):
         """Drop the validation data."""
         self.X = self.y = None
+
+
+class BestEpochAfter(Callback):
+    """Keep the weights of the best ``valid_acc`` among epochs ``>= first_epoch``.
+
+    ``checkpoint="best_after_last_drop"``: ``first_epoch`` is the first epoch after
+    the last learning-rate drop, so an early maximum of a noisy validation score
+    cannot be kept. Records ``valid_acc_best`` (True at the kept epoch so far).
+    """
+
+    def __init__(self, first_epoch=1):
+        self.first_epoch = first_epoch
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_score_, self.best_epoch_, self.best_state_ = None, None, None
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch, score = len(net.history), net.history[-1, "valid_acc"]
+        better = (epoch >= self.first_epoch
+                  and (self.best_score_ is None or score > self.best_score_))
+        net.history.record("valid_acc_best", bool(better))
+        if better:
+            self.best_score_, self.best_epoch_ = score, epoch
+            self.best_state_ = copy.deepcopy(net.module_.state_dict())
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+            print(f"Restoring best model from epoch {self.best_epoch_} (the best after "
+                  f"epoch {self.first_epoch - 1}).")
+        self.best_state_ = None  # not saved with the model

@@ -22,7 +22,13 @@ from torch.utils.data import DataLoader
 
 from ..nn import PrototypicalLoss, StandardizedEncoder
 from ..sampling import EpisodeSampler, check_episode_feasible
-from ._callbacks import EpisodeProgressBar, EpisodicValidation, EpochSummary, progress_bar
+from ._callbacks import (
+    BestEpochAfter,
+    EpisodeProgressBar,
+    EpisodicValidation,
+    EpochSummary,
+    progress_bar,
+)
 
 __all__ = [
     "EpisodicValidation",
@@ -422,7 +428,11 @@ def validation_callbacks(Xv, yv, p, seed):
     check_episode_feasible(yv, vway, vshot, 1, what="the validation classes")
     nq = max(1, min(5, min(np.unique(yv, return_counts=True)[1]) - vshot))
     validation = EpisodicValidation(Xv, yv, vway, vshot, nq, p["val_n_episodes"], seed)
-    best = EarlyStopping(monitor="valid_acc", lower_is_better=False, threshold=0.0,
-                         patience=p["patience"] or p["max_epochs"] + 1, load_best=True,
-                         sink=print)
+    if p.get("checkpoint", "best") == "best_after_last_drop":
+        last_drop = p["lr_step"] * ((p["max_epochs"] - 1) // p["lr_step"])
+        best = BestEpochAfter(first_epoch=last_drop + 1)
+    else:
+        best = EarlyStopping(monitor="valid_acc", lower_is_better=False, threshold=0.0,
+                             patience=p["patience"] or p["max_epochs"] + 1, load_best=True,
+                             sink=print)
     return [("episodic_validation", validation), ("best_epoch", best)]
