@@ -95,6 +95,13 @@ def build_parser(parser=None):
                         "the test episodes' way); validation and test keep their own")
     p.add_argument("--crop-views", action="store_true",
                    help="feed band views only their own rows (a model variant)")
+    p.add_argument("--spec-augment", default=None, metavar="NF,WF,NT,WT",
+                   help="SpecAugment while training: NF bands of up to WF mel rows and NT of "
+                        "up to WT frames per clip, e.g. 2,16,2,16 (default: none)")
+    p.add_argument("--pretrain-epochs", type=int, default=0,
+                   help="passes of supervised pre-training before the episodes (default 0)")
+    p.add_argument("--checkpoint", default="best", choices=["best", "best_after_last_drop"],
+                   help="which validation epoch to keep (default best)")
     p.add_argument("--val-episodes", type=int, default=300)
     p.add_argument("--repeats", type=int, default=None, help="test passes; default 50 (paper)")
     p.add_argument("--floor", action="store_true",

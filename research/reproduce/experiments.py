@@ -63,6 +63,8 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
         per_view_weight=_per_view_weight(kind, cfg),
         embedding_norm=cfg.get("embedding_norm"),
         crop_views=cfg["crop_views"] or kind == "halluaudio_crop",
+        spec_augment=cfg.get("spec_augment"), pretrain_epochs=cfg.get("pretrain_epochs", 0),
+        checkpoint=cfg.get("checkpoint", "best"),
         validation_classes=cfg["val_classes"] if validation else None,
         val_n_way=5, val_k_shot=5, val_n_episodes=cfg["val_episodes"],
         device=cfg["device"], random_state=seed, verbose=cfg["verbose"],
@@ -259,6 +261,9 @@ def evaluate_model(model, kind, Xte, yte, cfg, seed, *, timings, tag, quick,
     """
     hist = _history(model)
     best = max(hist, key=lambda h: h["valid_acc"] if h["valid_acc"] is not None else -1)
+    flags = [row.get("valid_acc_best") for row in final_estimator(model).history_]
+    if any(flags):  # checkpoint="best_after_last_drop": the epoch it kept
+        best = hist[max(i for i, f in enumerate(flags) if f)]
     log(f"{tag}: best epoch {best['epoch']} (valid 5w5s {100 * best['valid_acc']:.2f}); "
         "testing")
     t0 = time.perf_counter()

@@ -70,11 +70,31 @@ def _config(args):
         "embedding_norm": None if args.embedding_norm == "none" else args.embedding_norm,
         "train_way": args.train_way,
         "crop_views": args.crop_views,
+        **_training_extras(args),
         "val_episodes": 20 if quick else args.val_episodes,
         "repeats": args.repeats if args.repeats is not None else (2 if quick else 50),
         "device": device,
         "verbose": 1,
     }
+
+
+def _training_extras(args):
+    """Settings added after the first runs: recorded only when not at their default, so
+    that the recipe keys of models saved before them stay the same (they are reused)."""
+    extras = {}
+    spec = getattr(args, "spec_augment", None)
+    if spec:
+        try:
+            nf, wf, nt, wt = (int(v) for v in spec.split(","))
+        except ValueError:
+            raise SystemExit(f"--spec-augment {spec!r}: give four integers NF,WF,NT,WT, "
+                             "e.g. 2,16,2,16") from None
+        extras["spec_augment"] = {"freq": [nf, wf], "time": [nt, wt]}
+    if getattr(args, "pretrain_epochs", 0):
+        extras["pretrain_epochs"] = args.pretrain_epochs
+    if getattr(args, "checkpoint", "best") != "best":
+        extras["checkpoint"] = args.checkpoint
+    return extras
 
 
 def _choose_split(args, feats, split, cfg, results):

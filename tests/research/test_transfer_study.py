@@ -156,3 +156,23 @@ def test_finetune_reads_step_zero_as_the_plain_prototype_rule():
     one = Xs[:, :1]
     sup, qry, _ = finetune._pseudo_split(one, 0, 5, 1, np.random.RandomState(0))
     assert torch.equal(sup, one) and not torch.equal(qry, one[:, 0])  # a shifted copy
+
+
+def test_reproduce_records_the_new_training_settings_only_when_set():
+    from research.reproduce.cli import build_parser
+    from research.reproduce.run import _config
+
+    plain = _config(build_parser().parse_args(["--device", "cpu"]))
+    assert not {"spec_augment", "pretrain_epochs", "checkpoint"} & set(plain)  # old keys kept
+    cfg = _config(build_parser().parse_args(
+        ["--device", "cpu", "--spec-augment", "2,16,2,8", "--pretrain-epochs", "30",
+         "--checkpoint", "best_after_last_drop"]))
+    assert cfg["spec_augment"] == {"freq": [2, 16], "time": [2, 8]}
+    assert cfg["pretrain_epochs"] == 30 and cfg["checkpoint"] == "best_after_last_drop"
+    from research.reproduce.experiments import reproduce_model
+
+    clf = reproduce_model("baseline", {**cfg, "n_mels": 128, "n_frames": 160,
+                                       "val_classes": [6], "mask_fill": "nan"}, 0, 2000.0)
+    assert clf.spec_augment == cfg["spec_augment"] and clf.pretrain_epochs == 30
+    with pytest.raises(SystemExit, match="four integers"):
+        _config(build_parser().parse_args(["--device", "cpu", "--spec-augment", "2,16"]))
