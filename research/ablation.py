@@ -315,7 +315,7 @@ def cmd_run(args):
             if args.transfer_curve:  # off-domain tasks scored every epoch (research.transfer)
                 clf.set_params(callbacks=(clf.callbacks or []) + transfer_callbacks(
                     model, X[~probe], args.transfer_curve, cfg["n_fft"], args.probe_passes,
-                    Path(args.out) / "transfer_features"))
+                    Path(args.out) / "transfer_features", every=args.transfer_every))
             model.fit(X[~probe], y[~probe])
             fit_s = time.perf_counter() - t0
             clf.set_params(callbacks=own_callbacks)  # the saved model clones without the probe
@@ -763,6 +763,8 @@ def main(argv=None):
     p.add_argument("--transfer-curve", nargs="+", default=None, metavar="DIR",
                    help="off-domain task folders scored before training and after every "
                         "epoch (python -m research.transfer.data makes them)")
+    p.add_argument("--transfer-every", type=int, default=1, metavar="N",
+                   help="score the transfer tasks after epoch 1 and every N-th epoch")
     p.add_argument("--verbose", type=int, default=0)
     p.add_argument("--factor", choices=list(CHOICES), default="way",
                    help="what `choose` picks: the training way, the 1-shot models' "

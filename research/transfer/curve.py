@@ -34,10 +34,10 @@ class TransferCurve(Callback):
     first epoch.
     """
 
-    def __init__(self, task, X, y, passes):
+    def __init__(self, task, X, y, passes, every=1):
         self.task = task
         self.X = X[:, None] if X.ndim == 3 else X  # (clips, views, mels, frames)
-        self.y, self.passes = y, passes
+        self.y, self.passes, self.every = y, passes, every
         self._init = None
 
     def _scores(self, net):
@@ -54,18 +54,23 @@ class TransferCurve(Callback):
         self._init = self._scores(net)
 
     def on_epoch_end(self, net, **kwargs):
-        for key, per_clip in self._scores(net).items():
-            net.history.record(f"xfer_{self.task}_{key}", per_clip)
+        epoch = len(net.history)
+        if epoch == 1 or epoch % self.every == 0:
+            for key, per_clip in self._scores(net).items():
+                net.history.record(f"xfer_{self.task}_{key}", per_clip)
         if self._init is not None:
             for key, per_clip in self._init.items():
                 net.history.record(f"xfer_{self.task}_init_{key}", per_clip)
             self._init = None
 
     def on_train_end(self, net, **kwargs):
+        # after the best-epoch callback restored the kept weights (it runs first)
+        for key, per_clip in self._scores(net).items():
+            net.history.record(f"xfer_{self.task}_kept_{key}", per_clip)
         self.X = self.y = None  # not saved with the model
 
 
-def transfer_callbacks(model, X_train, task_dirs, n_fft, passes, cache_dir):
+def transfer_callbacks(model, X_train, task_dirs, n_fft, passes, cache_dir, every=1):
     """One :class:`TransferCurve` per task folder, its clips as the model's input.
 
     Parameters
@@ -83,6 +88,9 @@ def transfer_callbacks(model, X_train, task_dirs, n_fft, passes, cache_dir):
         Passes of the paper protocol per epoch.
     cache_dir : str or Path
         Where the tasks' log-mel are cached.
+    every : int, default=1
+        Score after epoch 1 and every ``every``-th epoch (the kept checkpoint is scored
+        at the end of training whatever ``every``).
 
     Returns
     -------
@@ -94,7 +102,7 @@ def transfer_callbacks(model, X_train, task_dirs, n_fft, passes, cache_dir):
         X, y = task_features(folder, {"n_fft": n_fft}, Path(cache_dir) / f"nfft{n_fft}")
         if isinstance(model, Pipeline):
             X = model[:-1].fit(X_train).transform(X)
-        out.append((f"xfer_{name}", TransferCurve(name, np.asarray(X), y, passes)))
+        out.append((f"xfer_{name}", TransferCurve(name, np.asarray(X), y, passes, every)))
     return out
 
 
@@ -108,7 +116,7 @@ def _runs(out):
 def _tasks(run):
     row = run["history"][0]
     return sorted({k[len("xfer_"):].rsplit("_", 1)[0] for k in row
-                   if k.startswith("xfer_") and "_init_" not in k})
+                   if k.startswith("xfer_") and "_init_" not in k and "_kept_" not in k})
 
 
 def curve_summary(out):
@@ -128,9 +136,12 @@ def curve_summary(out):
                 for r in runs:
                     h = {row["epoch"]: row for row in r["history"]}
                     init.append(np.asarray(h[1][f"xfer_{task}_init_{key}"]))
-                    kept.append(np.asarray(h[r["best_epoch"]][f"xfer_{task}_{key}"]))
-                    last.append(np.asarray(h[max(h)][f"xfer_{task}_{key}"]))
-                    curves.append([100 * np.mean(h[e][f"xfer_{task}_{key}"]) for e in sorted(h)])
+                    end = h[max(h)]  # the kept checkpoint, scored after training
+                    kept.append(np.asarray(end.get(f"xfer_{task}_kept_{key}")
+                                           or h[r["best_epoch"]][f"xfer_{task}_{key}"]))
+                    last.append(np.asarray(end[f"xfer_{task}_{key}"]))
+                    curves.append({e: 100 * np.mean(h[e][f"xfer_{task}_{key}"]) for e in h
+                                   if h[e].get(f"xfer_{task}_{key}") is not None})
                 kept_gain = paired_clip_gain(list(zip(kept, init)))
                 last_gain = paired_clip_gain(list(zip(last, init)))
                 summary.setdefault(variant, {}).setdefault(task, {})[key] = {
@@ -141,7 +152,10 @@ def curve_summary(out):
                     "kept_gain": kept_gain["gain"], "kept_ci95_clips": kept_gain["ci95_clips"],
                     "kept_per_seed": list(kept_gain["per_seed"]),
                     "last_gain": last_gain["gain"], "last_ci95_clips": last_gain["ci95_clips"],
-                    "curve": np.mean(curves, axis=0).round(2).tolist(),
+                    "curve_epochs": (common := sorted(set.intersection(
+                        *(set(c) for c in curves)))),
+                    "curve": [round(float(np.mean([c[e] for c in curves])), 2)
+                              for e in common],
                 }
     return summary
 
@@ -159,11 +173,12 @@ def curve_markdown(summary, command):
         for task, settings in tasks.items():
             for key, r in settings.items():
                 peak = int(np.argmax(r["curve"]))
+                peak_epoch = r["curve_epochs"][peak]
                 lines.append(
                     f"| {variant} | {task} | {key} | {len(r['seeds'])} | {r['untrained']:.2f} "
                     f"| {r['kept']:.2f} | {r['kept_gain']:+.2f} ± {r['kept_ci95_clips']:.2f} "
                     f"| {r['last_gain']:+.2f} ± {r['last_ci95_clips']:.2f} "
-                    f"| {r['curve'][peak]:.2f} ({peak + 1}) |")
+                    f"| {r['curve'][peak]:.2f} ({peak_epoch}) |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,8 +197,7 @@ def plot_curves(summary, path):
             r = per_task.get(task, {}).get(key)
             if r is None:
                 continue
-            epochs = np.arange(1, len(r["curve"]) + 1)
-            ax.plot(epochs, r["curve"], color=f"C{j}", label=variant)
+            ax.plot(r["curve_epochs"], r["curve"], color=f"C{j}", marker=".", label=variant)
             ax.axhline(r["untrained"], color=f"C{j}", ls=":", lw=1)
         ax.set(title=f"{task}, {key}", xlabel="epoch", ylabel="accuracy (%)")
         ax.legend(fontsize=7)

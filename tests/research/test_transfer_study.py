@@ -30,13 +30,18 @@ def test_curve_summary_pairs_the_kept_epoch_with_the_untrained_network(tmp_path)
     init = [0.5, 0.5, 0.0, 1.0]
     _curve_run(runs, "base_ref", 0, init, [[0.5, 1.0, 0.0, 1.0], [0.0, 0.5, 0.0, 1.0]], best=1)
     _curve_run(runs, "base_ref", 1, init, [[1.0, 1.0, 0.0, 1.0], [0.5, 0.5, 0.0, 1.0]], best=2)
+    # a run that scored its kept checkpoint after training reads that instead
+    kept_run = json.loads((runs / "base_ref_seed1.json").read_text())
+    kept_run["history"][-1]["xfer_words_kept_5w1s"] = [0.5, 0.5, 0.0, 1.0]
+    kept_run["history"][-1]["xfer_words_kept_5w5s"] = [0.5, 0.5, 0.0, 1.0]
+    (runs / "base_ref_seed1.json").write_text(json.dumps(kept_run))
     (runs / "other_seed0.json").write_text(json.dumps(  # no curves: left out
         {"variant": "other", "seed": 0, "best_epoch": 1, "history": [{"epoch": 1}]}))
     s = curve.curve_summary(tmp_path)
     r = s["base_ref"]["words"]["5w1s"]
     assert list(s) == ["base_ref"] and r["seeds"] == [0, 1]
     assert r["untrained"] == pytest.approx(50.0)
-    # kept: seed 0 epoch 1 (mean 0.625), seed 1 epoch 2 (0.5); gains +12.5 and 0 points
+    # kept: seed 0 epoch 1 (mean 0.625), seed 1 its kept scores (0.5); gains +12.5 and 0
     assert r["kept"] == pytest.approx(56.25)
     assert r["kept_per_seed"] == pytest.approx([12.5, 0.0])
     assert r["kept_gain"] == pytest.approx(6.25)
