@@ -181,3 +181,23 @@ def test_reproduce_records_the_new_training_settings_only_when_set():
     assert clf.spec_augment == cfg["spec_augment"] and clf.pretrain_epochs == 30
     with pytest.raises(SystemExit, match="four integers"):
         _config(build_parser().parse_args(["--device", "cpu", "--spec-augment", "2,16"]))
+
+
+def test_layer_embeddings_end_with_the_models_own_embedding(small_logmel):
+    import torch
+
+    from research.transfer import layers
+    from sklearn_hallu import HalluAudioClassifier
+
+    S, y = small_logmel
+    clf = HalluAudioClassifier(n_way=4, k_shot=2, n_query=2, max_epochs=1, channels=(8, 8, 8),
+                               random_state=0, n_threads=1).fit(S, y)
+    parts = layers.block_embeddings(clf, S[:7], batch=3)
+    with torch.no_grad():
+        own = clf.net_.module_(torch.from_numpy(S[:7, None].astype(np.float32))).numpy()
+    np.testing.assert_allclose(parts["block3"], own, rtol=1e-5, atol=1e-6)
+    assert parts["block1"].shape[1] == 8 * ((S.shape[1] + 3) // 4)  # 8 channels x mel bins
+    unit = layers.centred_l2(parts, layers.centre_of(parts))
+    assert np.allclose(np.linalg.norm(unit["block2"], axis=1), 1.0)
+    assert unit["all"].shape[1] == sum(parts[k].shape[1] for k in ("block1", "block2",
+                                                                   "block3"))

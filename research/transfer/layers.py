@@ -1,0 +1,188 @@
+"""Which depth of the backbone transfers: few-shot accuracy from each block's features.
+
+The library embeds a clip with the last of three conv blocks, averaged over time. For the
+baseline models of an ablation run (and each one's untrained twin: the same seed's initial
+weights), this study embeds clips with each block's output instead (averaged over time,
+flattened over channels and mel bands), and with all three concatenated, and scores every
+depth on the validation and probe classes (in-domain) and on the off-domain tasks, with
+the paper's protocol on fixed episodes, raw and centred-L2 (centre: the training clips'
+mean embedding, then each clip's part at unit norm, as the library's default)::
+
+    python -m research.transfer.layers --out research/results/levers --variants base_ref \\
+        --seeds 0 1 2 --tasks DATA/spoken_words DATA/instruments
+
+Nothing is retrained; the test classes are not read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+
+from research.reproduce.features import log
+from sklearn_hallu.model_selection import paired_clip_gain
+from sklearn_hallu.sampling import episodic_accuracy
+
+from .study import task_features
+
+SETTINGS = ((5, 1), (5, 5))
+LAYER_SEED = 20261205  # the same episodes for every network, depth and norm
+DEPTHS = ("block1", "block2", "block3", "all")
+
+
+def block_embeddings(clf, X, batch=200):
+    """``{block1, block2, block3, all}`` -> (n_clips, dim) time-averaged block outputs."""
+    module = clf.net_.module_
+    module.eval()
+    backbone = module.backbones[0]
+    outs = {d: [] for d in DEPTHS[:3]}
+    X = np.asarray(X if X.ndim == 4 else X[:, None], dtype=np.float32)
+    with torch.no_grad():
+        for i in range(0, len(X), batch):
+            z = torch.nan_to_num((torch.from_numpy(X[i:i + batch]) - module.mean) / module.std,
+                                 nan=0.0)
+            if module.channels_last:
+                z = z.contiguous(memory_format=torch.channels_last)
+            for name, block in zip(DEPTHS[:3], backbone.blocks):
+                z = block(z)
+                outs[name].append(z.mean(dim=-1).flatten(1))
+    emb = {k: torch.cat(v).numpy().astype(np.float64) for k, v in outs.items()}
+    return emb
+
+
+def centred_l2(parts, centre):
+    """Centre each depth's part on the base clips' mean, then give every clip's part unit
+    norm (SimpleShot's CL2N, as the library's ``centered_l2`` does per view): in ``all``
+    each depth weighs the same."""
+    out = {}
+    for k, e in parts.items():
+        c = e - centre[k]
+        out[k] = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    out["all"] = np.concatenate([out[k] for k in DEPTHS[:3]], axis=1)
+    return out
+
+
+def raw(parts):
+    return {**parts, "all": np.concatenate([parts[k] for k in DEPTHS[:3]], axis=1)}
+
+
+def centre_of(parts):
+    return {k: e.mean(axis=0) for k, e in parts.items()}
+
+
+def per_clip(emb, y, passes):
+    out = {}
+    for n_way, k_shot in SETTINGS:
+        res = episodic_accuracy(emb, y, n_way=n_way, k_shot=k_shot, protocol="paper",
+                                n_repeats=passes, random_state=LAYER_SEED)
+        out[f"{n_way}w{k_shot}s"] = res.correct.reshape(passes, len(y)).mean(axis=0)
+    return out
+
+
+def untrained_twin(variant, seed, args_ns, split):
+    """The run's model rebuilt with the same seed and fitted without training."""
+    from research.ablation import build, variant_config
+
+    kind, cfg = variant_config(variant)
+    model = build(kind, cfg, args_ns, seed, split["validation"])
+    model.set_params(**{("clf__" if isinstance(model, Pipeline) else "") + "train_backbone":
+                        False})
+    return model
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m research.transfer.layers",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--variants", nargs="+", default=["base_ref"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--tasks", nargs="+", required=True)
+    p.add_argument("--passes", type=int, default=10)
+    p.add_argument("--data-home", default=None)
+    args = p.parse_args(argv)
+    from research.ablation import load_data, probe_classes, variant_config
+
+    out = Path(args.out)
+    target, split, features = load_data(argparse.Namespace(data_home=args.data_home,
+                                                           features_cache=None))
+    keep = np.isin(target, split["train"] + split["validation"])
+    y = target[keep]
+    results = {}
+    for variant in args.variants:
+        _, cfg = variant_config(variant)
+        X = features(cfg["n_fft"], keep)
+        tasks = {Path(t).name: task_features(t, {"n_fft": cfg["n_fft"]},
+                                             out / "transfer_features" / f"nfft{cfg['n_fft']}")
+                 for t in args.tasks}
+        for seed in args.seeds:
+            run = json.loads((out / "runs" / f"{variant}_seed{seed}.json").read_text())
+            probe = np.isin(y, probe_classes(split, len(run["probe_classes"])))
+            va = np.isin(y, split["validation"])
+            base = ~probe & ~va
+            ns = argparse.Namespace(epochs=run["epochs"], episodes=run["episodes"],
+                                    lr_step=run["lr_step"], channels=run["channels"],
+                                    device="cpu", threads=2, verbose=0, out=str(out))
+            twin = untrained_twin(variant, seed, ns, split).fit(X[~probe], y[~probe])
+            trained = joblib.load(out / "models" / f"{variant}_seed{seed}.joblib")
+            splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
+            for net_name, model in (("trained", trained), ("untrained", twin)):
+                clf = model[-1] if isinstance(model, Pipeline) else model
+                centre = centre_of(block_embeddings(clf, X[base]))
+                for split_name, (Xs, ys) in splits.items():
+                    parts = block_embeddings(clf, Xs)
+                    for norm, embs in (("raw", raw(parts)),
+                                       ("centred_l2", centred_l2(parts, centre))):
+                        for depth in DEPTHS:
+                            acc = per_clip(embs[depth], ys, args.passes)
+                            for key, pc in acc.items():
+                                results.setdefault(variant, {}).setdefault(
+                                    (split_name, norm, depth, key), {}).setdefault(
+                                    seed, {})[net_name] = pc
+                log(f"{variant} seed {seed} {net_name}: done")
+    summary = summarise(results)
+    command = "python -m research.transfer.layers " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    (out / "layers.json").write_text(json.dumps({"command": command, "summary": summary}))
+    (out / "layers.md").write_text(markdown(summary, command))
+    print(markdown(summary, command))
+
+
+def summarise(results):
+    rows = []
+    for variant, by_key in results.items():
+        for (split_name, norm, depth, key), by_seed in by_key.items():
+            pairs = [(v["trained"], v["untrained"]) for v in by_seed.values()]
+            g = paired_clip_gain(pairs)
+            rows.append({"variant": variant, "split": split_name, "norm": norm,
+                         "depth": depth, "setting": key, "seeds": sorted(by_seed),
+                         "trained": 100 * float(np.mean([a for a, _ in pairs])),
+                         "untrained": 100 * float(np.mean([b for _, b in pairs])),
+                         "gain": g["gain"], "ci95_clips": g["ci95_clips"]})
+    return rows
+
+
+def markdown(rows, command):
+    lines = ["# Few-shot accuracy by backbone depth, trained vs untrained", "",
+             f"Command: `{command}`", "",
+             "Each depth: that block's output averaged over time (`all`: the three "
+             "concatenated). Gain: trained minus the same seed's untrained network, paired on "
+             "the same clips and episodes (points ± 95% CI over the clips).", "",
+             "| variant | split | norm | depth | setting | seeds | trained | untrained | gain |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["variant"], r["split"], r["norm"], r["setting"],
+                                         DEPTHS.index(r["depth"]))):
+        lines.append(f"| {r['variant']} | {r['split']} | {r['norm']} | {r['depth']} | "
+                     f"{r['setting']} | {len(r['seeds'])} | {r['trained']:.2f} | "
+                     f"{r['untrained']:.2f} | {r['gain']:+.2f} ± {r['ci95_clips']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
