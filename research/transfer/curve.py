@@ -119,13 +119,37 @@ def _tasks(run):
                    if k.startswith("xfer_") and "_init_" not in k and "_kept_" not in k})
 
 
+def _untrained(run, runs):
+    """The history row holding ``run``'s untrained network's scores (``*_init_*``).
+
+    A run records them when its episodic training begins, which for a pre-trained
+    variant (``pretrain_epochs``) is after the pre-training: its untrained network is
+    then read from the run of the same seed, model and log-mel without pre-training
+    (the same initial weights and input statistics), and the variant must have one.
+    """
+    cfg = run.get("config", {})
+    if not cfg.get("pretrain_epochs"):
+        return run["history"][0]
+    same = {k: v for k, v in cfg.items() if k not in ("pretrain_epochs", "spec_augment")}
+    for other in runs:
+        ocfg = other.get("config", {})
+        if (other["seed"] == run["seed"] and other.get("model") == run.get("model")
+                and not ocfg.get("pretrain_epochs")
+                and {k: v for k, v in ocfg.items() if k != "spec_augment"} == same):
+            return other["history"][0]
+    raise SystemExit(f"{run['variant']} seed {run['seed']} was pre-trained before its "
+                     "first transfer record: run its reference variant with the same seed "
+                     "(e.g. base_ref) into the same --out for its untrained scores.")
+
+
 def curve_summary(out):
     """Per variant, task and setting: the untrained network, the kept checkpoint (the
     run's best epoch by ``valid_acc``) and the last epoch, paired over clips and seeds."""
     from sklearn_hallu.model_selection import paired_clip_gain
 
     by_variant = {}
-    for run in _runs(out):
+    all_runs = _runs(out)
+    for run in all_runs:
         by_variant.setdefault(run["variant"], []).append(run)
     summary = {}
     for variant, runs in sorted(by_variant.items()):
@@ -135,7 +159,7 @@ def curve_summary(out):
                 init, kept, last, curves = [], [], [], []
                 for r in runs:
                     h = {row["epoch"]: row for row in r["history"]}
-                    init.append(np.asarray(h[1][f"xfer_{task}_init_{key}"]))
+                    init.append(np.asarray(_untrained(r, all_runs)[f"xfer_{task}_init_{key}"]))
                     end = h[max(h)]  # the kept checkpoint, scored after training
                     kept.append(np.asarray(end.get(f"xfer_{task}_kept_{key}")
                                            or h[r["best_epoch"]][f"xfer_{task}_{key}"]))
@@ -163,7 +187,9 @@ def curve_summary(out):
 def curve_markdown(summary, command):
     lines = ["# Transfer curves: off-domain few-shot accuracy during training on ESC-50", "",
              f"Command: `{command}`", "",
-             "Untrained: the run's network before its first step (same seed). Kept: the "
+             "Untrained: the run's network before its first step (same seed; for a "
+             "pre-trained variant, the same seed's run without pre-training: the same initial "
+             "weights). Kept: the "
              "checkpoint the run keeps (best `valid_acc` on ESC-50's validation classes). "
              "Gains are paired on the same clips and episodes: points ± 95% CI over the clips "
              "(seeds averaged per clip). Peak: the mean curve's maximum and its epoch.", "",

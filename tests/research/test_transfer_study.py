@@ -201,3 +201,21 @@ def test_layer_embeddings_end_with_the_models_own_embedding(small_logmel):
     assert np.allclose(np.linalg.norm(unit["block2"], axis=1), 1.0)
     assert unit["all"].shape[1] == sum(parts[k].shape[1] for k in ("block1", "block2",
                                                                    "block3"))
+
+
+def test_a_pretrained_run_reads_its_untrained_network_from_the_plain_run(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    _curve_run(runs, "base_pretrain", 0, [0.0, 0.0, 0.0, 0.0], [[0.5, 0.5, 0.5, 0.5]], best=1)
+    pre = json.loads((runs / "base_pretrain_seed0.json").read_text())
+    pre.update(model="baseline", config={"n_fft": 1024, "pretrain_epochs": 30})
+    (runs / "base_pretrain_seed0.json").write_text(json.dumps(pre))
+    with pytest.raises(SystemExit, match="reference variant"):
+        curve.curve_summary(tmp_path)
+    _curve_run(runs, "base_ref", 0, [1.0, 1.0, 0.0, 0.0], [[0.0, 0.0, 0.0, 0.0]], best=1)
+    ref = json.loads((runs / "base_ref_seed0.json").read_text())
+    ref.update(model="baseline", config={"n_fft": 1024})
+    (runs / "base_ref_seed0.json").write_text(json.dumps(ref))
+    s = curve.curve_summary(tmp_path)
+    assert s["base_pretrain"]["words"]["5w1s"]["untrained"] == pytest.approx(50.0)
+    assert s["base_pretrain"]["words"]["5w1s"]["kept_gain"] == pytest.approx(0.0)
