@@ -93,15 +93,7 @@ def build_parser(parser=None):
     p.add_argument("--train-way", type=int, default=5,
                    help="classes per training episode (5-shot, 5 queries each; default 5, "
                         "the test episodes' way); validation and test keep their own")
-    p.add_argument("--crop-views", action="store_true",
-                   help="feed band views only their own rows (a model variant)")
-    p.add_argument("--spec-augment", default=None, metavar="NF,WF,NT,WT",
-                   help="SpecAugment while training: NF bands of up to WF mel rows and NT of "
-                        "up to WT frames per clip, e.g. 2,16,2,16 (default: none)")
-    p.add_argument("--pretrain-epochs", type=int, default=0,
-                   help="passes of supervised pre-training before the episodes (default 0)")
-    p.add_argument("--checkpoint", default="best", choices=["best", "best_after_last_drop"],
-                   help="which validation epoch to keep (default best)")
+    _add_training_extras(p)
     p.add_argument("--val-episodes", type=int, default=300)
     p.add_argument("--repeats", type=int, default=None, help="test passes; default 50 (paper)")
     p.add_argument("--floor", action="store_true",
@@ -117,6 +109,20 @@ def build_parser(parser=None):
                    help="with --stage merge: output folders of reproductions of the same "
                         "settings and different seeds (e.g. one per machine or process)")
     return p
+
+
+def _add_training_extras(p):
+    """Model variants and options added with issue 23's levers (the latter recorded in the
+    config only when set)."""
+    p.add_argument("--crop-views", action="store_true",
+                   help="feed band views only their own rows (a model variant)")
+    p.add_argument("--spec-augment", default=None, metavar="NF,WF,NT,WT",
+                   help="SpecAugment while training: NF bands of up to WF mel rows and NT of "
+                        "up to WT frames per clip, e.g. 2,16,2,16 (default: none)")
+    p.add_argument("--pretrain-epochs", type=int, default=0,
+                   help="passes of supervised pre-training before the episodes (default 0)")
+    p.add_argument("--checkpoint", default="best", choices=["best", "best_after_last_drop"],
+                   help="which validation epoch to keep (default best)")
 
 
 def dispatch(args):
