@@ -135,6 +135,15 @@ def load_data(args):
     return target, esc50_class_split(), features
 
 
+def training_clips(data_home):
+    """The ablation's clips (training and validation classes): labels, class split and the
+    log-mel function of :func:`load_data`, and the mask of the kept clips over ESC-50."""
+    target, split, features = load_data(argparse.Namespace(data_home=data_home,
+                                                           features_cache=None))
+    keep = np.isin(target, split["train"] + split["validation"])
+    return target[keep], split, features, keep
+
+
 class InitWholeBranch(Callback):
     """At the start of training, copy a trained baseline's backbone into view 0's.
 

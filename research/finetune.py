@@ -121,13 +121,10 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from research.ablation import load_data, probe_classes, variant_config
+    from research.ablation import probe_classes, training_clips, variant_config
 
     out = Path(args.out)
-    target, split, features = load_data(argparse.Namespace(data_home=args.data_home,
-                                                           features_cache=None))
-    keep = np.isin(target, split["train"] + split["validation"])
-    y = target[keep]
+    y, split, features, keep = training_clips(args.data_home)
     results = {}
     for variant in args.variants:
         _, cfg = variant_config(variant)

@@ -107,13 +107,10 @@ def main(argv=None):
     p.add_argument("--passes", type=int, default=10)
     p.add_argument("--data-home", default=None)
     args = p.parse_args(argv)
-    from research.ablation import load_data, probe_classes, variant_config
+    from research.ablation import probe_classes, training_clips, variant_config
 
     out = Path(args.out)
-    target, split, features = load_data(argparse.Namespace(data_home=args.data_home,
-                                                           features_cache=None))
-    keep = np.isin(target, split["train"] + split["validation"])
-    y = target[keep]
+    y, split, features, keep = training_clips(args.data_home)
     results = {}
     for variant in args.variants:
         _, cfg = variant_config(variant)
