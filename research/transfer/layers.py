@@ -73,8 +73,23 @@ def raw(parts):
     return {**parts, "all": np.concatenate([parts[k] for k in DEPTHS[:3]], axis=1)}
 
 
+def sqrt_parts(parts):
+    """Element-wise square root of each depth's (non-negative, post-ReLU) features: the
+    power transform of Hu et al. (2021) with power 0.5, before centring."""
+    return {k: np.sqrt(np.maximum(e, 0.0)) for k, e in parts.items()}
+
+
 def centre_of(parts):
     return {k: e.mean(axis=0) for k, e in parts.items()}
+
+
+#: norm name -> (per-split embeddings, base-clip embeddings) -> embeddings by depth
+NORMS = {
+    "raw": lambda parts, base: raw(parts),
+    "centred_l2": lambda parts, base: centred_l2(parts, centre_of(base)),
+    "sqrt_centred_l2": lambda parts, base: centred_l2(sqrt_parts(parts),
+                                                      centre_of(sqrt_parts(base))),
+}
 
 
 def per_clip(emb, y, passes):
@@ -106,6 +121,9 @@ def main(argv=None):
     p.add_argument("--tasks", nargs="+", required=True)
     p.add_argument("--passes", type=int, default=10)
     p.add_argument("--data-home", default=None)
+    p.add_argument("--norms", nargs="+", default=["raw", "centred_l2"], choices=sorted(NORMS))
+    p.add_argument("--depths", nargs="+", default=list(DEPTHS), choices=DEPTHS)
+    p.add_argument("--name", default="layers", help="output stem: NAME.md, NAME.json")
     args = p.parse_args(argv)
     from research.ablation import probe_classes, training_clips, variant_config
 
@@ -131,12 +149,12 @@ def main(argv=None):
             splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
             for net_name, model in (("trained", trained), ("untrained", twin)):
                 clf = model[-1] if isinstance(model, Pipeline) else model
-                centre = centre_of(block_embeddings(clf, X[base]))
+                base_parts = block_embeddings(clf, X[base])
                 for split_name, (Xs, ys) in splits.items():
                     parts = block_embeddings(clf, Xs)
-                    for norm, embs in (("raw", raw(parts)),
-                                       ("centred_l2", centred_l2(parts, centre))):
-                        for depth in DEPTHS:
+                    for norm in args.norms:
+                        embs = NORMS[norm](parts, base_parts)
+                        for depth in args.depths:
                             acc = per_clip(embs[depth], ys, args.passes)
                             for key, pc in acc.items():
                                 results.setdefault(variant, {}).setdefault(
@@ -146,8 +164,9 @@ def main(argv=None):
     summary = summarise(results)
     command = "python -m research.transfer.layers " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    (out / "layers.json").write_text(json.dumps({"command": command, "summary": summary}))
-    (out / "layers.md").write_text(markdown(summary, command))
+    (out / f"{args.name}.json").write_text(json.dumps({"command": command,
+                                                         "summary": summary}))
+    (out / f"{args.name}.md").write_text(markdown(summary, command))
     print(markdown(summary, command))
 
 

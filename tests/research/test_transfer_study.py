@@ -203,6 +203,21 @@ def test_layer_embeddings_end_with_the_models_own_embedding(small_logmel):
                                                                    "block3"))
 
 
+def test_sqrt_norm_takes_the_root_before_centring():
+    from research.transfer import layers
+
+    rng = np.random.RandomState(0)
+    parts = {k: rng.gamma(0.5, size=(6, 4)) for k in ("block1", "block2", "block3")}
+    base = {k: rng.gamma(0.5, size=(9, 4)) for k in parts}
+    got = layers.NORMS["sqrt_centred_l2"](parts, base)
+    c = np.sqrt(parts["block3"]) - np.sqrt(base["block3"]).mean(axis=0)
+    np.testing.assert_allclose(got["block3"], c / np.linalg.norm(c, axis=1, keepdims=True))
+    # the other norms are unchanged by the option
+    np.testing.assert_array_equal(layers.NORMS["raw"](parts, base)["block2"], parts["block2"])
+    np.testing.assert_array_equal(layers.NORMS["centred_l2"](parts, base)["block1"],
+                                  layers.centred_l2(parts, layers.centre_of(base))["block1"])
+
+
 def test_a_pretrained_run_reads_its_untrained_network_from_the_plain_run(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
