@@ -57,6 +57,19 @@ def block_embeddings(clf, X, batch=200):
     return emb
 
 
+def tta_embeddings(clf, X, n_shifts, batch=200):
+    """:func:`block_embeddings` averaged over ``n_shifts`` circular time shifts of the
+    input, evenly spaced over the clip (``n_shifts=1``: the plain embeddings)."""
+    if n_shifts == 1:
+        return block_embeddings(clf, X, batch)
+    n_frames = X.shape[-1]
+    acc = None
+    for j in range(n_shifts):
+        e = block_embeddings(clf, np.roll(X, j * n_frames // n_shifts, axis=-1), batch)
+        acc = e if acc is None else {k: acc[k] + e[k] for k in acc}
+    return {k: v / n_shifts for k, v in acc.items()}
+
+
 def centred_l2(parts, centre):
     """Centre each depth's part on the base clips' mean, then give every clip's part unit
     norm (SimpleShot's CL2N, as the library's ``centered_l2`` does per view): in ``all``
@@ -124,6 +137,9 @@ def main(argv=None):
     p.add_argument("--norms", nargs="+", default=["raw", "centred_l2"], choices=sorted(NORMS))
     p.add_argument("--depths", nargs="+", default=list(DEPTHS), choices=DEPTHS)
     p.add_argument("--name", default="layers", help="output stem: NAME.md, NAME.json")
+    p.add_argument("--tta", nargs="+", type=int, default=[1],
+                   help="embeddings averaged over N circular time shifts (one row per N; "
+                        "1: plain)")
     args = p.parse_args(argv)
     from research.ablation import probe_classes, training_clips, variant_config
 
@@ -149,25 +165,34 @@ def main(argv=None):
             splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
             for net_name, model in (("trained", trained), ("untrained", twin)):
                 clf = model[-1] if isinstance(model, Pipeline) else model
-                base_parts = block_embeddings(clf, X[base])
-                for split_name, (Xs, ys) in splits.items():
-                    parts = block_embeddings(clf, Xs)
-                    for norm in args.norms:
-                        embs = NORMS[norm](parts, base_parts)
-                        for depth in args.depths:
-                            acc = per_clip(embs[depth], ys, args.passes)
-                            for key, pc in acc.items():
-                                results.setdefault(variant, {}).setdefault(
-                                    (split_name, norm, depth, key), {}).setdefault(
-                                    seed, {})[net_name] = pc
+                for n_tta in args.tta:
+                    _score_net(results, variant, seed, net_name, clf, X[base], splits,
+                               n_tta, args)
                 log(f"{variant} seed {seed} {net_name}: done")
     summary = summarise(results)
+
     command = "python -m research.transfer.layers " + " ".join(
         sys.argv[1:] if argv is None else argv)
     (out / f"{args.name}.json").write_text(json.dumps({"command": command,
                                                          "summary": summary}))
     (out / f"{args.name}.md").write_text(markdown(summary, command))
     print(markdown(summary, command))
+
+
+def _score_net(results, variant, seed, net_name, clf, X_base, splits, n_tta, args):
+    """Score one network on every split, norm and depth into ``results``."""
+    base_parts = tta_embeddings(clf, X_base, n_tta)
+    for split_name, (Xs, ys) in splits.items():
+        parts = tta_embeddings(clf, Xs, n_tta)
+        for norm in args.norms:
+            embs = NORMS[norm](parts, base_parts)
+            label = norm if n_tta == 1 else f"{norm}+tta{n_tta}"
+            for depth in args.depths:
+                acc = per_clip(embs[depth], ys, args.passes)
+                for key, pc in acc.items():
+                    results.setdefault(variant, {}).setdefault(
+                        (split_name, label, depth, key), {}).setdefault(
+                        seed, {})[net_name] = pc
 
 
 def summarise(results):

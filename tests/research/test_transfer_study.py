@@ -201,6 +201,13 @@ def test_layer_embeddings_end_with_the_models_own_embedding(small_logmel):
     assert np.allclose(np.linalg.norm(unit["block2"], axis=1), 1.0)
     assert unit["all"].shape[1] == sum(parts[k].shape[1] for k in ("block1", "block2",
                                                                    "block3"))
+    # test-time augmentation: the mean over evenly spaced circular shifts
+    two = layers.tta_embeddings(clf, S[:7], 2, batch=3)
+    rolled = layers.block_embeddings(clf, np.roll(S[:7], S.shape[-1] // 2, axis=-1), batch=3)
+    np.testing.assert_allclose(two["block3"], (parts["block3"] + rolled["block3"]) / 2,
+                               rtol=1e-6)
+    np.testing.assert_array_equal(layers.tta_embeddings(clf, S[:7], 1, batch=3)["block2"],
+                                  parts["block2"])
 
 
 def test_sqrt_norm_takes_the_root_before_centring():
