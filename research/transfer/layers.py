@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
-from sklearn_hallu.sampling import episodic_accuracy
+from sklearn_hallu.sampling import episodic_accuracy, paper_episodes
 
 from .study import task_features
 
@@ -102,6 +102,8 @@ NORMS = {
     "centred_l2": lambda parts, base: centred_l2(parts, centre_of(base)),
     "sqrt_centred_l2": lambda parts, base: centred_l2(sqrt_parts(parts),
                                                       centre_of(sqrt_parts(base))),
+    # centred per episode on its supports' mean: see per_clip_support_centred
+    "support_centred_l2": lambda parts, base: {**parts, "all": raw(parts)["all"]},
 }
 
 
@@ -111,6 +113,35 @@ def per_clip(emb, y, passes):
         res = episodic_accuracy(emb, y, n_way=n_way, k_shot=k_shot, protocol="paper",
                                 n_repeats=passes, random_state=LAYER_SEED)
         out[f"{n_way}w{k_shot}s"] = res.correct.reshape(passes, len(y)).mean(axis=0)
+    return out
+
+
+def per_clip_support_centred(emb, y, passes, chunk=256):
+    """As :func:`per_clip`, on the same episodes, but each episode centres the embeddings
+    on the mean of its own supports (no query enters it), L2-normalises supports and
+    query, and takes the prototypes as the means of the normalised supports."""
+    classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
+    members = [np.flatnonzero(y_idx == c) for c in range(len(classes))]
+    emb = np.asarray(emb, dtype=np.float64)
+    n = len(y_idx)
+
+    def unit(a):
+        return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+
+    out = {}
+    for n_way, k_shot in SETTINGS:
+        rng = np.random.RandomState(LAYER_SEED)  # as episodic_accuracy's random_state
+        ok = np.zeros((passes, n))
+        for p in range(passes):
+            support, target = paper_episodes(y_idx, members, n_way, k_shot, rng)
+            for s in range(0, n, chunk):
+                sup = emb[support[s:s + chunk]]  # (q, way, shot, dim)
+                centre = sup.mean(axis=(1, 2))  # (q, dim)
+                protos = unit(sup - centre[:, None, None]).mean(axis=2)
+                query = unit(emb[s:s + chunk] - centre)[:, None]
+                dist = ((query - protos) ** 2).sum(-1)
+                ok[p, s:s + chunk] = dist.argmin(1) == target[s:s + chunk]
+        out[f"{n_way}w{k_shot}s"] = ok.mean(axis=0)
     return out
 
 
@@ -187,8 +218,9 @@ def _score_net(results, variant, seed, net_name, clf, X_base, splits, n_tta, arg
         for norm in args.norms:
             embs = NORMS[norm](parts, base_parts)
             label = norm if n_tta == 1 else f"{norm}+tta{n_tta}"
+            score = per_clip_support_centred if norm == "support_centred_l2" else per_clip
             for depth in args.depths:
-                acc = per_clip(embs[depth], ys, args.passes)
+                acc = score(embs[depth], ys, args.passes)
                 for key, pc in acc.items():
                     results.setdefault(variant, {}).setdefault(
                         (split_name, label, depth, key), {}).setdefault(

@@ -225,6 +225,34 @@ def test_sqrt_norm_takes_the_root_before_centring():
                                   layers.centred_l2(parts, layers.centre_of(base))["block1"])
 
 
+def test_support_centring_scores_the_layer_episodes():
+    from research.transfer import layers
+    from sklearn_hallu.sampling import paper_episodes
+
+    rng = np.random.RandomState(1)
+    y = np.repeat(np.arange(6), 7)  # 5-shot needs 5 others of the query's class
+    emb = rng.normal(size=(42, 5)) + 3.0 * np.eye(6, 5)[y]
+    got = layers.per_clip_support_centred(emb, y, passes=2)
+    # brute force on the episodes episodic_accuracy draws with the same seed
+    members = [np.flatnonzero(y == c) for c in range(6)]
+    for n_way, k_shot in layers.SETTINGS:
+        r = np.random.RandomState(layers.LAYER_SEED)
+        hits = np.zeros((2, 42))
+        for p in range(2):
+            support, target = paper_episodes(y, members, n_way, k_shot, r)
+            for i in range(42):
+                sup = emb[support[i]]
+                c = sup.reshape(-1, 5).mean(0)
+                unit = (sup - c) / np.linalg.norm(sup - c, axis=-1, keepdims=True)
+                q = (emb[i] - c) / np.linalg.norm(emb[i] - c)
+                hits[p, i] = np.argmin(((q - unit.mean(1)) ** 2).sum(-1)) == target[i]
+        np.testing.assert_allclose(got[f"{n_way}w{k_shot}s"], hits.mean(0))
+    # a shift of every embedding (a domain offset) changes nothing
+    moved = layers.per_clip_support_centred(emb + 50.0, y, passes=2)
+    for key in got:
+        np.testing.assert_allclose(moved[key], got[key])
+
+
 def test_a_pretrained_run_reads_its_untrained_network_from_the_plain_run(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
