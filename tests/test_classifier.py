@@ -429,3 +429,66 @@ def test_model_saved_before_embedding_norm_keeps_its_metric_and_can_take_the_new
     new = clone(raw).set_params(embedding_norm="centered_l2").fit(X, y)  # same seed, same net
     np.testing.assert_allclose(old.predict_proba(X), new.predict_proba(X), rtol=1e-4,
                                atol=1e-6)
+
+
+def test_test_time_shifts_average_the_shifted_clips_everywhere(small_views):
+    import torch
+
+    X, y = small_views
+    plain = tiny_clf(max_epochs=1, validation_classes=[0, 1]).fit(X, y)
+    tta = clone(plain).set_params(test_time_shifts=4).fit(X, y)  # same seed: same weights
+    width = X.shape[-1]
+    with torch.no_grad():
+        raw = np.mean([plain.net_.forward(np.roll(X, j * width // 4, axis=-1)).numpy()
+                       for j in range(4)], axis=0)
+    trained_on = ~np.isin(y, [0, 1])
+    np.testing.assert_allclose(tta.embedding_mean_, raw[trained_on].mean(0), rtol=1e-4,
+                               atol=1e-5)  # the centre comes from shifted clips too
+    emb = tta.embed(X)
+    centred = raw - raw[trained_on].mean(0)
+    for sl in tta.view_slices_:  # each view: the centred mean of the shifts, at one norm
+        unit = centred[:, sl] / np.linalg.norm(centred[:, sl], axis=1, keepdims=True)
+        np.testing.assert_allclose(emb[:, sl], tta.embedding_scale_ * unit, rtol=1e-3,
+                                   atol=1e-4)
+    assert not np.allclose(emb, plain.embed(X))
+    np.testing.assert_allclose(tta.prototypes_, [emb[y == c].mean(0) for c in tta.classes_],
+                               rtol=1e-4, atol=1e-5)
+    # the default embeds clips as they are, bit for bit as before the option existed
+    np.testing.assert_array_equal(plain.set_params(test_time_shifts=1).embed(X),
+                                  plain._normalize(plain.net_.forward(X)).numpy())
+
+
+def test_changing_test_time_shifts_after_fit_asks_for_the_statistics_again(small_views,
+                                                                           tmp_path):
+    import joblib
+
+    from sklearn_hallu import HalluAudioClassifier
+
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1).fit(X, y)
+    clf.set_params(test_time_shifts=3)
+    with pytest.raises(ValueError, match=r"test_time_shifts=1, not the current 3.*"
+                                         r"fit_embedding_stats\(X_train\)"):
+        clf.embed(X)
+    clf.fit_embedding_stats(X)
+    with pytest.raises(ValueError, match=r"prototypes.*fit_support"):
+        clf.predict(X)  # made before the new centring
+    clf.fit_support(X, y)
+    raw = tiny_clf(max_epochs=1, embedding_norm=None).fit(X, y)  # no centring to redo
+    with pytest.raises(ValueError, match=r"prototypes.*test_time_shifts=1, not the current "
+                                         r"2.*fit_support"):
+        raw.set_params(test_time_shifts=2).predict(X)
+    assert clf.predict(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="test_time_shifts"):
+        clone(clf).set_params(test_time_shifts=0).fit(X, y)
+    # a model saved before the option existed loads with shifts=1
+    state = tiny_clf(max_epochs=1).fit(X, y).__getstate__()
+    for key in ("test_time_shifts", "embedding_stats_shifts_", "prototypes_shifts_"):
+        del state[key]
+    old = HalluAudioClassifier.__new__(HalluAudioClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["test_time_shifts"] == 1
+    assert old.predict(X).shape == (len(X),)
+    path = tmp_path / "m.joblib"
+    joblib.dump(clf, path)
+    np.testing.assert_allclose(joblib.load(path).predict_proba(X), clf.predict_proba(X))

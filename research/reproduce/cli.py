@@ -123,6 +123,10 @@ def _add_training_extras(p):
                    help="passes of supervised pre-training before the episodes (default 0)")
     p.add_argument("--checkpoint", default="best", choices=["best", "best_after_last_drop"],
                    help="which validation epoch to keep (default best)")
+    p.add_argument("--test-time-shifts", type=int, default=1, metavar="N",
+                   help="prediction: each clip's embedding is the mean over N evenly spaced "
+                        "circular time shifts (default 1: none); saved models are reused "
+                        "(research/results/levers/RULES_tta.md)")
 
 
 def dispatch(args):

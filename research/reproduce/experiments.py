@@ -62,6 +62,7 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
         mask_params={"fill": cfg["mask_fill"]},
         per_view_weight=_per_view_weight(kind, cfg),
         embedding_norm=cfg.get("embedding_norm"),
+        test_time_shifts=cfg.get("test_time_shifts", 1),
         crop_views=cfg["crop_views"] or kind == "halluaudio_crop",
         spec_augment=cfg.get("spec_augment"), pretrain_epochs=cfg.get("pretrain_epochs", 0),
         checkpoint=cfg.get("checkpoint", "best"),
@@ -129,7 +130,8 @@ def sweep_split(feats, split, cfg, splits, seed):
 
 
 # Settings that do not change what a model learns (a resumed run may differ in them).
-_NOT_RECIPE = ("verbose", "repeats", "device", "embedding_norm")  # not training
+_NOT_RECIPE = ("verbose", "repeats", "device", "embedding_norm",  # not training
+               "test_time_shifts")
 
 
 def _per_view_weight(kind, cfg):
@@ -216,13 +218,15 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
 
 
 def _with_embedding_norm(model, cfg, X, y):
-    """A loaded model set to the run's ``embedding_norm`` (a prediction setting, so models
-    trained before it existed are reused); a model saved without the centring statistics
-    gets them from its training classes (``X``, ``y`` less the validation classes)."""
+    """A loaded model set to the run's ``embedding_norm`` and ``test_time_shifts``
+    (prediction settings, so models trained before them are reused); a model saved without
+    the centring statistics, or with those of other shifts, gets them from its training
+    classes (``X``, ``y`` less the validation classes)."""
     clf = final_estimator(model)
-    norm = cfg.get("embedding_norm")
-    clf.set_params(embedding_norm=norm)
-    if norm is not None and not hasattr(clf, "embedding_mean_"):
+    norm, shifts = cfg.get("embedding_norm"), cfg.get("test_time_shifts", 1)
+    clf.set_params(embedding_norm=norm, test_time_shifts=shifts)
+    if norm is not None and (not hasattr(clf, "embedding_mean_")
+                             or getattr(clf, "embedding_stats_shifts_", 1) != shifts):
         fit_embedding_stats(model, X[~np.isin(y, cfg["val_classes"])])
     return model
 

@@ -94,6 +94,8 @@ def _training_extras(args):
         extras["pretrain_epochs"] = args.pretrain_epochs
     if getattr(args, "checkpoint", "best") != "best":
         extras["checkpoint"] = args.checkpoint
+    if getattr(args, "test_time_shifts", 1) != 1:
+        extras["test_time_shifts"] = args.test_time_shifts
     return extras
 
 

@@ -117,6 +117,18 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         its best-epoch choice always use raw embeddings.
 
         .. versionadded:: 0.2.0
+    test_time_shifts : int, default=1
+        Test-time augmentation: a clip's embedding (for prototypes, predictions and
+        the centring of ``embedding_norm``) is the mean of the embeddings of this many
+        circular shifts of the clip along time, evenly spaced (8: 0, 20, ..., 140
+        frames of 160). Costs that many forward passes per clip; 1 embeds the clip
+        as it is. Training is not changed. With 8, validation accuracy rose 3-4
+        points on ESC-50's validation classes and 0.4-1.5 on a second held-out split
+        (the repository's ``research/results/levers/tta.md``). Changed after ``fit``,
+        it needs :meth:`fit_embedding_stats` and :meth:`fit_support` again (an error
+        says so).
+
+        .. versionadded:: 0.2.0
     crop_views : bool or list of (int, int, int, int), default=False
         Feed each view only the window ``(row_start, row_stop, frame_start,
         frame_stop)`` where it is unmasked. A list gives the windows, e.g. the
@@ -246,6 +258,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "per_view_weight": [Interval(Real, 0, None, closed="left")],
         "embedding_norm": [StrOptions({"centered_l2"}), None],
+        "test_time_shifts": [Interval(Integral, 1, None, closed="left")],
         "crop_views": ["boolean", list, tuple],
         "standardize": ["boolean"],
         "validation_classes": [Interval(Integral, 1, None, closed="left"), list, tuple,
@@ -287,6 +300,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         pretrain_epochs=0,
         per_view_weight=1.0,
         embedding_norm="centered_l2",
+        test_time_shifts=1,
         crop_views=False,
         standardize=True,
         validation_classes=None,
@@ -323,6 +337,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self.pretrain_epochs = pretrain_epochs
         self.per_view_weight = per_view_weight
         self.embedding_norm = embedding_norm
+        self.test_time_shifts = test_time_shifts
         self.crop_views = crop_views
         self.standardize = standardize
         self.validation_classes = validation_classes
@@ -427,11 +442,12 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         """Prototypes of ``(X, y)``; with ``stats_from`` (a mask: the clips the backbones
         trained on) also the embedding statistics. A support set never sets them."""
         classes, y_idx = np.unique(y, return_inverse=True)
-        emb = self.net_.forward_clips(X, progress=self.verbose >= 2)
+        emb = self._clip_embeddings(X, progress=self.verbose >= 2)
         if stats_from is not None:
             self._set_embedding_stats(emb[torch.from_numpy(stats_from)])
         emb = self._normalize(emb)
         self.prototypes_norm_ = self.embedding_norm
+        self.prototypes_shifts_ = self.test_time_shifts
         protos = class_prototypes(emb, torch.from_numpy(y_idx.astype(np.int64)), len(classes))
         self.classes_, self.prototypes_ = classes, protos.numpy().astype(np.float32)
 
@@ -465,6 +481,19 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     def _set_embedding_stats(self, emb):
         mean, scale = embedding_stats(emb, self.view_slices_)
         self.embedding_mean_, self.embedding_scale_ = mean.numpy(), scale
+        self.embedding_stats_shifts_ = self.test_time_shifts
+
+    def _clip_embeddings(self, X, progress=False):
+        """Raw embeddings of checked views (a CPU tensor), averaged over
+        ``test_time_shifts`` evenly spaced circular shifts along time (1: as they are)."""
+        n = self.test_time_shifts
+        emb = self.net_.forward_clips(X, progress=progress)
+        width = X.shape[-1]
+        for j in range(1, n):
+            emb = emb + self.net_.forward_clips(np.roll(X, j * width // n, axis=-1),
+                                                progress=progress,
+                                                desc=f"shift {j + 1}/{n}")
+        return emb / n if n > 1 else emb
 
     def fit_embedding_stats(self, X):
         """Compute the centring of ``embedding_norm="centered_l2"`` from base clips.
@@ -488,7 +517,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         """
         X = self._check_X(X)
         with torch_threads(self.n_threads):
-            self._set_embedding_stats(self.net_.forward_clips(X))
+            self._set_embedding_stats(self._clip_embeddings(X))
         if getattr(self, "prototypes_norm_", None) == "centered_l2":
             self.prototypes_norm_ = "stale"
         return self
@@ -507,6 +536,13 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 "sklearn-hallu 0.1.0, before the option existed). Call "
                 "fit_embedding_stats(X_train) with the clips it was trained on, or set "
                 "embedding_norm=None, the metric it was made with.")
+        made_with = getattr(self, "embedding_stats_shifts_", 1)
+        if made_with != self.test_time_shifts:
+            raise ValueError(
+                f"The centring of embedding_norm={self.embedding_norm!r} was computed with "
+                f"test_time_shifts={made_with}, not the current {self.test_time_shifts}. "
+                "Call fit_embedding_stats(X_train) with the clips the model was trained on "
+                f"(then fit_support again), or set test_time_shifts={made_with}.")
         return centered_l2(emb, torch.from_numpy(self.embedding_mean_), self.view_slices_,
                            self.embedding_scale_)
 
@@ -515,7 +551,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         """Embeddings of checked input, normalised as ``embedding_norm`` says, a CPU tensor."""
         X = self._check_X(X)
         with torch_threads(self.n_threads):
-            return self._normalize(self.net_.forward(X))
+            return self._normalize(self._clip_embeddings(X))
 
     def _logits(self, X):  # the one numpy -> torch -> numpy trip of prediction
         check_is_fitted(self, "prototypes_")
@@ -526,6 +562,12 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 f"embedding_norm={made_with!r}, not the current {self.embedding_norm!r} "
                 "('stale': before fit_embedding_stats). Give the support set again: "
                 "fit_support(X_support, y_support), or refit.")
+        shifts = getattr(self, "prototypes_shifts_", 1)
+        if shifts != self.test_time_shifts:
+            raise ValueError(
+                f"The prototypes of this {type(self).__name__} were made with "
+                f"test_time_shifts={shifts}, not the current {self.test_time_shifts}. Give "
+                "the support set again: fit_support(X_support, y_support), or refit.")
         return prototype_logits(self._embed(X), torch.from_numpy(self.prototypes_))
 
     def embed(self, X):
@@ -631,7 +673,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         state : dict
             The output of :meth:`__getstate__`.
         """
-        state = {"embedding_norm": None, **state}
+        state = {"embedding_norm": None, "test_time_shifts": 1, **state}
         if "prototypes_" in state:
             state.setdefault("prototypes_norm_", None)
         net_state = state.pop("_net_state", None)

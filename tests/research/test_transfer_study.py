@@ -183,6 +183,28 @@ def test_reproduce_records_the_new_training_settings_only_when_set():
         _config(build_parser().parse_args(["--device", "cpu", "--spec-augment", "2,16"]))
 
 
+def test_reproduce_test_time_shifts_reuse_the_models(small_views):
+    from research.reproduce.cli import build_parser
+    from research.reproduce.experiments import _with_embedding_norm, recipe_key
+    from research.reproduce.run import _config
+
+    plain = _config(build_parser().parse_args(["--device", "cpu"]))
+    assert "test_time_shifts" not in plain
+    tta = _config(build_parser().parse_args(["--device", "cpu", "--test-time-shifts", "8"]))
+    assert tta["test_time_shifts"] == 8
+    # a prediction setting: the saved models of a plain run are reused
+    assert recipe_key("baseline", tta, 0, 2000.0) == recipe_key("baseline", plain, 0, 2000.0)
+    from ..conftest import tiny_clf
+
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1).fit(X, y)
+    before = clf.embedding_mean_.copy()
+    _with_embedding_norm(clf, {**tta, "val_classes": [0]}, X, y)
+    assert clf.test_time_shifts == 8 and clf.embedding_stats_shifts_ == 8
+    assert not np.allclose(clf.embedding_mean_, before)  # the centre of the shifted clips
+    assert clf.embed(X).shape[0] == len(X)
+
+
 def test_layer_embeddings_end_with_the_models_own_embedding(small_logmel):
     import torch
 
