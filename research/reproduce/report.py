@@ -161,7 +161,8 @@ def markdown_table(results):
         f"log-mel {cfg.get('logmel', '-')}, "
         f"per-view loss weight {cfg['per_view_weight']}, "
         f"embedding norm {cfg.get('embedding_norm')}, "
-        f"{cfg['repeats']} test passes"
+        + _extras_text(cfg)
+        + f"{cfg['repeats']} test passes"
         + (" (QUICK RUN: not a result)" if results["quick"] else ""),
     ]
     lines += _accuracy_table(results) + _gain_table(results) + _sweep_table(results)
@@ -210,6 +211,13 @@ def _n_test_clips(results):
     if not _is_kaggle18(results):
         return 400
     return 10 * ((results["config"].get("curation") or {}).get("n_per_class") or 0)
+
+
+def _extras_text(cfg):
+    """The settings recorded only when set (issue 23's levers), for the header line."""
+    parts = [f"{k.replace('_', ' ')} {cfg[k]}" for k in
+             ("spec_augment", "pretrain_epochs", "checkpoint", "test_time_shifts") if k in cfg]
+    return "".join(f"{p}, " for p in parts)
 
 
 def trained_elsewhere(results):

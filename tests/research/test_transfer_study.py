@@ -192,6 +192,9 @@ def test_reproduce_test_time_shifts_reuse_the_models(small_views):
     assert "test_time_shifts" not in plain
     tta = _config(build_parser().parse_args(["--device", "cpu", "--test-time-shifts", "8"]))
     assert tta["test_time_shifts"] == 8
+    from research.reproduce.report import _extras_text
+
+    assert _extras_text(tta) == "test time shifts 8, " and _extras_text(plain) == ""
     # a prediction setting: the saved models of a plain run are reused
     assert recipe_key("baseline", tta, 0, 2000.0) == recipe_key("baseline", plain, 0, 2000.0)
     from ..conftest import tiny_clf
