@@ -195,6 +195,13 @@ def test_reproduce_test_time_shifts_reuse_the_models(small_views):
     from research.reproduce.report import _extras_text
 
     assert _extras_text(tta) == "test time shifts 8, " and _extras_text(plain) == ""
+    other = _config(build_parser().parse_args(["--device", "cpu", "--class-split", "3"]))
+    assert other["class_split"] == 3 and "not the paper's split" in _extras_text(other)
+    assert "class_split" not in plain
+    from research.reproduce.cli import dispatch
+
+    with pytest.raises(ValueError, match="--class-split 3 .*--dataset kaggle18"):
+        dispatch(build_parser().parse_args(["--dataset", "kaggle18", "--class-split", "3"]))
     # a prediction setting: the saved models of a plain run are reused
     assert recipe_key("baseline", tta, 0, 2000.0) == recipe_key("baseline", plain, 0, 2000.0)
     from ..conftest import tiny_clf
