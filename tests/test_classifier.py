@@ -481,6 +481,12 @@ def test_changing_test_time_shifts_after_fit_asks_for_the_statistics_again(small
     assert clf.predict(X).shape == (len(X),)
     with pytest.raises(ValueError, match="test_time_shifts"):
         clone(clf).set_params(test_time_shifts=0).fit(X, y)
+    for bad in (0, 2.0, True):  # set_params on a fitted model does not validate
+        with pytest.raises(ValueError, match=f"integer >= 1.*got {bad!r}"):
+            clone(clf).fit(X, y).set_params(test_time_shifts=bad).embed(X)
+    stale = tiny_clf(max_epochs=1).fit(X, y).set_params(test_time_shifts=2)
+    with pytest.raises(ValueError, match=r"fit_embedding_stats\(X_train\).*then fit_support"):
+        stale.predict(X)  # names both steps, in order
     # a model saved before the option existed loads with shifts=1
     state = tiny_clf(max_epochs=1).fit(X, y).__getstate__()
     for key in ("test_time_shifts", "embedding_stats_shifts_", "prototypes_shifts_"):
@@ -492,3 +498,9 @@ def test_changing_test_time_shifts_after_fit_asks_for_the_statistics_again(small
     path = tmp_path / "m.joblib"
     joblib.dump(clf, path)
     np.testing.assert_allclose(joblib.load(path).predict_proba(X), clf.predict_proba(X))
+    from sklearn_hallu import persistence
+
+    persistence.dump(clf, tmp_path / "m.skops")
+    back = persistence.load(tmp_path / "m.skops")
+    assert back.test_time_shifts == 3 and back.prototypes_shifts_ == 3
+    np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), rtol=1e-6)

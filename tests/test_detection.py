@@ -434,3 +434,12 @@ def test_without_a_support_the_models_own_classes_are_searched(model, novel):
     assert {e.label for e in found} <= {12, 13}
     with pytest.raises(ValueError, match="background=False needs a support set"):
         detect_events(model, wave, background=False, progress=False)
+
+
+def test_own_prototypes_of_other_test_time_shifts_are_refused(model, novel):
+    import copy
+
+    wave, _ = scape(novel, 5, duration=10.0)
+    shifted = copy.deepcopy(model).set_params(clf__test_time_shifts=2)
+    with pytest.raises(ValueError, match="test_time_shifts=1, not the current 2.*support="):
+        detect_events(shifted, wave, progress=False)

@@ -127,10 +127,17 @@ def _add_training_extras(p):
                    help="ESC-50 only: the 35/5/10 class split esc50_class_split(SEED) "
                         "(default 0, the paper's); another seed draws another split, to "
                         "check that a gain is not a property of one split")
-    p.add_argument("--test-time-shifts", type=int, default=1, metavar="N",
+    p.add_argument("--test-time-shifts", type=_positive_int, default=1, metavar="N",
                    help="prediction: each clip's embedding is the mean over N evenly spaced "
                         "circular time shifts (default 1: none); saved models are reused "
                         "(research/results/levers/RULES_tta.md)")
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
 
 
 def dispatch(args):
@@ -153,7 +160,8 @@ def dispatch(args):
         if not args.merge:
             raise ValueError("--stage merge needs --merge FOLDER FOLDER ...: the output "
                              "folders of the runs to join.")
-        chosen = [f"--{k}" for k in ("seeds", "models", "quick", "dataset")
+        chosen = [f"--{k.replace('_', '-')}" for k in ("seeds", "models", "quick", "dataset",
+                                                        "class_split", "test_time_shifts")
                   if getattr(args, k) != build_parser().get_default(k)]
         if chosen:  # merge takes every seed and model of the runs as they are
             raise ValueError(f"--stage merge joins every seed and model of the --merge runs; "

@@ -77,7 +77,8 @@ def compare_runs(a, b):
             test = {s: (pa["test"][s]["accuracy"], pb["test"][s]["accuracy"])
                     for s in pa["test"] if s in pb["test"]}
             rows.append({"model": kind, "seed": pa["seed"], "first_diff": first,
-                         "identical": first is None and all(x == y for x, y in test.values()),
+                         "identical": (first is None and bool(pa.get("history")) and bool(test)
+                                       and all(x == y for x, y in test.values())),
                          "kept": (pa.get("best_epoch"), pb.get("best_epoch")), "test": test})
     return rows
 
@@ -88,7 +89,7 @@ def markdown(a, b, rows):
              f"B: `{b}` at commit {rb.get('commit')}, machine {_machine(rb)}", ""]
     if not rows:
         return "\n".join(lines + ["No model and seed in common."])
-    settings = list(rows[0]["test"])
+    settings = [s for s in rows[0]["test"] if all(s in r["test"] for r in rows)]
     lines += ["| model | seed | repeats exactly | first differing epoch | kept epoch A / B | "
               + " | ".join(f"{s} A / B" for s in settings) + " |",
               "|" + "---|" * (5 + len(settings))]

@@ -197,6 +197,8 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
     recipe = path.with_suffix(".json")  # what the saved model was trained with
     provenance = path.with_suffix(".trained.json")  # which commit trained it
     wanted = recipe_key(kind, cfg, seed, split_hz)
+    if stage == "test" and recipe.is_file():
+        _check_same_classes(path, json.loads(recipe.read_text()), json.loads(wanted))
     if stage == "test" or (resume and path.is_file() and recipe.is_file()
                            and recipe.read_text() == wanted):
         log(f"{tag}: loading {path}" + ("" if stage == "test" else " (finished before)"))
@@ -215,6 +217,20 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
     trained_at = {"commit": git_commit(), "loaded": False}
     provenance.write_text(json.dumps({"commit": trained_at["commit"]}))
     return model, trained_at
+
+
+def _check_same_classes(path, saved, wanted):
+    """``--stage test`` reuses a model whatever its recipe, but never one trained on
+    another class split: it would be tested on classes it trained on."""
+    for key in ("class_split", "val_classes"):
+        if key == "val_classes" and key not in saved:  # an early model: not recorded
+            continue
+        if saved.get(key, 0) != wanted.get(key, 0):
+            raise ValueError(
+                f"{path}: trained with {key}={saved.get(key)!r}, and this run has "
+                f"{key}={wanted.get(key)!r}: its test classes may be among that model's "
+                "training classes. Test it with the options it was trained with (its recipe "
+                f"is in {path.with_suffix('.json')}), or train one for this split.")
 
 
 def _with_embedding_norm(model, cfg, X, y):

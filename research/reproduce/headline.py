@@ -90,6 +90,21 @@ def _provenance(results, folder):
     return lines
 
 
+def _check_headline_run(folder, results):
+    """A quick run or another class split is not the paper's table: refuse it."""
+    if results.get("quick"):
+        raise ValueError(f"{folder}: a --quick run (a harness check, not a result).")
+    if results.get("config", {}).get("class_split"):
+        raise ValueError(f"{folder}: class split {results['config']['class_split']}, not the "
+                         "paper's; the paper's rows would not apply.")
+
+
+def _settings_line(results):
+    cfg = results.get("config", {})
+    return (f"prediction: embedding_norm {cfg.get('embedding_norm')}, test_time_shifts "
+            f"{cfg.get('test_time_shifts', 1)}")
+
+
 def headline_tables(folder, time_folder=None):
     """The headline's Markdown lines.
 
@@ -105,6 +120,7 @@ def headline_tables(folder, time_folder=None):
     list of str
     """
     results = _read(folder)
+    _check_headline_run(folder, results)
     for kind in ("baseline", "halluaudio"):
         if kind not in results["models"]:
             raise ValueError(f"{folder}: no {kind!r} in the run's models "
@@ -113,15 +129,17 @@ def headline_tables(folder, time_folder=None):
     head = _row("model", list(SETTINGS))
     sep = "|" + "---|" * (len(SETTINGS) + 1)
     lines = [head, sep, *_model_rows(results, "baseline"), *_model_rows(results, "halluaudio"),
-             "", *_provenance(results, folder)]
+             "", *_provenance(results, folder), _settings_line(results)]
     if time_folder is not None:
         tr = _read(time_folder)
+        _check_headline_run(time_folder, tr)
         if "time_concept" not in tr["models"]:
             raise ValueError(f"{time_folder}: no 'time_concept' in the run's models "
                              f"{sorted(tr['models'])}; run it with `--models baseline "
                              "halluaudio time_concept`.")
         lines += ["", head, sep, *_model_rows(tr, "baseline")[:1],
-                  *_model_rows(tr, "time_concept"), "", *_provenance(tr, time_folder)]
+                  *_model_rows(tr, "time_concept"), "", *_provenance(tr, time_folder),
+                  _settings_line(tr)]
     return lines
 
 

@@ -264,6 +264,7 @@ def _accuracy_table(results):
         "| untrained floor |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    other_split = results["config"].get("class_split")
     for kind, entry in results["models"].items():
         for s in SETTING_NAMES:
             m = entry["mean"][s]
@@ -278,11 +279,12 @@ def _accuracy_table(results):
             ci_clips = f"±{m['ci95_clips']:.2f}" if "ci95_clips" in m else ""
             ci_seeds = (f"±{m['ci95_seeds']:.2f}" if np.isfinite(m.get("ci95_seeds", np.nan))
                         else "")
+            paper = (f"{p:.2f} ± {pci:.2f} | {diff:+.2f} | "
+                     f"{'yes' if abs(diff) <= comb else 'no'}") if not other_split else \
+                "- | - | - (another class split)"
             lines.append(
                 f"| {MODEL_TITLES[kind]} | {s} | {m['accuracy']:.2f} ± {m['ci95']:.2f}{seed} | "
-                f"{ci_clips} | {ci_seeds} | "
-                f"{p:.2f} ± {pci:.2f} | {diff:+.2f} | {'yes' if abs(diff) <= comb else 'no'} "
-                f"| {floor} |"
+                f"{ci_clips} | {ci_seeds} | {paper} | {floor} |"
             )
     return lines
 
@@ -450,8 +452,8 @@ def _plot_sweep(results):
 def _plot_accuracy(results):
     import matplotlib.pyplot as plt
 
-    if not results["models"]:
-        return None
+    if not results["models"] or results["config"].get("class_split"):
+        return None  # nothing to draw, or not the paper's split
     fig, ax = plt.subplots(figsize=(7, 3.4))
     kinds = list(results["models"])
     width = 0.8 / (2 * len(kinds))

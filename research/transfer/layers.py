@@ -172,6 +172,11 @@ def main(argv=None):
                    help="embeddings averaged over N circular time shifts (one row per N; "
                         "1: plain)")
     args = p.parse_args(argv)
+    if min(args.tta) < 1:
+        p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
+    if "support_centred_l2" in args.norms and "all" in args.depths:
+        p.error("--norms support_centred_l2 centres each depth's part together, not depth "
+                "by depth as centred_l2's 'all' does; leave 'all' out of --depths with it")
     from research.ablation import probe_classes, training_clips, variant_config
 
     out = Path(args.out)

@@ -209,6 +209,10 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         ``"centered_l2"``.
     prototypes_norm_ : {"centered_l2"} or None
         The ``embedding_norm`` the prototypes were made with.
+    prototypes_shifts_ : int
+        The ``test_time_shifts`` the prototypes were made with.
+    embedding_stats_shifts_ : int
+        The ``test_time_shifts`` the centring (``embedding_mean_``) was computed with.
     net_ : skorch.NeuralNet
         The training engine; ``history_`` is its history.
     train_classes_ : ndarray
@@ -487,7 +491,11 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         """Raw embeddings of checked views (a CPU tensor), averaged over
         ``test_time_shifts`` evenly spaced circular shifts along time (1: as they are)."""
         n = self.test_time_shifts
-        emb = self.net_.forward_clips(X, progress=progress)
+        if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:  # set_params skips it
+            raise ValueError(f"test_time_shifts must be an integer >= 1 (1: no shifts), got "
+                             f"{n!r}. Set e.g. test_time_shifts=8.")
+        emb = self.net_.forward_clips(X, progress=progress, desc="shift 1/" + str(n)
+                                      if n > 1 else "prototypes")
         width = X.shape[-1]
         for j in range(1, n):
             emb = emb + self.net_.forward_clips(np.roll(X, j * width // n, axis=-1),
@@ -502,8 +510,9 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
         ``fit`` does this itself on the clips the backbones were trained on. Use it
         on a model saved before it existed (sklearn-hallu 0.1.0), or to centre on
-        other base data; then give the support set again (:meth:`fit_support`), as
-        prototypes made with the old statistics are refused.
+        other base data, or after changing ``test_time_shifts`` (the clips are embedded
+        with the current shifts); then give the support set again
+        (:meth:`fit_support`), as prototypes made with the old statistics are refused.
 
         Parameters
         ----------
@@ -536,15 +545,19 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 "sklearn-hallu 0.1.0, before the option existed). Call "
                 "fit_embedding_stats(X_train) with the clips it was trained on, or set "
                 "embedding_norm=None, the metric it was made with.")
+        self._check_stats_shifts()
+        return centered_l2(emb, torch.from_numpy(self.embedding_mean_), self.view_slices_,
+                           self.embedding_scale_)
+
+    def _check_stats_shifts(self):
+        """Refuse a centring computed under other ``test_time_shifts``."""
         made_with = getattr(self, "embedding_stats_shifts_", 1)
-        if made_with != self.test_time_shifts:
+        if self.embedding_norm is not None and made_with != self.test_time_shifts:
             raise ValueError(
                 f"The centring of embedding_norm={self.embedding_norm!r} was computed with "
                 f"test_time_shifts={made_with}, not the current {self.test_time_shifts}. "
-                "Call fit_embedding_stats(X_train) with the clips the model was trained on "
-                f"(then fit_support again), or set test_time_shifts={made_with}.")
-        return centered_l2(emb, torch.from_numpy(self.embedding_mean_), self.view_slices_,
-                           self.embedding_scale_)
+                "Call fit_embedding_stats(X_train) with the clips the model was trained on, "
+                f"then fit_support(X_support, y_support); or set test_time_shifts={made_with}.")
 
     # ------------------------------------------------------------- inference
     def _embed(self, X):
@@ -555,6 +568,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
     def _logits(self, X):  # the one numpy -> torch -> numpy trip of prediction
         check_is_fitted(self, "prototypes_")
+        self._check_stats_shifts()  # first: it names both steps of the way out
         made_with = getattr(self, "prototypes_norm_", None)
         if made_with != self.embedding_norm:
             raise ValueError(

@@ -350,6 +350,11 @@ def _model_prototypes(model):
     if getattr(clf, "prototypes_norm_", None) != clf.embedding_norm:
         raise ValueError("detect_events: the model's prototypes were made with another "
                          "embedding_norm; give the support set again (support=(X, y)).")
+    shifts = getattr(clf, "prototypes_shifts_", 1)
+    if shifts != getattr(clf, "test_time_shifts", 1):
+        raise ValueError(f"detect_events: the model's prototypes were made with "
+                         f"test_time_shifts={shifts}, not the current {clf.test_time_shifts}; "
+                         "give the support set again (support=(X, y)).")
     return np.asarray(clf.classes_), np.asarray(protos, dtype=np.float64)
 
 

@@ -38,6 +38,7 @@ def test_one_commit_run(tmp_path):
     assert "- baseline, ours (paired) | +1.00 ± 0.50 |" in text
     assert "- baseline, paper | +3.00 |" in text
     assert "every model trained at the run's commit" in text
+    assert "test_time_shifts 1" in text
 
 
 def test_a_model_from_another_commit_is_named(tmp_path):
@@ -57,6 +58,18 @@ def test_time_concept_table(tmp_path):
     text = "\n".join(headline_tables(run, time))
     assert "| time concept (Table 2) (3 seeds) | 72.00 ± 1.50 (± 2.00) |" in text
     assert "| time concept (Table 2) - baseline, ours (paired) | +2.00 ± 0.50 |" in text
+
+
+def test_quick_and_other_split_runs_are_refused(tmp_path):
+    run = _write(tmp_path / "run", {"baseline": _entry(70.0, ["c"]),
+                                    "halluaudio": _entry(71.0, ["c"], gain=1.0)}, "c")
+    data = json.loads((run / "results.json").read_text())
+    (run / "results.json").write_text(json.dumps({**data, "quick": True}))
+    with pytest.raises(ValueError, match="--quick run"):
+        headline_tables(run)
+    (run / "results.json").write_text(json.dumps({**data, "config": {"class_split": 2}}))
+    with pytest.raises(ValueError, match="class split 2, not the paper's"):
+        headline_tables(run)
 
 
 def test_clear_errors(tmp_path, capsys):

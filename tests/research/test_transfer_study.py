@@ -186,33 +186,61 @@ def test_reproduce_records_the_new_training_settings_only_when_set():
 def test_reproduce_test_time_shifts_reuse_the_models(small_views):
     from research.reproduce.cli import build_parser
     from research.reproduce.experiments import _with_embedding_norm, recipe_key
+    from research.reproduce.report import _extras_text
     from research.reproduce.run import _config
+
+    from ..conftest import tiny_clf
 
     plain = _config(build_parser().parse_args(["--device", "cpu"]))
     assert "test_time_shifts" not in plain
     tta = _config(build_parser().parse_args(["--device", "cpu", "--test-time-shifts", "8"]))
     assert tta["test_time_shifts"] == 8
-    from research.reproduce.report import _extras_text
-
     assert _extras_text(tta) == "test time shifts 8, " and _extras_text(plain) == ""
-    other = _config(build_parser().parse_args(["--device", "cpu", "--class-split", "3"]))
-    assert other["class_split"] == 3 and "not the paper's split" in _extras_text(other)
-    assert "class_split" not in plain
-    from research.reproduce.cli import dispatch
-
-    with pytest.raises(ValueError, match="--class-split 3 .*--dataset kaggle18"):
-        dispatch(build_parser().parse_args(["--dataset", "kaggle18", "--class-split", "3"]))
     # a prediction setting: the saved models of a plain run are reused
     assert recipe_key("baseline", tta, 0, 2000.0) == recipe_key("baseline", plain, 0, 2000.0)
-    from ..conftest import tiny_clf
-
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--test-time-shifts", "0"])
     X, y = small_views
     clf = tiny_clf(max_epochs=1).fit(X, y)
     before = clf.embedding_mean_.copy()
     _with_embedding_norm(clf, {**tta, "val_classes": [0]}, X, y)
     assert clf.test_time_shifts == 8 and clf.embedding_stats_shifts_ == 8
     assert not np.allclose(clf.embedding_mean_, before)  # the centre of the shifted clips
-    assert clf.embed(X).shape[0] == len(X)
+    np.testing.assert_allclose(clf.embedding_mean_, clf.set_params(embedding_norm=None)
+                               .embed(X[y != 0]).mean(0), rtol=1e-4, atol=1e-5)
+
+
+def test_reproduce_class_split_option():
+    from research.reproduce.cli import build_parser, dispatch
+    from research.reproduce.report import _extras_text
+    from research.reproduce.run import _config
+
+    plain = _config(build_parser().parse_args(["--device", "cpu"]))
+    other = _config(build_parser().parse_args(["--device", "cpu", "--class-split", "3"]))
+    assert other["class_split"] == 3 and "not the paper's split" in _extras_text(other)
+    assert "class_split" not in plain
+    with pytest.raises(ValueError, match="--class-split 3 .*--dataset kaggle18"):
+        dispatch(build_parser().parse_args(["--dataset", "kaggle18", "--class-split", "3"]))
+    with pytest.raises(ValueError, match="--class-split, --test-time-shifts would be ignored"):
+        dispatch(build_parser().parse_args(["--stage", "merge", "--merge", "a", "b",
+                                            "--class-split", "2", "--test-time-shifts", "4"]))
+
+
+def test_test_stage_refuses_a_model_of_another_class_split(tmp_path):
+    from research.reproduce.cli import build_parser
+    from research.reproduce.experiments import fit_or_load, recipe_key
+    from research.reproduce.run import _config
+
+    cfg = {**_config(build_parser().parse_args(["--device", "cpu", "--class-split", "2"])),
+           "val_classes": [1, 2, 3, 4, 5], "n_mels": 8, "n_frames": 8}
+    path = tmp_path / "baseline_seed0.joblib"
+    path.write_bytes(b"not read")
+    paper = {k: v for k, v in cfg.items() if k != "class_split"}
+    path.with_suffix(".json").write_text(recipe_key("baseline", {**paper, "val_classes": [6]},
+                                                    0, 2000.0))
+    with pytest.raises(ValueError, match=r"class_split=None.*class_split=2.*train one"):
+        fit_or_load("baseline", cfg, 0, 2000.0, None, None, path, stage="test", timings={},
+                    tag="t")
 
 
 def test_layer_embeddings_end_with_the_models_own_embedding(small_logmel):
@@ -283,6 +311,31 @@ def test_support_centring_scores_the_layer_episodes():
     moved = layers.per_clip_support_centred(emb + 50.0, y, passes=2)
     for key in got:
         np.testing.assert_allclose(moved[key], got[key])
+
+
+def test_support_centring_uses_the_episodes_of_per_clip(monkeypatch):
+    import sklearn_hallu.sampling as sampling
+    from research.transfer import layers
+
+    y = np.repeat(np.arange(6), 7)
+    emb = np.random.RandomState(2).normal(size=(42, 5))
+    seen = {"per_clip": [], "support": []}
+    draw = sampling.paper_episodes
+
+    def recorder(key):
+        def record(*args):
+            seen[key].append(draw(*args))
+            return seen[key][-1]
+        return record
+
+    monkeypatch.setattr(sampling, "paper_episodes", recorder("per_clip"))
+    monkeypatch.setattr(layers, "paper_episodes", recorder("support"))
+    layers.per_clip(emb, y, passes=2)
+    layers.per_clip_support_centred(emb, y, passes=2)
+    assert len(seen["per_clip"]) == len(seen["support"]) == 2 * len(layers.SETTINGS)
+    for (s1, t1), (s2, t2) in zip(seen["per_clip"], seen["support"]):
+        np.testing.assert_array_equal(s1, s2)
+        np.testing.assert_array_equal(t1, t2)
 
 
 def test_a_pretrained_run_reads_its_untrained_network_from_the_plain_run(tmp_path):
