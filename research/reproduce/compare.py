@@ -14,9 +14,9 @@ whose training code is the same, and across machines (issue 28).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
+
+from .report import read_results
 
 __all__ = ["compare_runs", "main"]
 
@@ -24,11 +24,8 @@ _KEYS = ("train_loss", "train_acc", "valid_acc")
 
 
 def _read(folder):
-    path = Path(folder) / "results.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder}: no results.json there. Give --out folders of "
-                                "reproductions (`python -m research.reproduce --out ...`).")
-    return json.loads(path.read_text())
+    return read_results(folder, hint="Give --out folders of reproductions "
+                        "(`python -m research.reproduce --out ...`).")
 
 
 def _machine(results):

@@ -18,26 +18,15 @@ Nothing is computed that the run did not compute; the script only lays out
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from .report import trained_elsewhere
+from .report import read_results, trained_elsewhere
 
 __all__ = ["headline_tables", "main"]
 
 SETTINGS = ("5-way 1-shot", "5-way 5-shot", "10-way 1-shot", "10-way 5-shot")
 _NAMES = {"baseline": "baseline", "halluaudio": "HalluAudio with per-view losses",
           "time_concept": "time concept (Table 2)"}
-
-
-def _read(folder):
-    path = Path(folder) / "results.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{folder}: no results.json there. Give the --out folder of a finished "
-            "reproduction (`python -m research.reproduce --out FOLDER ...`).")
-    return json.loads(path.read_text())
 
 
 def _row(label, cells):
@@ -119,7 +108,7 @@ def headline_tables(folder, time_folder=None):
     -------
     list of str
     """
-    results = _read(folder)
+    results = read_results(folder)
     _check_headline_run(folder, results)
     for kind in ("baseline", "halluaudio"):
         if kind not in results["models"]:
@@ -131,7 +120,7 @@ def headline_tables(folder, time_folder=None):
     lines = [head, sep, *_model_rows(results, "baseline"), *_model_rows(results, "halluaudio"),
              "", *_provenance(results, folder), _settings_line(results)]
     if time_folder is not None:
-        tr = _read(time_folder)
+        tr = read_results(time_folder)
         _check_headline_run(time_folder, tr)
         if "time_concept" not in tr["models"]:
             raise ValueError(f"{time_folder}: no 'time_concept' in the run's models "

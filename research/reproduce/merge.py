@@ -11,12 +11,11 @@ models stay where they are. A merged folder can itself be merged again.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from .features import log
-from .report import git_commit, write_outputs
+from .report import git_commit, read_results, write_outputs
 from .summary import model_entry
 
 #: config keys that may differ between merged runs (they do not change a result)
@@ -27,12 +26,9 @@ _SAME_DEFAULTS = {"features_stored_as": "float32", "dataset": "esc50"}
 
 
 def _read(folder):
-    path = Path(folder) / "results.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"--merge {folder}: no results.json there. Give folders that a reproduction "
-            "(`reproduce --out FOLDER --seeds ...`) has written.")
-    return path, json.loads(path.read_text())
+    return Path(folder) / "results.json", read_results(
+        folder, f"--merge {folder}", "Give folders that a reproduction "
+        "(`reproduce --out FOLDER --seeds ...`) has written.")
 
 
 def _shown(cfg, k):

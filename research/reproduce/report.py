@@ -213,6 +213,15 @@ def _n_test_clips(results):
     return 10 * ((results["config"].get("curation") or {}).get("n_per_class") or 0)
 
 
+def read_results(folder, label=None, hint="Give the --out folder of a finished reproduction "
+                 "(`python -m research.reproduce --out FOLDER ...`)."):
+    """``folder``/results.json as a dict; a clear FileNotFoundError where it is missing."""
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{label or folder}: no results.json there. {hint}")
+    return json.loads(path.read_text())
+
+
 def _extras_text(cfg):
     """The settings recorded only when set (issue 23's levers), for the header line."""
     parts = [f"{k.replace('_', ' ')} {cfg[k]}" for k in
