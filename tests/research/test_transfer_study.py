@@ -137,6 +137,9 @@ def test_kernel_spread_runs_each_setting_in_its_own_environment(esc50_root, tmp_
     assert rows["aten_avx2"]["torch_cpu_capability"] == "AVX2"  # the child saw its env
     assert rows["default#2"]["same_history_as_default"] is True  # one machine repeats
     assert rows["default#2"]["5-way 1-shot"] == rows["default"]["5-way 1-shot"]
+    assert rows["default#2"]["trajectory"] == rows["default"]["trajectory"] == 1
+    # a repeat adds no spread: counted once
+    assert rec["n_trajectories"] == len({r["trajectory"] for r in rows.values()})
     assert "| aten_avx2 | ATEN_CPU_CAPABILITY=avx2 |" in (out / "kernel_spread.md").read_text()
 
 
