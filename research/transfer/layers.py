@@ -34,7 +34,9 @@ from .study import task_features
 
 SETTINGS = ((5, 1), (5, 5))
 LAYER_SEED = 20261205  # the same episodes for every network, depth and norm
-DEPTHS = ("block1", "block2", "block3", "all")
+DEPTHS = ("block1", "block2", "block3", "all", "block23")
+#: a concatenated depth -> the blocks it joins (each normalised on its own by centred_l2)
+COMBOS = {"all": ("block1", "block2", "block3"), "block23": ("block2", "block3")}
 
 
 def block_embeddings(clf, X, batch=200):
@@ -78,12 +80,16 @@ def centred_l2(parts, centre):
     for k, e in parts.items():
         c = e - centre[k]
         out[k] = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-    out["all"] = np.concatenate([out[k] for k in DEPTHS[:3]], axis=1)
-    return out
+    return {**out, **_joined(out)}
+
+
+def _joined(parts):
+    return {name: np.concatenate([parts[k] for k in blocks], axis=1)
+            for name, blocks in COMBOS.items()}
 
 
 def raw(parts):
-    return {**parts, "all": np.concatenate([parts[k] for k in DEPTHS[:3]], axis=1)}
+    return {**parts, **_joined(parts)}
 
 
 def sqrt_parts(parts):
@@ -103,7 +109,7 @@ NORMS = {
     "sqrt_centred_l2": lambda parts, base: centred_l2(sqrt_parts(parts),
                                                       centre_of(sqrt_parts(base))),
     # centred per episode on its supports' mean: see per_clip_support_centred
-    "support_centred_l2": lambda parts, base: {**parts, "all": raw(parts)["all"]},
+    "support_centred_l2": lambda parts, base: raw(parts),
 }
 
 
@@ -166,7 +172,9 @@ def main(argv=None):
     p.add_argument("--passes", type=int, default=10)
     p.add_argument("--data-home", default=None)
     p.add_argument("--norms", nargs="+", default=["raw", "centred_l2"], choices=sorted(NORMS))
-    p.add_argument("--depths", nargs="+", default=list(DEPTHS), choices=DEPTHS)
+    p.add_argument("--depths", nargs="+", default=list(DEPTHS[:4]), choices=DEPTHS,
+                   help="block outputs to score; 'all' joins the three blocks, 'block23' "
+                        "the last two (each block normalised on its own by centred_l2)")
     p.add_argument("--name", default="layers", help="output stem: NAME.md, NAME.json")
     p.add_argument("--tta", nargs="+", type=int, default=[1],
                    help="embeddings averaged over N circular time shifts (one row per N; "
@@ -174,9 +182,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if min(args.tta) < 1:
         p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
-    if "support_centred_l2" in args.norms and "all" in args.depths:
-        p.error("--norms support_centred_l2 centres each depth's part together, not depth "
-                "by depth as centred_l2's 'all' does; leave 'all' out of --depths with it")
+    joined = sorted(set(COMBOS) & set(args.depths))
+    if "support_centred_l2" in args.norms and joined:
+        p.error("--norms support_centred_l2 centres a joined depth's parts together, not "
+                f"block by block as centred_l2 does; leave {joined} out of --depths with it")
     from research.ablation import probe_classes, training_clips, variant_config
 
     out = Path(args.out)

@@ -288,6 +288,26 @@ def test_sqrt_norm_takes_the_root_before_centring():
                                   layers.centred_l2(parts, layers.centre_of(base))["block1"])
 
 
+def test_joined_depths_normalise_each_block_on_its_own():
+    from research.transfer import layers
+
+    rng = np.random.RandomState(2)
+    parts = {k: rng.normal(size=(5, d)) * s
+             for k, d, s in (("block1", 3, 1.0), ("block2", 4, 100.0), ("block3", 2, 0.01))}
+    base = {k: rng.normal(size=(8, e.shape[1])) for k, e in parts.items()}
+    cl2 = layers.NORMS["centred_l2"](parts, base)
+    np.testing.assert_array_equal(cl2["block23"],
+                                  np.concatenate([cl2["block2"], cl2["block3"]], axis=1))
+    # each block weighs the same whatever its scale: two unit halves
+    np.testing.assert_allclose(np.linalg.norm(cl2["block23"], axis=1), np.sqrt(2.0))
+    assert cl2["all"].shape[1] == 9
+    np.testing.assert_array_equal(layers.NORMS["raw"](parts, base)["block23"],
+                                  np.concatenate([parts["block2"], parts["block3"]], axis=1))
+    with pytest.raises(SystemExit):  # support centring of a joined depth is refused
+        layers.main(["--out", "x", "--tasks", "t", "--norms", "support_centred_l2",
+                     "--depths", "block23"])
+
+
 def test_support_centring_scores_the_layer_episodes():
     from research.transfer import layers
     from sklearn_hallu.sampling import paper_episodes
