@@ -76,6 +76,7 @@ def summarise(results):
         return [(h["train_loss"], h["train_acc"], h.get("valid_acc")) for h in hist]
 
     rows, trajectories = {}, []
+    default = trajectory(results["default"]) if "default" in results else None
     for name, res in results.items():
         key = trajectory(res)
         if key not in trajectories:
@@ -87,8 +88,7 @@ def summarise(results):
             "torch_cpu_capability": res["machine"].get("torch_cpu_capability"),
             "epoch1_train_loss": hist[0]["train_loss"],
             "best_epoch": entry["best_epoch"],
-            "same_history_as_default": (trajectory(res) == trajectory(results["default"])
-                                        if "default" in results else None),
+            "same_history_as_default": key == default if default is not None else None,
             "trajectory": trajectories.index(key) + 1,
             **{s: entry["test"][s]["accuracy"] for s in SETTING_NAMES},
         }

@@ -34,9 +34,10 @@ from .study import task_features
 
 SETTINGS = ((5, 1), (5, 5))
 LAYER_SEED = 20261205  # the same episodes for every network, depth and norm
-DEPTHS = ("block1", "block2", "block3", "all", "block23")
+BLOCKS = ("block1", "block2", "block3")
 #: a concatenated depth -> the blocks it joins (each normalised on its own by centred_l2)
-COMBOS = {"all": ("block1", "block2", "block3"), "block23": ("block2", "block3")}
+COMBOS = {"all": BLOCKS, "block23": ("block2", "block3")}
+DEPTHS = (*BLOCKS, *COMBOS)
 
 
 def block_embeddings(clf, X, batch=200):
@@ -44,7 +45,7 @@ def block_embeddings(clf, X, batch=200):
     module = clf.net_.module_
     module.eval()
     backbone = module.backbones[0]
-    outs = {d: [] for d in DEPTHS[:3]}
+    outs = {d: [] for d in BLOCKS}
     X = np.asarray(X if X.ndim == 4 else X[:, None], dtype=np.float32)
     with torch.no_grad():
         for i in range(0, len(X), batch):
@@ -52,7 +53,7 @@ def block_embeddings(clf, X, batch=200):
                                  nan=0.0)
             if module.channels_last:
                 z = z.contiguous(memory_format=torch.channels_last)
-            for name, block in zip(DEPTHS[:3], backbone.blocks):
+            for name, block in zip(BLOCKS, backbone.blocks):
                 z = block(z)
                 outs[name].append(z.mean(dim=-1).flatten(1))
     emb = {k: torch.cat(v).numpy().astype(np.float64) for k, v in outs.items()}
@@ -172,7 +173,7 @@ def main(argv=None):
     p.add_argument("--passes", type=int, default=10)
     p.add_argument("--data-home", default=None)
     p.add_argument("--norms", nargs="+", default=["raw", "centred_l2"], choices=sorted(NORMS))
-    p.add_argument("--depths", nargs="+", default=list(DEPTHS[:4]), choices=DEPTHS,
+    p.add_argument("--depths", nargs="+", default=[*BLOCKS, "all"], choices=DEPTHS,
                    help="block outputs to score; 'all' joins the three blocks, 'block23' "
                         "the last two (each block normalised on its own by centred_l2)")
     p.add_argument("--name", default="layers", help="output stem: NAME.md, NAME.json")
