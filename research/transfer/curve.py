@@ -20,7 +20,8 @@ from sklearn_hallu.sampling import episodic_accuracy
 
 from .study import task_features
 
-__all__ = ["TransferCurve", "transfer_callbacks", "TRANSFER_SEED"]
+__all__ = ["TransferCurve", "transfer_callbacks", "TRANSFER_SEED", "transfer_runs",
+           "kept_and_untrained"]
 
 SETTINGS = ((5, 1), (5, 5))
 #: Seeds the transfer episodes (the same for every variant, seed and epoch).
@@ -106,7 +107,7 @@ def transfer_callbacks(model, X_train, task_dirs, n_fft, passes, cache_dir, ever
     return out
 
 
-def _runs(out):
+def transfer_runs(out):
     import json
 
     runs = [json.loads(p.read_text()) for p in sorted((Path(out) / "runs").glob("*.json"))]
@@ -142,13 +143,24 @@ def _untrained(run, runs):
                      "(e.g. base_ref) into the same --out for its untrained scores.")
 
 
+def kept_and_untrained(run, runs, task, key):
+    """Per-clip accuracies of ``run``'s kept checkpoint and of its untrained network on
+    ``task`` in setting ``key`` (``"5w1s"``), on the same clips and episodes."""
+    h = {row["epoch"]: row for row in run["history"]}
+    init = np.asarray(_untrained(run, runs)[f"xfer_{task}_init_{key}"])
+    end = h[max(h)]  # the kept checkpoint, scored after training
+    kept = np.asarray(end.get(f"xfer_{task}_kept_{key}")
+                      or h[run["best_epoch"]][f"xfer_{task}_{key}"])
+    return kept, init
+
+
 def curve_summary(out):
     """Per variant, task and setting: the untrained network, the kept checkpoint (the
     run's best epoch by ``valid_acc``) and the last epoch, paired over clips and seeds."""
     from sklearn_hallu.model_selection import paired_clip_gain
 
     by_variant = {}
-    all_runs = _runs(out)
+    all_runs = transfer_runs(out)
     for run in all_runs:
         by_variant.setdefault(run["variant"], []).append(run)
     summary = {}
@@ -159,11 +171,10 @@ def curve_summary(out):
                 init, kept, last, curves = [], [], [], []
                 for r in runs:
                     h = {row["epoch"]: row for row in r["history"]}
-                    init.append(np.asarray(_untrained(r, all_runs)[f"xfer_{task}_init_{key}"]))
-                    end = h[max(h)]  # the kept checkpoint, scored after training
-                    kept.append(np.asarray(end.get(f"xfer_{task}_kept_{key}")
-                                           or h[r["best_epoch"]][f"xfer_{task}_{key}"]))
-                    last.append(np.asarray(end[f"xfer_{task}_{key}"]))
+                    k, i = kept_and_untrained(r, all_runs, task, key)
+                    init.append(i)
+                    kept.append(k)
+                    last.append(np.asarray(h[max(h)][f"xfer_{task}_{key}"]))
                     curves.append({e: 100 * np.mean(h[e][f"xfer_{task}_{key}"]) for e in h
                                    if h[e].get(f"xfer_{task}_{key}") is not None})
                 kept_gain = paired_clip_gain(list(zip(kept, init)))

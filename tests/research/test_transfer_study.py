@@ -377,3 +377,53 @@ def test_a_pretrained_run_reads_its_untrained_network_from_the_plain_run(tmp_pat
     s = curve.curve_summary(tmp_path)
     assert s["base_pretrain"]["words"]["5w1s"]["untrained"] == pytest.approx(50.0)
     assert s["base_pretrain"]["words"]["5w1s"]["kept_gain"] == pytest.approx(0.0)
+
+
+def _cause_run(folder, variant, seed, init, kept, val, probe):
+    """A run with a kept checkpoint scored on 'words', fresh validation and probe scores."""
+    runs = folder / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    row = {"epoch": 1, "valid_acc": 0.5}
+    for key in ("5w1s", "5w5s"):
+        row.update({f"xfer_words_{key}": kept, f"xfer_words_init_{key}": init,
+                    f"xfer_words_kept_{key}": kept, f"probe_{key}": probe})
+    (runs / f"{variant}_seed{seed}.json").write_text(json.dumps(
+        {"variant": variant, "seed": seed, "best_epoch": 1, "history": [row],
+         "per_clip": {"5w1s": val, "5w5s": val}}))
+
+
+def test_cause_pairs_each_runs_gain_with_the_references_on_shared_seeds(tmp_path, capsys):
+    from research.transfer import cause
+
+    init = [0.5, 0.5, 0.5, 0.5]
+    ref, new = tmp_path / "ref", tmp_path / "new"
+    for seed in (0, 1, 2):  # the reference: no gain over untrained; 2 seeds of the new run
+        _cause_run(ref, "base_ref", seed, init, init, [1.0, 1.0], [0.5, 0.5])
+    for seed in (0, 1):
+        _cause_run(new, "base_nfft2048", seed, init, [1.0, 0.5, 0.5, 0.5], [0.5, 1.0],
+                   [0.5, 0.5])
+    c = cause.compare_runs((new, "base_nfft2048"), (ref, "base_ref"))
+    r = c["transfer"]["words"]["5w1s"]
+    assert c["seeds"] == [0, 1]
+    assert r["gain"] == pytest.approx(12.5) and r["reference_gain"] == pytest.approx(0.0)
+    assert r["difference"] == pytest.approx(12.5)
+    assert c["in_domain"]["validation"]["5w1s"]["difference"] == pytest.approx(-25.0)
+    assert c["in_domain"]["probe"]["5w5s"]["difference"] == pytest.approx(0.0)
+    # two seeds are a screen; the difference's interval over 4 clips includes zero here
+    assert cause.verdict(c, "words") == "screen: does not meet rule 1"
+    three = dict(c, seeds=[0, 1, 2])
+    three["transfer"] = {"words": {k: dict(v, difference=3.0, difference_ci95=1.0)
+                                   for k, v in c["transfer"]["words"].items()}}
+    assert cause.verdict(three, "words") == "cause"
+    three["transfer"]["words"]["5w1s"]["difference"] = -3.0
+    assert cause.verdict(three, "words") == "not a cause"  # mean 0: below 2 points
+    with pytest.raises(ValueError, match="share no seed"):
+        _cause_run(tmp_path / "far", "base_ref", 7, init, init, [1.0], [1.0])
+        cause.compare_runs((tmp_path / "far", "base_ref"), (ref, "base_ref"))
+    with pytest.raises(SystemExit):
+        cause.main(["--runs", "no-colon-here", "--out", str(tmp_path / "o")])
+    assert "LABEL=FOLDER:VARIANT" in capsys.readouterr().err
+    assert cause.main(["--runs", f"n={new}:base_nfft2048", "--reference", f"{ref}:base_ref",
+                       "--out", str(tmp_path / "o"), "--task", "words"]) == 0
+    assert "| n | 2 | [1, 1] | words | 5w1s | 50.00 | 62.50 | +12.50 ±" in (
+        tmp_path / "o" / "cause.md").read_text()
