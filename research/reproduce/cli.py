@@ -13,7 +13,7 @@ import sys
 from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
 from sklearn_hallu.utils import tune_cpu_allocator
 
-from .run import COMMAND, RECIPES, run
+from .run import COMMAND, PRESETS, RECIPES, run
 
 __all__ = ["main", "dispatch", "build_parser"]
 
@@ -50,13 +50,15 @@ def build_parser(parser=None):
     p.add_argument("--models", nargs="*", default=["baseline", "halluaudio", "time_concept"],
                    choices=["baseline", "halluaudio", "time_concept", "halluaudio_crop"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--recipe", default=None, choices=sorted(RECIPES),
+    p.add_argument("--recipe", default=None, choices=sorted(RECIPES) + sorted(PRESETS),
                    help="training length: 'long' 63 epochs x 30 episodes, lr/10 every 21 "
                         "(the default for esc50); 'cpu' 21 x 30, lr/10 every 7; 'paper' 60 "
                         "epochs x one pass over the training clips, lr/10 every 20 (the "
                         "paper's ESC-50 recipe); 'paper_kaggle18' 60 epochs x one pass, "
                         "lr/10 every 30 (the paper's Kaggle18 recipe, the default for "
-                        "kaggle18)")
+                        "kaggle18); 'long_tta8' the long recipe with 8 test-time shifts at "
+                        "prediction (the best on ESC-50's validation classes so far; its "
+                        "models are the long recipe's, reused)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--episodes", type=int, default=None,
                    help="override the recipe's episodes per epoch")

@@ -427,3 +427,19 @@ def test_cause_pairs_each_runs_gain_with_the_references_on_shared_seeds(tmp_path
                        "--out", str(tmp_path / "o"), "--task", "words"]) == 0
     assert "| n | 2 | [1, 1] | words | 5w1s | 50.00 | 62.50 | +12.50 ±" in (
         tmp_path / "o" / "cause.md").read_text()
+
+
+def test_reproduce_recipe_preset_long_tta8_is_the_long_recipe_with_8_shifts():
+    from research.reproduce.cli import build_parser
+    from research.reproduce.experiments import recipe_key
+    from research.reproduce.run import _config
+
+    long = _config(build_parser().parse_args(["--device", "cpu"]))
+    tta = _config(build_parser().parse_args(["--device", "cpu", "--recipe", "long_tta8"]))
+    assert tta["recipe"] == "long" and tta["test_time_shifts"] == 8
+    assert (tta["epochs"], tta["episodes"], tta["lr_step"]) == (63, 30, 21)
+    # the long recipe's saved models are the preset's: only prediction differs
+    assert recipe_key("baseline", tta, 0, 2000.0) == recipe_key("baseline", long, 0, 2000.0)
+    own = _config(build_parser().parse_args(["--device", "cpu", "--recipe", "long_tta8",
+                                             "--test-time-shifts", "4"]))
+    assert own["test_time_shifts"] == 4  # the command line wins over the preset
