@@ -109,6 +109,8 @@ NORMS = {
     "centred_l2": lambda parts, base: centred_l2(parts, centre_of(base)),
     "sqrt_centred_l2": lambda parts, base: centred_l2(sqrt_parts(parts),
                                                       centre_of(sqrt_parts(base))),
+    # transductive: centred on the mean of the clips scored together (the whole split)
+    "batch_centred_l2": lambda parts, base: centred_l2(parts, centre_of(parts)),
     # centred per episode on its supports' mean: see per_clip_support_centred
     "support_centred_l2": lambda parts, base: raw(parts),
 }

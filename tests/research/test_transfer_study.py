@@ -286,6 +286,13 @@ def test_sqrt_norm_takes_the_root_before_centring():
     np.testing.assert_array_equal(layers.NORMS["raw"](parts, base)["block2"], parts["block2"])
     np.testing.assert_array_equal(layers.NORMS["centred_l2"](parts, base)["block1"],
                                   layers.centred_l2(parts, layers.centre_of(base))["block1"])
+    # the batch centre is the scored clips' own mean: the base clips do not enter it
+    batch = layers.NORMS["batch_centred_l2"](parts, base)
+    c = parts["block2"] - parts["block2"].mean(axis=0)
+    np.testing.assert_allclose(batch["block2"], c / np.linalg.norm(c, axis=1, keepdims=True))
+    other_base = {k: v + 5.0 for k, v in base.items()}
+    np.testing.assert_array_equal(layers.NORMS["batch_centred_l2"](parts, other_base)["all"],
+                                  batch["all"])
 
 
 def test_joined_depths_normalise_each_block_on_its_own():
