@@ -13,6 +13,12 @@ reported::
     python -m research.finetune --out research/results/levers --variants base_ref \\
         --seeds 0 1 2 --steps 5 20 --passes 1
 
+``--norm centred_l2`` scores (and fine-tunes) with the library's metric instead: every
+embedding centred on the model's ``embedding_mean_`` (its training clips' mean, kept fixed
+while the backbone moves) and scaled to the norm ``embedding_scale_``, as
+``embedding_norm="centered_l2"`` does (rule 3 of
+``research/results/levers/RULES_finetune.md``); it writes ``finetune_centred_l2.*``.
+
 Choices fixed before any run (not tuned): SGD with momentum 0.9, learning rate 1e-3, no
 weight decay; batch-norm statistics frozen (the backbone stays in evaluation mode, its
 weights are what move); raw embeddings and squared distances, as the ablation scores.
@@ -57,24 +63,35 @@ def _pseudo_split(Xs, step, n_way, k_shot, shift_rng):
     return Xs, torch.roll(Xs[:, 0], shift, dims=-1), torch.arange(n_way)
 
 
-def finetune_scores(module, Xs, Xq, steps, shift_rng):
+def centred_metric(clf):
+    """The library's centred-L2 of a fitted classifier, as a function of raw embeddings."""
+    from sklearn_hallu.nn import centered_l2
+
+    mean = torch.from_numpy(np.asarray(clf.embedding_mean_, dtype=np.float32))
+    scale = float(getattr(clf, "embedding_scale_", 1.0))
+    return lambda emb: centered_l2(emb, mean, clf.view_slices_, scale)
+
+
+def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None):
     """Fine-tune ``module`` in place on the support ``Xs`` (n_way, k_shot, ...); after each
-    step count of ``steps`` (ascending), the query's predicted class (0-based)."""
+    step count of ``steps`` (ascending), the query's predicted class (0-based).
+    ``metric`` maps raw embeddings to those the distances are taken on (default: raw)."""
     n_way, k_shot = Xs.shape[:2]
+    embed = module if metric is None else (lambda x: metric(module(x)))
     opt = torch.optim.SGD(module.parameters(), lr=LR, momentum=MOMENTUM)
     out, done = {}, 0
 
     def predict():
         with torch.no_grad():
-            emb = module(torch.cat([Xs.reshape(-1, *Xs.shape[2:]), Xq[None]]))
+            emb = embed(torch.cat([Xs.reshape(-1, *Xs.shape[2:]), Xq[None]]))
             protos = emb[:-1].reshape(n_way, k_shot, -1).mean(1)
             return int(_sq_logits(emb[-1:], protos).argmax())
 
     for target in steps:
         while done < target:
             sup, qry, tgt = _pseudo_split(Xs, done, n_way, k_shot, shift_rng)
-            emb_s = module(sup.reshape(-1, *sup.shape[2:])).reshape(n_way, sup.shape[1], -1)
-            loss = torch.nn.functional.cross_entropy(_sq_logits(module(qry), emb_s.mean(1)),
+            emb_s = embed(sup.reshape(-1, *sup.shape[2:])).reshape(n_way, sup.shape[1], -1)
+            loss = torch.nn.functional.cross_entropy(_sq_logits(embed(qry), emb_s.mean(1)),
                                                      tgt)
             opt.zero_grad()
             loss.backward()
@@ -84,7 +101,7 @@ def finetune_scores(module, Xs, Xq, steps, shift_rng):
     return out
 
 
-def score_split(model, X, y, *, n_way, k_shot, passes, steps):
+def score_split(model, X, y, *, n_way, k_shot, passes, steps, norm="raw"):
     """Per-clip accuracy without (step 0) and with fine-tuning, seconds per episode."""
     clf = model[-1] if isinstance(model, Pipeline) else model
     views = torch.from_numpy(np.asarray(X if X.ndim == 4 else X[:, None], dtype=np.float32))
@@ -93,6 +110,7 @@ def score_split(model, X, y, *, n_way, k_shot, passes, steps):
     rng = np.random.RandomState(EPISODE_SEED + 10 * n_way + k_shot)
     shift_rng = np.random.RandomState(EPISODE_SEED)
     base = clf.net_.module_
+    metric = centred_metric(clf) if norm == "centred_l2" else None
     base.eval()
     hits = {s: np.zeros((passes, len(y))) for s in (0, *steps)}
     t0 = time.perf_counter()
@@ -102,7 +120,7 @@ def score_split(model, X, y, *, n_way, k_shot, passes, steps):
             module = copy.deepcopy(base)
             module.eval()
             preds = finetune_scores(module, views[support[i]], views[i], (0, *steps),
-                                    shift_rng)
+                                    shift_rng, metric)
             for s, pred in preds.items():
                 hits[s][p, i] = pred == target[i]
     per_episode = (time.perf_counter() - t0) / (passes * len(y))
@@ -119,6 +137,9 @@ def main(argv=None):
     p.add_argument("--passes", type=int, default=1)
     p.add_argument("--data-home", default=None)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--norm", choices=["raw", "centred_l2"], default="raw",
+                   help="the metric: raw squared distances (as the ablation scores) or the "
+                        "library's centred-L2")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from research.ablation import probe_classes, training_clips, variant_config
@@ -138,7 +159,7 @@ def main(argv=None):
                 for n_way, k_shot in SETTINGS:
                     per_clip, sec = score_split(model, views[mask], y[mask], n_way=n_way,
                                                 k_shot=k_shot, passes=args.passes,
-                                                steps=args.steps)
+                                                steps=args.steps, norm=args.norm)
                     key = f"{n_way}w{k_shot}s"
                     results.setdefault(variant, {}).setdefault(name, {}).setdefault(
                         key, {})[seed] = {"per_clip": {s: v.tolist() for s, v in
@@ -149,9 +170,10 @@ def main(argv=None):
                         + f" ({sec:.2f} s/episode)")
     summary = summarise(results, args.steps)
     command = "python -m research.finetune " + " ".join(sys.argv[1:] if argv is None else argv)
-    (out / "finetune.json").write_text(json.dumps({"command": command, "results": results,
+    stem = "finetune" if args.norm == "raw" else f"finetune_{args.norm}"
+    (out / f"{stem}.json").write_text(json.dumps({"command": command, "results": results,
                                                    "summary": summary}))
-    (out / "finetune.md").write_text(markdown(summary, command))
+    (out / f"{stem}.md").write_text(markdown(summary, command))
     print(markdown(summary, command))
 
 

@@ -166,6 +166,33 @@ def test_finetune_reads_step_zero_as_the_plain_prototype_rule():
     assert torch.equal(sup, one) and not torch.equal(qry, one[:, 0])  # a shifted copy
 
 
+def test_finetune_with_the_centred_metric_scores_as_the_library_does(small_views):
+    import torch
+
+    from research import finetune
+
+    from ..conftest import tiny_clf
+
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1).fit(X, y)
+    metric = finetune.centred_metric(clf)
+    raw = torch.from_numpy(clf.set_params(embedding_norm=None).embed(X[:6]))
+    lib = clf.set_params(embedding_norm="centered_l2").embed(X[:6])
+    np.testing.assert_allclose(metric(raw).numpy(), lib, rtol=1e-4, atol=1e-5)
+    # step 0 with the metric is the library's nearest prototype
+    module = clf.net_.module_.eval()
+    views = torch.from_numpy(np.asarray(X[:, None] if X.ndim == 3 else X, dtype=np.float32))
+    classes = np.unique(y)[:2]
+    idx = np.concatenate([np.flatnonzero(y == c)[:2] for c in classes])
+    Xs = views[idx].reshape(2, 2, *views.shape[1:])
+    q = int(np.flatnonzero(y == classes[1])[2])
+    preds = finetune.finetune_scores(module, Xs, views[q], (0,), np.random.RandomState(0),
+                                     metric)
+    emb = clf.embed(np.concatenate([X[idx], X[q:q + 1]]))
+    protos = emb[:4].reshape(2, 2, -1).mean(1)
+    assert preds[0] == int(((emb[4] - protos) ** 2).sum(-1).argmin())
+
+
 def test_reproduce_records_the_new_training_settings_only_when_set():
     from research.reproduce.cli import build_parser
     from research.reproduce.run import _config
