@@ -64,12 +64,21 @@ def _pseudo_split(Xs, step, n_way, k_shot, shift_rng):
 
 
 def centred_metric(clf):
-    """The library's centred-L2 of a fitted classifier, as a function of raw embeddings."""
-    from sklearn_hallu.nn import centered_l2
-
+    """The library's centred-L2 of a fitted classifier (``sklearn_hallu.nn.centered_l2``),
+    as a function of raw embeddings that gradients flow through (the library's writes in
+    place, which autograd refuses)."""
     mean = torch.from_numpy(np.asarray(clf.embedding_mean_, dtype=np.float32))
     scale = float(getattr(clf, "embedding_scale_", 1.0))
-    return lambda emb: centered_l2(emb, mean, clf.view_slices_, scale)
+    slices = clf.view_slices_
+
+    def metric(emb):
+        c = emb - mean
+        factor = torch.ones_like(c)
+        for s in slices:
+            factor[:, s] = scale / c[:, s].norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return c * factor
+
+    return metric
 
 
 def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None):

@@ -129,10 +129,10 @@ def _add_training_extras(p):
                    help="ESC-50 only: the 35/5/10 class split esc50_class_split(SEED) "
                         "(default 0, the paper's); another seed draws another split, to "
                         "check that a gain is not a property of one split")
-    p.add_argument("--test-time-shifts", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--test-time-shifts", type=_positive_int, default=None, metavar="N",
                    help="prediction: each clip's embedding is the mean over N evenly spaced "
-                        "circular time shifts (default 1: none); saved models are reused "
-                        "(research/results/levers/RULES_tta.md)")
+                        "circular time shifts (default 1: none, or the --recipe preset's); "
+                        "saved models are reused (research/results/levers/RULES_tta.md)")
 
 
 def _positive_int(text):

@@ -78,12 +78,21 @@ def _config(args):
         "embedding_norm": None if args.embedding_norm == "none" else args.embedding_norm,
         "train_way": args.train_way,
         "crop_views": args.crop_views,
-        **{**preset, **_training_extras(args)},
+        **_with_preset(preset, _training_extras(args), args),
         "val_episodes": 20 if quick else args.val_episodes,
         "repeats": args.repeats if args.repeats is not None else (2 if quick else 50),
         "device": device,
         "verbose": 1,
     }
+
+
+def _with_preset(preset, extras, args):
+    """The preset's settings under the ones given: an explicit ``--test-time-shifts 1``
+    undoes a preset's shifts (1 is the default, so it is not recorded)."""
+    out = {**preset, **extras}
+    if getattr(args, "test_time_shifts", None) == 1:
+        out.pop("test_time_shifts", None)
+    return out
 
 
 def _training_extras(args):
@@ -102,7 +111,7 @@ def _training_extras(args):
         extras["pretrain_epochs"] = args.pretrain_epochs
     if getattr(args, "checkpoint", "best") != "best":
         extras["checkpoint"] = args.checkpoint
-    if getattr(args, "test_time_shifts", 1) != 1:
+    if getattr(args, "test_time_shifts", None) not in (None, 1):
         extras["test_time_shifts"] = args.test_time_shifts
     if getattr(args, "class_split", 0):
         extras["class_split"] = args.class_split

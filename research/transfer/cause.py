@@ -35,6 +35,9 @@ SETTINGS = ("5w1s", "5w5s")
 CAUSE_POINTS = 2.0
 #: seeds a change needs before it is named a cause (RULES.md rule 2)
 CAUSE_SEEDS = 3
+#: run settings that must match for two runs' per-clip scores to pair
+SAME_SCORING = ("passes", "probe_passes", "probe_classes", "val_clip_target",
+                "probe_clip_target")
 
 
 def parse_run(text):
@@ -73,11 +76,20 @@ def compare_runs(run, reference):
     if not seeds:
         raise ValueError(f"{run} and {reference} share no seed: run the reference with the "
                          f"seeds {sorted(mine)}")
+    for s in seeds:  # paired per clip only if both were scored on the same clips and passes
+        differ = [k for k in SAME_SCORING if mine[s].get(k) != ref[s].get(k)]
+        if differ:
+            raise ValueError(f"{run} and {reference} seed {s} were scored differently "
+                             f"({', '.join(differ)} differ): their per-clip scores do not "
+                             "pair; run both with the same --passes and --probe options")
     tasks = sorted({k[len("xfer_"):].rsplit("_", 1)[0] for k in mine[seeds[0]]["history"][0]
                     if k.startswith("xfer_") and "_init_" not in k and "_kept_" not in k})
     out = {"seeds": seeds, "best_epochs": [mine[s]["best_epoch"] for s in seeds],
            "reference_best_epochs": [ref[s]["best_epoch"] for s in seeds],
            "transfer": {}, "in_domain": {}}
+    missing = [t for t in tasks if f"xfer_{t}_init_5w1s" not in ref[seeds[0]]["history"][0]]
+    if missing:
+        raise ValueError(f"the reference {reference} has no transfer scores on {missing}")
     for task in tasks:
         for key in SETTINGS:
             mk = [kept_and_untrained(mine[s], my_all, task, key) for s in seeds]

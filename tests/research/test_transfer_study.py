@@ -186,11 +186,14 @@ def test_finetune_with_the_centred_metric_scores_as_the_library_does(small_views
     idx = np.concatenate([np.flatnonzero(y == c)[:2] for c in classes])
     Xs = views[idx].reshape(2, 2, *views.shape[1:])
     q = int(np.flatnonzero(y == classes[1])[2])
-    preds = finetune.finetune_scores(module, Xs, views[q], (0,), np.random.RandomState(0),
-                                     metric)
     emb = clf.embed(np.concatenate([X[idx], X[q:q + 1]]))
     protos = emb[:4].reshape(2, 2, -1).mean(1)
+    before = [p.detach().clone() for p in module.parameters()]
+    preds = finetune.finetune_scores(module, Xs, views[q], (0, 2), np.random.RandomState(0),
+                                     metric)
     assert preds[0] == int(((emb[4] - protos) ** 2).sum(-1).argmin())
+    # steps take gradients through the metric and move the weights
+    assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
 
 
 def test_reproduce_records_the_new_training_settings_only_when_set():
@@ -454,6 +457,13 @@ def test_cause_pairs_each_runs_gain_with_the_references_on_shared_seeds(tmp_path
     with pytest.raises(ValueError, match="share no seed"):
         _cause_run(tmp_path / "far", "base_ref", 7, init, init, [1.0], [1.0])
         cause.compare_runs((tmp_path / "far", "base_ref"), (ref, "base_ref"))
+    odd = json.loads((new / "runs" / "base_nfft2048_seed0.json").read_text())
+    odd["probe_passes"] = 3
+    _write = tmp_path / "odd" / "runs"
+    _write.mkdir(parents=True)
+    (_write / "base_nfft2048_seed0.json").write_text(json.dumps(odd))
+    with pytest.raises(ValueError, match="probe_passes differ"):
+        cause.compare_runs((tmp_path / "odd", "base_nfft2048"), (ref, "base_ref"))
     with pytest.raises(SystemExit):
         cause.main(["--runs", "no-colon-here", "--out", str(tmp_path / "o")])
     assert "LABEL=FOLDER:VARIANT" in capsys.readouterr().err
@@ -477,3 +487,9 @@ def test_reproduce_recipe_preset_long_tta8_is_the_long_recipe_with_8_shifts():
     own = _config(build_parser().parse_args(["--device", "cpu", "--recipe", "long_tta8",
                                              "--test-time-shifts", "4"]))
     assert own["test_time_shifts"] == 4  # the command line wins over the preset
+    none = _config(build_parser().parse_args(["--device", "cpu", "--recipe", "long_tta8",
+                                              "--test-time-shifts", "1"]))
+    assert "test_time_shifts" not in none  # an explicit 1 undoes the preset's shifts
+    given_one = _config(build_parser().parse_args(["--device", "cpu", "--test-time-shifts",
+                                                   "1"]))
+    assert "test_time_shifts" not in given_one  # 1 is the default: not recorded
