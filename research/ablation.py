@@ -55,6 +55,9 @@ VARIANTS = {
     "base_episode_shift": ("baseline", {"time_shift_per": "episode"}),
     "base_nfft2048": ("baseline", {"n_fft": 2048}),
     "base_flatten": ("baseline", {"pooling": "flatten"}),
+    # the defaults before 2026-11-26 together (with --epochs 21 --lr-step 7, the old
+    # recipe): research/results/transfer_cause/RULES.md, R4
+    "base_old_defaults": ("baseline", {"n_fft": 2048, "time_shift_per": "episode"}),
     # equal wall time instead of equal steps: a 3-view step costs about 3 baseline steps,
     # so the baseline gets 3x the epochs (and lr steps): 1890 steps, lr /10 every 630
     "base_3x_steps": ("baseline", {"epochs_factor": 3}),
