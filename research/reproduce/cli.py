@@ -96,6 +96,12 @@ def build_parser(parser=None):
                    help="classes per training episode (5-shot, 5 queries each; default 5, "
                         "the test episodes' way); validation and test keep their own")
     _add_training_extras(p)
+    _add_stage_options(p)
+    return p
+
+
+def _add_stage_options(p):
+    """Testing budget, floor, features cache and the stage to run."""
     p.add_argument("--val-episodes", type=int, default=300)
     p.add_argument("--repeats", type=int, default=None, help="test passes; default 50 (paper)")
     p.add_argument("--floor", action="store_true",
@@ -110,7 +116,6 @@ def build_parser(parser=None):
     p.add_argument("--merge", nargs="+", default=None, metavar="FOLDER",
                    help="with --stage merge: output folders of reproductions of the same "
                         "settings and different seeds (e.g. one per machine or process)")
-    return p
 
 
 def _add_training_extras(p):
