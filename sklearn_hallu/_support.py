@@ -7,6 +7,25 @@ from sklearn.pipeline import Pipeline
 __all__ = ["fit_support", "final_estimator", "embed", "fit_embedding_stats", "view_step"]
 
 
+def check_inductive(clf, where):
+    """Refuse ``embedding_norm="batch_centered_l2"`` where clips are embedded in pieces.
+
+    Parameters
+    ----------
+    clf : HalluAudioClassifier
+        The classifier (the end of the model).
+    where : str
+        The function or class that asks, named in the error.
+    """
+    if getattr(clf, "embedding_norm", None) == "batch_centered_l2":
+        raise ValueError(
+            f"{where} embeds clips in pieces (batches, windows or one support at a time), "
+            "but embedding_norm='batch_centered_l2' centres the clips of each call on their "
+            "own mean, so each piece would get its own centre. Use embedding_norm="
+            "'centered_l2' here: set_params on the classifier, then give the support set "
+            "again (fit_support).")
+
+
 def final_estimator(estimator):
     """Return the classifier at the end of ``estimator`` (itself if it is not a Pipeline).
 

@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 
-from ._support import embed, final_estimator, fit_support
+from ._support import check_inductive, embed, final_estimator, fit_support
 
 __all__ = ["OpenSetClassifier", "open_set_report", "leave_one_out_distances"]
 
@@ -153,6 +153,7 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         self._check_params()
+        check_inductive(final_estimator(self.estimator), "OpenSetClassifier")
         y = np.asarray(y)
         if np.any(y == self.unknown_label):
             raise ValueError(f"unknown_label={self.unknown_label!r} is one of the support "
@@ -189,6 +190,7 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
             The score a threshold is taken on.
         """
         check_is_fitted(self, "threshold_")
+        check_inductive(final_estimator(self.estimator_), "OpenSetClassifier")
         protos = final_estimator(self.estimator_).prototypes_
         return -_sq_distances(embed(self.estimator_, X), protos).min(axis=1)
 

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._file_reading import check_audio_files, read_batch
 from ._window_prediction import _check_pool, predict_proba_windows
+from ._support import check_inductive
 from .exceptions import AudioCroppedWarning, ClipWarning, SilentClipWarning
 from .preprocessing import LogMelTransformer
 
@@ -163,6 +164,7 @@ def _check_model(model):
             "predict_files: the model has no classes to predict yet (no prototypes_). Fit "
             "it, or give it the support set first: fit_support(model, X_support, y_support)."
         ) from None
+    check_inductive(model.steps[-1][1], "predict_files")
 
 
 def _check_options(batch_size, on_error, windows, hop_s, pool):

@@ -419,7 +419,7 @@ def test_model_saved_before_embedding_norm_keeps_its_metric_and_can_take_the_new
     with pytest.raises(ValueError, match=r"fit_embedding_stats\(X_train\)"):
         old.fit_support(X, y)
     old.set_params(embedding_norm="none")
-    with pytest.raises(ValueError, match="'centered_l2' or None, got 'none'"):
+    with pytest.raises(ValueError, match="or None, got 'none'"):
         old.embed(X)
     old.set_params(embedding_norm="centered_l2")
     old.fit_embedding_stats(X)

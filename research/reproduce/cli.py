@@ -87,11 +87,13 @@ def build_parser(parser=None):
     p.add_argument("--per-view-weight", type=float, default=1.0,
                    help="weight of each view's own loss in the multi-view models (0: the "
                         "paper's loss)")
-    p.add_argument("--embedding-norm", default="centered_l2", choices=["centered_l2", "none"],
+    p.add_argument("--embedding-norm", default="centered_l2",
+                   choices=["centered_l2", "batch_centered_l2", "none"],
                    help="how test episodes compare embeddings: centred on the training clips' "
                         "mean and L2-normalised per view (default, chosen on validation: "
-                        "research/embedding_norm.py), or raw (the paper's). Saved models are "
-                        "reused under either")
+                        "research/embedding_norm.py); centred on the test split's own clips "
+                        "(batch_centered_l2, transductive: docs/beyond.rst); or raw (the "
+                        "paper's). Saved models are reused under any")
     p.add_argument("--train-way", type=int, default=5,
                    help="classes per training episode (5-shot, 5 queries each; default 5, "
                         "the test episodes' way); validation and test keep their own")

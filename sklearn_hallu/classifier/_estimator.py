@@ -31,7 +31,10 @@ from ._engine import (
 from ._persist import net_from_state, net_to_state
 from ._pretrain import supervised_pretrain
 
-__all__ = ["HalluAudioClassifier"]
+__all__ = ["HalluAudioClassifier", "EMBEDDING_NORMS"]
+
+#: the values of ``embedding_norm`` besides None; the second is transductive
+EMBEDDING_NORMS = ("centered_l2", "batch_centered_l2")
 
 
 class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
@@ -43,7 +46,9 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     this is the plain prototypical network, the paper's baseline. By default
     (``embedding_norm="centered_l2"``) ``e`` and ``p_c`` are taken from embeddings centred
     on the training clips' mean, each view's part rescaled to one common norm; with
-    ``embedding_norm=None`` they are the raw embeddings, the paper's metric.
+    ``embedding_norm=None`` they are the raw embeddings, the paper's metric; with
+    ``embedding_norm="batch_centered_l2"`` the centre is the mean of the clips classified
+    together in one call (transductive).
 
     ``fit`` meta-trains the backbones on episodes drawn from ``y`` (unless
     ``train_backbone=False``), then stores one prototype per class of ``y``, so that
@@ -109,14 +114,25 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     per_view_weight : float, default=1.0
         Weight of an extra loss that makes each view's branch classify alone (the paper
         has none, 0.0; 1.0 was better on the validation classes: :doc:`/results`).
-    embedding_norm : {"centered_l2"} or None, default="centered_l2"
+    embedding_norm : {"centered_l2", "batch_centered_l2"} or None, default="centered_l2"
         How prediction compares embeddings. ``"centered_l2"``: subtract the training
         clips' mean embedding, then give each view's part the same norm (SimpleShot's
         centring and L2 normalisation; better on both validation splits,
-        :doc:`/results`). ``None``: raw embeddings, the paper's metric. Training and
-        its best-epoch choice always use raw embeddings.
+        :doc:`/results`). ``"batch_centered_l2"``: the same, but the centre is the mean
+        embedding of the clips of each ``predict``/``predict_proba``/``embed`` call, and
+        the prototypes are made again from the support clips' raw embeddings with that
+        centre (transductive: a clip's answer depends on the other clips of the call,
+        so a call needs at least 2 clips; classify a folder of new recordings in one
+        call). It helped on sounds unlike the training classes
+        (:ref:`batch-centre`); :func:`~sklearn_hallu.detection.detect_events`,
+        :func:`~sklearn_hallu.predict_files` and
+        :class:`~sklearn_hallu.open_set.OpenSetClassifier`, which embed in pieces, refuse it.
+        ``None``: raw embeddings, the paper's metric. Training and its best-epoch
+        choice always use raw embeddings.
 
         .. versionadded:: 0.2.0
+        .. versionchanged:: 0.3.0
+           ``"batch_centered_l2"``.
     test_time_shifts : int, default=1
         Test-time augmentation: a clip's embedding (for prototypes, predictions and
         the centring of ``embedding_norm``) is the mean of the embeddings of this many
@@ -261,7 +277,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         "spec_augment": [dict, None],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "per_view_weight": [Interval(Real, 0, None, closed="left")],
-        "embedding_norm": [StrOptions({"centered_l2"}), None],
+        "embedding_norm": [StrOptions(set(EMBEDDING_NORMS)), None],
         "test_time_shifts": [Interval(Integral, 1, None, closed="left")],
         "crop_views": ["boolean", list, tuple],
         "standardize": ["boolean"],
@@ -449,7 +465,13 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         emb = self._clip_embeddings(X, progress=self.verbose >= 2)
         if stats_from is not None:
             self._set_embedding_stats(emb[torch.from_numpy(stats_from)])
-        emb = self._normalize(emb)
+        if self.embedding_norm == "batch_centered_l2":  # made again with each call's centre
+            self.support_embeddings_ = emb.numpy().astype(np.float32)
+            self.support_labels_ = y_idx.astype(np.int64)
+        else:
+            self.__dict__.pop("support_embeddings_", None)
+            self.__dict__.pop("support_labels_", None)
+        emb = self._normalize(emb)  # batch_centered_l2: centred on the supports' own mean
         self.prototypes_norm_ = self.embedding_norm
         self.prototypes_shifts_ = self.test_time_shifts
         protos = class_prototypes(emb, torch.from_numpy(y_idx.astype(np.int64)), len(classes))
@@ -535,9 +557,11 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         """Apply ``embedding_norm`` to raw embeddings (a CPU tensor)."""
         if self.embedding_norm is None:
             return emb
-        if self.embedding_norm != "centered_l2":  # set_params does not validate
-            raise ValueError(f"embedding_norm must be 'centered_l2' or None, got "
+        if self.embedding_norm not in EMBEDDING_NORMS:  # set_params does not validate
+            raise ValueError(f"embedding_norm must be one of {EMBEDDING_NORMS} or None, got "
                              f"{self.embedding_norm!r}.")
+        if self.embedding_norm == "batch_centered_l2":
+            return self._batch_centered(emb, emb)
         if not hasattr(self, "embedding_mean_"):
             raise ValueError(
                 f"embedding_norm={self.embedding_norm!r} needs the mean embedding of the "
@@ -552,7 +576,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     def _check_stats_shifts(self):
         """Refuse a centring computed under other ``test_time_shifts``."""
         made_with = getattr(self, "embedding_stats_shifts_", 1)
-        if self.embedding_norm is not None and made_with != self.test_time_shifts:
+        if self.embedding_norm == "centered_l2" and made_with != self.test_time_shifts:
             raise ValueError(
                 f"The centring of embedding_norm={self.embedding_norm!r} was computed with "
                 f"test_time_shifts={made_with}, not the current {self.test_time_shifts}. "
@@ -582,13 +606,41 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 f"The prototypes of this {type(self).__name__} were made with "
                 f"test_time_shifts={shifts}, not the current {self.test_time_shifts}. Give "
                 "the support set again: fit_support(X_support, y_support), or refit.")
+        if self.embedding_norm == "batch_centered_l2":
+            return self._batch_logits(X)
         return prototype_logits(self._embed(X), torch.from_numpy(self.prototypes_))
+
+    def _batch_centered(self, emb, batch):
+        """``centered_l2`` of ``emb`` on the mean of ``batch`` (raw embeddings of a call)."""
+        if len(batch) < 2:
+            raise ValueError(
+                f"embedding_norm='batch_centered_l2' centres the clips of a call on their own "
+                f"mean, so a call needs at least 2 clips, got {len(batch)}. Classify the "
+                "clips together in one call, or use embedding_norm='centered_l2'.")
+        return centered_l2(emb, batch.mean(dim=0), self.view_slices_,
+                           getattr(self, "embedding_scale_", 1.0))
+
+    def _batch_logits(self, X):
+        """Logits under ``batch_centered_l2``: the supports re-centred on this call's clips."""
+        if not hasattr(self, "support_embeddings_"):
+            raise ValueError(
+                f"This {type(self).__name__} kept no raw support embeddings, which "
+                "embedding_norm='batch_centered_l2' needs. Give the support set again: "
+                "fit_support(X_support, y_support), or refit.")
+        X = self._check_X(X)
+        with torch_threads(self.n_threads):
+            raw = self._clip_embeddings(X)
+        sup = self._batch_centered(torch.from_numpy(self.support_embeddings_), raw)
+        protos = class_prototypes(sup, torch.from_numpy(self.support_labels_),
+                                  len(self.classes_))
+        return prototype_logits(self._batch_centered(raw, raw), protos)
 
     def embed(self, X):
         """Compute the clips' embeddings: the views' embeddings concatenated.
 
         With ``embedding_norm="centered_l2"``, each view's part is centred on the
-        training clips' mean and rescaled to a common norm, as prediction uses it.
+        training clips' mean and rescaled to a common norm, as prediction uses it;
+        with ``"batch_centered_l2"`` the centre is the mean of ``X``'s clips.
 
         Parameters
         ----------

@@ -9,7 +9,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .._support import embed, final_estimator
+from .._support import check_inductive, embed, final_estimator
 from .._window_prediction import _check_model
 from ..exceptions import SilentClipWarning
 from ..preprocessing import window_clips
@@ -544,6 +544,7 @@ def detect_events(model, recording, *, support=None, support_events=None, n_supp
     """
     _check_options(threshold, smoothing, min_duration, background, n_background, batch_size)
     logmel, n_model = _check_model(model, "detect_events")
+    check_inductive(final_estimator(model), "detect_events")
     if window is None and support is None and support_events is None:
         window = n_model / logmel.sr  # the model's own prototypes were made of whole clips
     win, hop = _check_window(window, hop, n_model, logmel)
