@@ -23,7 +23,7 @@ def check_inductive(clf, where):
             "but embedding_norm='batch_centered_l2' centres the clips of each call on their "
             "own mean, so each piece would get its own centre. Use embedding_norm="
             "'centered_l2' here: set_params on the classifier, then give the support set "
-            "again (fit_support).")
+            "again (fit_support); for the command line, save the model again after that.")
 
 
 def final_estimator(estimator):

@@ -189,10 +189,13 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_clips,)
             The score a threshold is taken on.
         """
+        return -_sq_distances(embed(self.estimator_, X), self._prototypes()).min(axis=1)
+
+    def _prototypes(self):
+        """The support prototypes, from a fitted model that embeds clips one by one."""
         check_is_fitted(self, "threshold_")
         check_inductive(final_estimator(self.estimator_), "OpenSetClassifier")
-        protos = final_estimator(self.estimator_).prototypes_
-        return -_sq_distances(embed(self.estimator_, X), protos).min(axis=1)
+        return final_estimator(self.estimator_).prototypes_
 
     def _predict_with(self, scores, nearest):
         out = np.asarray(self.classes_[nearest], dtype=object)
@@ -213,8 +216,7 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_clips,)
             Labels of ``classes_`` or ``unknown_label``.
         """
-        check_is_fitted(self, "threshold_")
-        d = _sq_distances(embed(self.estimator_, X), final_estimator(self.estimator_).prototypes_)
+        d = _sq_distances(embed(self.estimator_, X), self._prototypes())
         return self._predict_with(-d.min(axis=1), d.argmin(axis=1))
 
 
@@ -244,9 +246,8 @@ def open_set_report(model, X_known, y_known, X_unknown, *, false_alarm_rate=0.05
         calibrated threshold: ``known_accuracy``, ``known_rejected`` and
         ``unknown_rejected`` (fractions).
     """
-    check_is_fitted(model, "threshold_")
+    protos = model._prototypes()
     y_known = np.asarray(y_known)
-    protos = final_estimator(model.estimator_).prototypes_
     d_known = _sq_distances(embed(model.estimator_, X_known), protos)
     s_known, nearest = -d_known.min(axis=1), d_known.argmin(axis=1)
     s_unknown = model.score_samples(X_unknown)

@@ -23,8 +23,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._file_reading import check_audio_files, read_batch
-from ._window_prediction import _check_pool, predict_proba_windows
 from ._support import check_inductive
+from ._window_prediction import _check_pool, predict_proba_windows
 from .exceptions import AudioCroppedWarning, ClipWarning, SilentClipWarning
 from .preprocessing import LogMelTransformer
 

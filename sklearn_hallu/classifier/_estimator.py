@@ -118,12 +118,13 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         How prediction compares embeddings. ``"centered_l2"``: subtract the training
         clips' mean embedding, then give each view's part the same norm (SimpleShot's
         centring and L2 normalisation; better on both validation splits,
-        :doc:`/results`). ``"batch_centered_l2"``: the same, but the centre is the mean
-        embedding of the clips of each ``predict``/``predict_proba``/``embed`` call, and
-        the prototypes are made again from the support clips' raw embeddings with that
-        centre (transductive: a clip's answer depends on the other clips of the call,
-        so a call needs at least 2 clips; classify a folder of new recordings in one
-        call). It helped on sounds unlike the training classes
+        :doc:`/results`). ``"batch_centered_l2"``: the same, but at each
+        ``predict``/``predict_proba``/``decision_function`` call the centre is the mean
+        raw embedding of the support clips (kept from ``fit`` or :meth:`fit_support`)
+        and the call's clips together, and the prototypes are made again with it; at
+        an ``embed`` call it is the mean of the call's clips (at least 2). Transductive:
+        a clip's answer depends on the other clips of the call, so classify a folder of
+        new recordings in one call. It helped on sounds unlike the training classes
         (:ref:`batch-centre`); :func:`~sklearn_hallu.detection.detect_events`,
         :func:`~sklearn_hallu.predict_files` and
         :class:`~sklearn_hallu.open_set.OpenSetClassifier`, which embed in pieces, refuse it.
@@ -223,8 +224,16 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     embedding_scale_ : float
         Mean norm of those clips' centred view embeddings: each view's norm after
         ``"centered_l2"``.
-    prototypes_norm_ : {"centered_l2"} or None
-        The ``embedding_norm`` the prototypes were made with.
+    prototypes_norm_ : {"centered_l2", "batch_centered_l2", "stale"} or None
+        The ``embedding_norm`` the prototypes were made with (``"stale"``: before a
+        :meth:`fit_embedding_stats` that changed the statistics).
+    support_embeddings_ : ndarray of shape (n_support, embedding_dim)
+        Only with ``"batch_centered_l2"``: the raw embeddings of the clips the
+        prototypes come from (the last ``fit`` or :meth:`fit_support`); each prediction
+        centres them anew. ``prototypes_`` is then their prototypes centred on their own
+        mean, for reading only: prediction does not use it.
+    support_labels_ : ndarray of shape (n_support,)
+        Only with ``"batch_centered_l2"``: each support clip's index in ``classes_``.
     prototypes_shifts_ : int
         The ``test_time_shifts`` the prototypes were made with.
     embedding_stats_shifts_ : int
@@ -465,16 +474,16 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         emb = self._clip_embeddings(X, progress=self.verbose >= 2)
         if stats_from is not None:
             self._set_embedding_stats(emb[torch.from_numpy(stats_from)])
+        raw = emb.numpy().astype(np.float32)
+        emb = self._normalize(emb)  # batch_centered_l2: centred on the supports' own mean
+        protos = class_prototypes(emb, torch.from_numpy(y_idx.astype(np.int64)), len(classes))
         if self.embedding_norm == "batch_centered_l2":  # made again with each call's centre
-            self.support_embeddings_ = emb.numpy().astype(np.float32)
-            self.support_labels_ = y_idx.astype(np.int64)
+            self.support_embeddings_, self.support_labels_ = raw, y_idx.astype(np.int64)
         else:
             self.__dict__.pop("support_embeddings_", None)
             self.__dict__.pop("support_labels_", None)
-        emb = self._normalize(emb)  # batch_centered_l2: centred on the supports' own mean
         self.prototypes_norm_ = self.embedding_norm
         self.prototypes_shifts_ = self.test_time_shifts
-        protos = class_prototypes(emb, torch.from_numpy(y_idx.astype(np.int64)), len(classes))
         self.classes_, self.prototypes_ = classes, protos.numpy().astype(np.float32)
 
     def fit_support(self, X, y):
@@ -549,7 +558,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         X = self._check_X(X)
         with torch_threads(self.n_threads):
             self._set_embedding_stats(self._clip_embeddings(X))
-        if getattr(self, "prototypes_norm_", None) == "centered_l2":
+        if getattr(self, "prototypes_norm_", None) in EMBEDDING_NORMS:
             self.prototypes_norm_ = "stale"
         return self
 
@@ -560,9 +569,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         if self.embedding_norm not in EMBEDDING_NORMS:  # set_params does not validate
             raise ValueError(f"embedding_norm must be one of {EMBEDDING_NORMS} or None, got "
                              f"{self.embedding_norm!r}.")
-        if self.embedding_norm == "batch_centered_l2":
-            return self._batch_centered(emb, emb)
-        if not hasattr(self, "embedding_mean_"):
+        if not hasattr(self, "embedding_scale_"):
             raise ValueError(
                 f"embedding_norm={self.embedding_norm!r} needs the mean embedding of the "
                 f"training clips, which this {type(self).__name__} lacks (it was saved by "
@@ -570,13 +577,15 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 "fit_embedding_stats(X_train) with the clips it was trained on, or set "
                 "embedding_norm=None, the metric it was made with.")
         self._check_stats_shifts()
+        if self.embedding_norm == "batch_centered_l2":
+            return self._batch_centered(emb, emb)
         return centered_l2(emb, torch.from_numpy(self.embedding_mean_), self.view_slices_,
                            self.embedding_scale_)
 
     def _check_stats_shifts(self):
         """Refuse a centring computed under other ``test_time_shifts``."""
         made_with = getattr(self, "embedding_stats_shifts_", 1)
-        if self.embedding_norm == "centered_l2" and made_with != self.test_time_shifts:
+        if self.embedding_norm is not None and made_with != self.test_time_shifts:
             raise ValueError(
                 f"The centring of embedding_norm={self.embedding_norm!r} was computed with "
                 f"test_time_shifts={made_with}, not the current {self.test_time_shifts}. "
@@ -611,17 +620,18 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         return prototype_logits(self._embed(X), torch.from_numpy(self.prototypes_))
 
     def _batch_centered(self, emb, batch):
-        """``centered_l2`` of ``emb`` on the mean of ``batch`` (raw embeddings of a call)."""
+        """``centered_l2`` of ``emb`` on the mean of ``batch`` (raw embeddings)."""
         if len(batch) < 2:
             raise ValueError(
-                f"embedding_norm='batch_centered_l2' centres the clips of a call on their own "
-                f"mean, so a call needs at least 2 clips, got {len(batch)}. Classify the "
-                "clips together in one call, or use embedding_norm='centered_l2'.")
-        return centered_l2(emb, batch.mean(dim=0), self.view_slices_,
-                           getattr(self, "embedding_scale_", 1.0))
+                f"embedding_norm='batch_centered_l2' centres the clips of an embed call on "
+                f"their own mean, so the call needs at least 2 clips, got {len(batch)}. Embed "
+                "the clips together in one call, or use embedding_norm='centered_l2'.")
+        centre = batch.double().mean(dim=0).to(batch.dtype)  # the same in any clip order
+        return centered_l2(emb, centre, self.view_slices_, self.embedding_scale_)
 
     def _batch_logits(self, X):
-        """Logits under ``batch_centered_l2``: the supports re-centred on this call's clips."""
+        """Logits under ``batch_centered_l2``: supports and queries centred on the mean of
+        both (as when a whole split, supports included, is embedded in one call)."""
         if not hasattr(self, "support_embeddings_"):
             raise ValueError(
                 f"This {type(self).__name__} kept no raw support embeddings, which "
@@ -630,10 +640,11 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         X = self._check_X(X)
         with torch_threads(self.n_threads):
             raw = self._clip_embeddings(X)
-        sup = self._batch_centered(torch.from_numpy(self.support_embeddings_), raw)
-        protos = class_prototypes(sup, torch.from_numpy(self.support_labels_),
-                                  len(self.classes_))
-        return prototype_logits(self._batch_centered(raw, raw), protos)
+        sup = torch.from_numpy(self.support_embeddings_)
+        both = torch.cat([sup, raw])  # the centre: the supports and this call's clips
+        protos = class_prototypes(self._batch_centered(sup, both),
+                                  torch.from_numpy(self.support_labels_), len(self.classes_))
+        return prototype_logits(self._batch_centered(raw, both), protos)
 
     def embed(self, X):
         """Compute the clips' embeddings: the views' embeddings concatenated.
