@@ -1,0 +1,186 @@
+"""Ensembles of trained networks at prediction (issue 23; rule: research/results/ensemble/RULES.md).
+
+A clip's ensemble embedding is the concatenation of its members' embeddings, each centred
+on that member's own training clips' mean and L2-normalised (every member weighs the
+same); prototypes are the means, as usual. ``validate`` scores ensembles of the lever
+runs' models on the validation and probe classes against their members::
+
+    python -m research.ensemble validate --out research/results/ensemble \\
+        --models research/results/levers --tta 1 8 \\
+        --ensembles base_ref:0+base_ref:1 base_ref:1+base_ref:2
+
+Nothing is retrained; the test classes are not read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from research.reproduce.features import log
+from sklearn_hallu.model_selection import paired_clip_gain
+
+from .transfer.layers import per_clip, tta_embeddings
+
+__all__ = ["parse_ensemble", "unit_centred", "ensemble_embedding", "main"]
+
+
+def parse_ensemble(spec):
+    """``"base_ref:0+base_ref:1"`` -> ``[("base_ref", 0), ("base_ref", 1)]``."""
+    members = []
+    for part in spec.split("+"):
+        variant, sep, seed = part.rpartition(":")
+        if not sep or not variant or not seed.isdigit():
+            raise ValueError(f"an ensemble member is VARIANT:SEED, got {part!r} in {spec!r}")
+        members.append((variant, int(seed)))
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {spec!r}")
+    return members
+
+
+def unit_centred(emb, centre):
+    """Centre on ``centre``, then unit L2 norm per clip."""
+    c = np.asarray(emb, dtype=np.float64) - centre
+    return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+
+
+def ensemble_embedding(parts):
+    """Concatenate members' unit-norm embeddings (each member weighs the same)."""
+    return np.concatenate(parts, axis=1)
+
+
+def _find_model(dirs, variant, seed):
+    for d in dirs:
+        path = Path(d) / "models" / f"{variant}_seed{seed}.joblib"
+        if path.is_file():
+            run = Path(d) / "runs" / f"{variant}_seed{seed}.json"
+            return path, json.loads(run.read_text()) if run.is_file() else {}
+    raise FileNotFoundError(f"no model {variant}_seed{seed}.joblib under "
+                            f"{[str(Path(d) / 'models') for d in dirs]}")
+
+
+def _member_embeddings(path, X_base, splits, n_tta):
+    """``{split: unit-centred embeddings}`` of one trained model."""
+    model = joblib.load(path)
+    clf = model[-1] if isinstance(model, Pipeline) else model
+    centre = tta_embeddings(clf, X_base, n_tta)["block3"].mean(axis=0)
+    return {name: unit_centred(tta_embeddings(clf, Xs, n_tta)["block3"], centre)
+            for name, (Xs, _) in splits.items()}
+
+
+def _gain_rows(kind, label, split, setting, per_ens):
+    """Pool ensembles of one kind: gain over the members' mean and over the best member."""
+    rows = []
+    for ref in ("members_mean", "best_member"):
+        g = paired_clip_gain([(e["ensemble"], e[ref]) for e in per_ens])
+        rows.append({"kind": kind, "tta": label, "split": split, "setting": setting,
+                     "against": ref, "n": len(per_ens),
+                     "ensemble": 100 * float(np.mean([e["ensemble"].mean() for e in per_ens])),
+                     "reference": 100 * float(np.mean([e[ref].mean() for e in per_ens])),
+                     "gain": g["gain"], "ci95_clips": g["ci95_clips"]})
+    return rows
+
+
+def kind_of(members):
+    """Name an ensemble by its variants: ``base_ref x2``, ``base_ref+base_episode_shift``."""
+    variants = [v for v, _ in members]
+    return f"{variants[0]} x{len(variants)}" if len(set(variants)) == 1 else "+".join(variants)
+
+
+def score(ensembles, embs, splits, passes):
+    """Per-clip accuracies of each ensemble and its members, pooled by kind."""
+    by_kind = {}
+    for spec in ensembles:
+        members = parse_ensemble(spec)
+        for split, (_, ys) in splits.items():
+            joined = per_clip(ensemble_embedding([embs[m][split] for m in members]), ys, passes)
+            alone = [per_clip(embs[m][split], ys, passes) for m in members]
+            for setting, acc in joined.items():
+                singles = np.stack([a[setting] for a in alone])
+                best = singles[np.argmax(singles.mean(axis=1))]
+                by_kind.setdefault((kind_of(members), split, setting), []).append(
+                    {"spec": spec, "ensemble": acc, "members_mean": singles.mean(axis=0),
+                     "best_member": best})
+    return by_kind
+
+
+def markdown(rows, command):
+    lines = ["# Ensembles of trained networks against their members", "",
+             f"Command: `{command}`", "",
+             "Ensemble: members' centred, unit-norm embeddings concatenated. Gain: the "
+             "ensemble minus the mean of its members (or its best member, by mean accuracy on "
+             "that split), paired on the same clips and episodes; ensembles of one kind "
+             "pooled (n); points ± 95% CI over the clips.", "",
+             "| ensemble kind | shifts | split | setting | n | against | ensemble | reference "
+             "| gain |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['kind']} | {r['tta']} | {r['split']} | {r['setting']} | {r['n']} "
+                     f"| {r['against']} | {r['ensemble']:.2f} | {r['reference']:.2f} | "
+                     f"{r['gain']:+.2f} ± {r['ci95_clips']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def validate(args, argv):
+    from research.ablation import probe_classes, training_clips
+
+    y, split, features, keep = training_clips(args.data_home)
+    X = features(1024, keep)
+    members = sorted({m for spec in args.ensembles for m in parse_ensemble(spec)})
+    runs = {m: _find_model(args.models, *m) for m in members}
+    held_out = {tuple(run.get("probe_classes", ())) for _, run in runs.values()}
+    if len(held_out) != 1 or any(run["config"]["n_fft"] != 1024 for _, run in runs.values()):
+        raise SystemExit("the members must share their probe classes and n_fft 1024, got "
+                         f"probe classes {sorted(held_out)}")
+    probe = np.isin(y, probe_classes(split, len(next(iter(held_out)))))
+    va = np.isin(y, split["validation"])
+    splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe])}
+    rows = []
+    for n_tta in args.tta:
+        embs = {}
+        for variant, seed in members:
+            embs[(variant, seed)] = _member_embeddings(runs[(variant, seed)][0],
+                                                       X[~probe & ~va], splits, n_tta)
+            log(f"{variant} seed {seed}, {n_tta} shifts: embedded")
+        label = "1" if n_tta == 1 else str(n_tta)
+        for (kind, split_name, setting), per_ens in score(
+                args.ensembles, embs, splits, args.passes).items():
+            rows += _gain_rows(kind, label, split_name, setting, per_ens)
+    command = "python -m research.ensemble " + " ".join(sys.argv[1:] if argv is None else argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps({"command": command, "rows": rows}))
+    (out / f"{args.name}.md").write_text(markdown(rows, command))
+    print(markdown(rows, command))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m research.ensemble",
+                                description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="stage", required=True)
+    v = sub.add_parser("validate", help="ensembles of lever models on validation and probe")
+    v.add_argument("--out", required=True)
+    v.add_argument("--models", nargs="+", required=True,
+                   help="lever run folders holding models/ and runs/")
+    v.add_argument("--ensembles", nargs="+", required=True,
+                   help="VARIANT:SEED+VARIANT:SEED[+...] each")
+    v.add_argument("--tta", nargs="+", type=int, default=[1])
+    v.add_argument("--passes", type=int, default=10)
+    v.add_argument("--data-home", default=None)
+    v.add_argument("--name", default="validation")
+    args = p.parse_args(argv)
+    for spec in args.ensembles:
+        try:
+            parse_ensemble(spec)
+        except ValueError as e:
+            p.error(str(e))
+    validate(args, argv)
+
+
+if __name__ == "__main__":
+    main()

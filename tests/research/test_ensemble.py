@@ -1,0 +1,37 @@
+"""research.ensemble: members' embeddings joined, scored against the members."""
+
+import numpy as np
+import pytest
+
+from research import ensemble
+
+
+def test_parse_ensemble_and_its_errors():
+    assert ensemble.parse_ensemble("base_ref:0+base_ref:12") == [("base_ref", 0),
+                                                                ("base_ref", 12)]
+    for bad in ("base_ref:0", "base_ref+base_ref:1", "base_ref:x+base_ref:1"):
+        with pytest.raises(ValueError, match="VARIANT:SEED|at least 2"):
+            ensemble.parse_ensemble(bad)
+
+
+def test_members_weigh_the_same_and_a_copy_adds_nothing():
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(5), 8)
+    good = rng.randn(40, 6) + 3 * np.eye(6)[y]  # a member that separates the classes
+    noise = rng.randn(40, 6) * 100  # a member of large, useless numbers
+    a, b = (ensemble.unit_centred(e, e.mean(0)) for e in (good, noise))
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0)
+    joined = ensemble.ensemble_embedding([a, b])
+    assert joined.shape == (40, 12)
+    # the noise member cannot drown the good one: both halves have unit norm
+    np.testing.assert_allclose(np.linalg.norm(joined[:, 6:], axis=1), 1.0)
+    splits = {"val": (None, y)}
+    embs = {("g", 0): {"val": a}, ("g", 1): {"val": a.copy()}, ("n", 0): {"val": b}}
+    by_kind = ensemble.score(["g:0+g:1", "g:0+n:0"], embs, splits, passes=2)
+    copy = by_kind[("g x2", "val", "5w1s")][0]
+    np.testing.assert_array_equal(copy["ensemble"], copy["members_mean"])  # same geometry
+    mixed = by_kind[("g+n", "val", "5w5s")][0]
+    from research.transfer.layers import per_clip
+
+    np.testing.assert_array_equal(mixed["best_member"], per_clip(a, y, 2)["5w5s"])
+    assert mixed["best_member"].mean() > mixed["members_mean"].mean()
