@@ -9,7 +9,17 @@ runs' models on the validation and probe classes against their members::
         --models research/results/levers --tta 1 8 \\
         --ensembles base_ref:0+base_ref:1 base_ref:1+base_ref:2
 
-Nothing is retrained; the test classes are not read.
+``test`` is the one look at the test classes that the rule allows after validation: it
+joins reproductions' saved models (``RUN:KIND:SEED`` each) and writes a reproduction-like
+``results.json`` (one entry per ensemble kind, the first member's seed deciding the
+episodes), so that ``python -m research.cross_run_gain`` pairs it per clip with a member
+alone::
+
+    python -m research.ensemble test --out docs/results/cpu_headline_ens \
+        --reference docs/results/cpu_headline_tta --kind baseline_pair --tta 8 \
+        --members docs/results/cpu_headline:baseline:0+docs/results/more:baseline:5
+
+Nothing is retrained; ``validate`` does not read the test classes.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from sklearn_hallu.model_selection import paired_clip_gain
 
 from .transfer.layers import per_clip, tta_embeddings
 
-__all__ = ["parse_ensemble", "unit_centred", "ensemble_embedding", "main"]
+__all__ = ["parse_ensemble", "parse_member", "unit_centred", "ensemble_embedding", "main"]
 
 
 def parse_ensemble(spec):
@@ -159,6 +169,64 @@ def validate(args, argv):
     print(markdown(rows, command))
 
 
+def parse_member(spec):
+    """``"RUN:KIND:SEED"`` -> ``(RUN, KIND, SEED)`` (RUN may hold colons)."""
+    run, _, rest = spec.rpartition(":")
+    run, _, kind = run.rpartition(":")
+    if not run or not kind or not rest.isdigit():
+        raise ValueError(f"a test member is RUN:KIND:SEED, got {spec!r}")
+    return run, kind, int(rest)
+
+
+def test_stage(args, argv):
+    """Score ensembles of saved reproduction models on the test classes (rule 2)."""
+    from research.reproduce.experiments import _report_dict, _with_embedding_norm
+    from research.reproduce.features import load_features
+    from research.reproduce.paper import K_SHOT_SETTINGS, SETTINGS
+    from research.reproduce.report import git_commit
+    from research.reproduce.summary import model_entry
+    from sklearn_hallu import embed
+    from sklearn_hallu.model_selection import few_shot_report
+
+    ref = json.loads((Path(args.reference) / "results.json").read_text())
+    cfg = {**ref["config"], "embedding_norm": "centered_l2", "test_time_shifts": args.tta}
+    feats = load_features(args.data_home, None, quick=bool(ref.get("quick")),
+                          logmel={"n_fft": cfg["logmel"]["n_fft"]})
+    ids, y = feats["dataset"]["class_split"], feats["target"]
+    X = feats["X"].astype(np.float32, copy=False)
+    test, trval = np.isin(y, ids["test"]), np.isin(y, list(ids["train"]) + list(ids["validation"]))
+    per_seed = []
+    for spec in args.members:
+        members = [parse_member(m) for m in spec.split("+")]
+        parts, model = [], None
+        for run, kind, seed in members:
+            model = _with_embedding_norm(
+                joblib.load(Path(run) / "models" / f"{kind}_seed{seed}.joblib"), cfg,
+                X[trval], y[trval])
+            e = np.asarray(embed(model, X[test]), dtype=np.float64)
+            parts.append(e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12))
+            log(f"{spec}: {kind} seed {seed} embedded")
+        emb, seed = ensemble_embedding(parts), members[0][2]
+        reports = [few_shot_report(model, X[test], y[test], settings=s, protocol="paper",
+                                   n_repeats=cfg["repeats"], random_state=seed,
+                                   embeddings=emb) for s in (SETTINGS, K_SHOT_SETTINGS)]
+        log(f"{spec}:\n{reports[0]}")
+        per_seed.append({"seed": seed, "members": spec, "test": _report_dict(reports[0]),
+                         "k_shot": _report_dict(reports[1])})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    res = json.loads(path.read_text()) if path.is_file() else {
+        **{k: ref[k] for k in ("config", "dataset", "paper", "machine", "quick")},
+        "config": cfg, "models": {}, "commands": {}}
+    command = "python -m research.ensemble " + " ".join(sys.argv[1:] if argv is None else argv)
+    res["models"][args.kind] = model_entry(per_seed)
+    res["commands"][args.kind] = command
+    res.update(command=command, commit=git_commit(), seeds=[p["seed"] for p in per_seed])
+    path.write_text(json.dumps(res, indent=1))
+    log(f"wrote {path} ({args.kind})")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m research.ensemble",
                                 description=__doc__.split("\n\n")[0])
@@ -173,13 +241,23 @@ def main(argv=None):
     v.add_argument("--passes", type=int, default=10)
     v.add_argument("--data-home", default=None)
     v.add_argument("--name", default="validation")
+    t = sub.add_parser("test", help="one look at the test classes (rule 2)")
+    t.add_argument("--out", required=True, help="folder of the ensembles' results.json")
+    t.add_argument("--reference", required=True,
+                   help="a reproduction whose settings (and test clips) are used")
+    t.add_argument("--kind", required=True, help="the entry's name, e.g. baseline_pair")
+    t.add_argument("--members", nargs="+", required=True,
+                   help="RUN:KIND:SEED+RUN:KIND:SEED[+...] per ensemble")
+    t.add_argument("--tta", type=int, default=8, help="test-time shifts of every member")
+    t.add_argument("--data-home", default=None)
     args = p.parse_args(argv)
-    for spec in args.ensembles:
-        try:
-            parse_ensemble(spec)
-        except ValueError as e:
-            p.error(str(e))
-    validate(args, argv)
+    try:
+        for spec in (args.ensembles if args.stage == "validate" else args.members):
+            (parse_ensemble(spec) if args.stage == "validate"
+             else [parse_member(m) for m in spec.split("+")])
+    except ValueError as e:
+        p.error(str(e))
+    (validate if args.stage == "validate" else test_stage)(args, argv)
 
 
 if __name__ == "__main__":

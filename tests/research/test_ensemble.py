@@ -35,3 +35,31 @@ def test_members_weigh_the_same_and_a_copy_adds_nothing():
 
     np.testing.assert_array_equal(mixed["best_member"], per_clip(a, y, 2)["5w5s"])
     assert mixed["best_member"].mean() > mixed["members_mean"].mean()
+
+
+@pytest.mark.esc50
+def test_test_stage_pairs_with_the_reproduction(esc50_root, tmp_path):
+    import json
+
+    from research import cross_run_gain
+    from research.reproduce import cli as reproduce
+
+    run = tmp_path / "run"
+    reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(run),
+                    "--models", "baseline", "--seeds", "0", "1", "--device", "cpu"])
+    out = tmp_path / "ens"
+    common = ["--out", str(out), "--reference", str(run), "--tta", "1",
+              "--data-home", str(esc50_root)]
+    # a network joined with itself is the network: the same per-clip scores
+    ensemble.main(["test", *common, "--kind", "self",
+                   "--members", f"{run}:baseline:0+{run}:baseline:0"])
+    ensemble.main(["test", *common, "--kind", "pair",
+                   "--members", f"{run}:baseline:0+{run}:baseline:1"])
+    res = json.loads((out / "results.json").read_text())
+    ref = json.loads((run / "results.json").read_text())["models"]["baseline"]["per_seed"][0]
+    for s, t in res["models"]["self"]["per_seed"][0]["test"].items():
+        np.testing.assert_allclose(t["per_clip"], ref["test"][s]["per_clip"])
+    assert res["models"]["pair"]["per_seed"][0]["members"].endswith("baseline:1")
+    cross_run_gain.main(["--model", f"{out}:pair", "--baseline", f"{run}:baseline",
+                         "--out", str(tmp_path / "gain")])
+    assert "5-way 1-shot" in (tmp_path / "gain" / "gain.md").read_text()
