@@ -493,3 +493,29 @@ def test_reproduce_recipe_preset_long_tta8_is_the_long_recipe_with_8_shifts():
     given_one = _config(build_parser().parse_args(["--device", "cpu", "--test-time-shifts",
                                                    "1"]))
     assert "test_time_shifts" not in given_one  # 1 is the default: not recorded
+
+
+def test_diff_pairs_the_trained_networks_of_two_studies(tmp_path):
+    from research.transfer import diff
+
+    def record(folder, trained, run="runs/x"):
+        seeds = {str(s): {"words": {"5w1s": {"trained_per_clip": list(trained[s]),
+                                             "untrained_per_clip": [0.5, 0.5, 0.5]}}}
+                 for s in range(2)}
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "transfer.json").write_text(json.dumps(
+            {"run": run, "repeats": 20, "per_model": {"baseline": seeds}}))
+
+    record("a", [[1, 1, 0], [1, 0, 0]])
+    record("b", [[1, 0, 0], [1, 0, 0]])
+    out = tmp_path / "a_vs_b.md"
+    diff.main(["--model", str(tmp_path / "a"), "--reference", str(tmp_path / "b"),
+               "--out", str(out)])
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    trained = next(r for r in rows if r["network"] == "trained")
+    assert trained["gain"] == pytest.approx(100 / 6)  # one clip of 3 gained, in one seed of 2
+    assert next(r for r in rows if r["network"] == "untrained")["gain"] == 0
+    record("c", [[1, 1, 1], [1, 1, 1]], run="runs/other")
+    with pytest.raises(SystemExit, match="other models"):
+        diff.main(["--model", str(tmp_path / "c"), "--reference", str(tmp_path / "b"),
+                   "--out", str(out)])

@@ -1,0 +1,83 @@
+"""Paired difference of the trained networks of two transfer studies of the same models.
+
+Two runs of ``python -m research.transfer.study`` on the same reproduction and tasks score
+the same clips on the same episodes (the episodes depend on the seed and the labels), so
+their trained networks pair per clip: e.g. the batch centre against the training-clip
+centre, what a user gets by switching the option::
+
+    python -m research.transfer.diff --model benchmarks/results/transfer/default_batch_centre \\
+        --reference benchmarks/results/transfer/default \\
+        --out benchmarks/results/transfer/default_batch_centre/vs_default.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sklearn_hallu.model_selection import paired_clip_gain
+
+__all__ = ["paired_trained", "main"]
+
+
+def paired_trained(model, reference, net="trained"):
+    """``{(kind, task, setting): gain dict}``: ``model``'s ``net`` minus ``reference``'s
+    on the seeds both hold (two ``transfer.json`` records)."""
+    rows = {}
+    for kind, seeds in model["per_model"].items():
+        ref = reference["per_model"].get(kind, {})
+        common = sorted(set(seeds) & set(ref), key=int)
+        if not common:
+            continue
+        for task, settings in seeds[common[0]].items():
+            for setting in settings:
+                pairs = [(seeds[s][task][setting][f"{net}_per_clip"],
+                          ref[s][task][setting][f"{net}_per_clip"]) for s in common]
+                rows[(kind, task, setting)] = {**paired_clip_gain(pairs), "seeds": common}
+    if not rows:
+        raise SystemExit("the two studies share no model kind and seed")
+    return rows
+
+
+def markdown(rows, command, names):
+    lines = [f"# {names[0]} minus {names[1]}, paired per clip", "", f"Command: `{command}`", "",
+             "The same models, clips and episodes; points ± 95% CI over the clips (seeds "
+             "averaged per clip) and over the seeds.", "",
+             "| model | task | setting | seeds | network | gain | CI clips | CI seeds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (kind, task, setting, net), g in rows.items():
+        lines.append(f"| {kind} | {task} | {setting} | {len(g['seeds'])} | {net} | "
+                     f"{g['gain']:+.2f} | ±{g['ci95_clips']:.2f} | ±{g['ci95_seeds']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m research.transfer.diff",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="a transfer study's folder (transfer.json)")
+    p.add_argument("--reference", required=True, help="another study of the same models")
+    p.add_argument("--out", required=True, help="the .md to write (a .json beside it)")
+    args = p.parse_args(argv)
+    recs = [json.loads((Path(f) / "transfer.json").read_text())
+            for f in (args.model, args.reference)]
+    if recs[0]["run"] != recs[1]["run"] or recs[0]["repeats"] != recs[1]["repeats"]:
+        raise SystemExit(f"the two studies scored other models or passes: {recs[0]['run']} "
+                         f"({recs[0]['repeats']}) vs {recs[1]['run']} ({recs[1]['repeats']})")
+    rows = {(*k, net): g for net in ("trained", "untrained")
+            for k, g in paired_trained(*recs, net=net).items()}
+    command = "python -m research.transfer.diff " + " ".join(sys.argv[1:] if argv is None
+                                                              else argv)
+    out = Path(args.out)
+    out.write_text(markdown(rows, command, (Path(args.model).name, Path(args.reference).name)))
+    out.with_suffix(".json").write_text(json.dumps(
+        {"command": command, "rows": [{"model": k[0], "task": k[1], "setting": k[2],
+                                       "network": k[3], **g} for k, g in rows.items()]},
+        default=float))
+    print(out.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
