@@ -13,13 +13,14 @@ centre, what a user gets by switching the option::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 
 from sklearn_hallu.model_selection import paired_clip_gain
 
-__all__ = ["paired_trained", "main"]
+__all__ = ["paired_trained", "same_models", "main"]
 
 
 def paired_trained(model, reference, net="trained"):
@@ -39,6 +40,16 @@ def paired_trained(model, reference, net="trained"):
     if not rows:
         raise SystemExit("the two studies share no model kind and seed")
     return rows
+
+
+def same_models(run_a, run_b):
+    """True for one run, or two runs whose saved models are byte for byte the same files
+    (a reproduction's models copied to test them another way)."""
+    if run_a == run_b:
+        return True
+    files = [{f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+              for f in sorted((Path(r) / "models").glob("*.joblib"))} for r in (run_a, run_b)]
+    return bool(files[0]) and files[0] == files[1]
 
 
 def markdown(rows, command, names):
@@ -62,7 +73,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     recs = [json.loads((Path(f) / "transfer.json").read_text())
             for f in (args.model, args.reference)]
-    if recs[0]["run"] != recs[1]["run"] or recs[0]["repeats"] != recs[1]["repeats"]:
+    if not same_models(recs[0]["run"], recs[1]["run"]) or recs[0]["repeats"] != recs[1]["repeats"]:
         raise SystemExit(f"the two studies scored other models or passes: {recs[0]['run']} "
                          f"({recs[0]['repeats']}) vs {recs[1]['run']} ({recs[1]['repeats']})")
     rows = {(*k, net): g for net in ("trained", "untrained")

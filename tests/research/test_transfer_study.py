@@ -519,3 +519,9 @@ def test_diff_pairs_the_trained_networks_of_two_studies(tmp_path):
     with pytest.raises(SystemExit, match="other models"):
         diff.main(["--model", str(tmp_path / "c"), "--reference", str(tmp_path / "b"),
                    "--out", str(out)])
+    # two runs holding copies of the same model files pair; other bytes do not
+    for run, content in (("r1", b"net"), ("r2", b"net"), ("r3", b"other")):
+        (tmp_path / run / "models").mkdir(parents=True)
+        (tmp_path / run / "models" / "baseline_seed0.joblib").write_bytes(content)
+    assert diff.same_models(str(tmp_path / "r1"), str(tmp_path / "r2"))
+    assert not diff.same_models(str(tmp_path / "r1"), str(tmp_path / "r3"))
