@@ -23,12 +23,16 @@ from sklearn_hallu.model_selection import paired_clip_gain
 __all__ = ["paired_trained", "same_models", "main"]
 
 
-def paired_trained(model, reference, net="trained"):
+def paired_trained(model, reference, net="trained", kinds=None):
     """``{(kind, task, setting): gain dict}``: ``model``'s ``net`` minus ``reference``'s
-    on the seeds both hold (two ``transfer.json`` records)."""
+    on the seeds both hold (two ``transfer.json`` records). ``kinds=(a, b)`` pairs kind
+    ``a`` of ``model`` with kind ``b`` of ``reference`` (both studies score every kind of
+    a run on the same episodes per seed), e.g. HalluAudio against the baseline."""
     rows = {}
-    for kind, seeds in model["per_model"].items():
-        ref = reference["per_model"].get(kind, {})
+    pairs = ([(kinds[0], reference["per_model"].get(kinds[1], {}))] if kinds else
+             [(k, reference["per_model"].get(k, {})) for k in model["per_model"]])
+    for kind, ref in pairs:
+        seeds = model["per_model"].get(kind, {})
         common = sorted(set(seeds) & set(ref), key=int)
         if not common:
             continue
@@ -70,6 +74,8 @@ def main(argv=None):
     p.add_argument("--model", required=True, help="a transfer study's folder (transfer.json)")
     p.add_argument("--reference", required=True, help="another study of the same models")
     p.add_argument("--out", required=True, help="the .md to write (a .json beside it)")
+    p.add_argument("--kinds", nargs=2, default=None, metavar=("MODEL_KIND", "REFERENCE_KIND"),
+                   help="pair one model kind with another (e.g. halluaudio baseline)")
     args = p.parse_args(argv)
     recs = [json.loads((Path(f) / "transfer.json").read_text())
             for f in (args.model, args.reference)]
@@ -77,11 +83,13 @@ def main(argv=None):
         raise SystemExit(f"the two studies scored other models or passes: {recs[0]['run']} "
                          f"({recs[0]['repeats']}) vs {recs[1]['run']} ({recs[1]['repeats']})")
     rows = {(*k, net): g for net in ("trained", "untrained")
-            for k, g in paired_trained(*recs, net=net).items()}
+            for k, g in paired_trained(*recs, net=net, kinds=args.kinds).items()}
     command = "python -m research.transfer.diff " + " ".join(sys.argv[1:] if argv is None
                                                               else argv)
     out = Path(args.out)
-    out.write_text(markdown(rows, command, (Path(args.model).name, Path(args.reference).name)))
+    names = [Path(f).name + (f" {k}" if args.kinds else "")
+             for f, k in zip((args.model, args.reference), args.kinds or ("", ""))]
+    out.write_text(markdown(rows, command, names))
     out.with_suffix(".json").write_text(json.dumps(
         {"command": command, "rows": [{"model": k[0], "task": k[1], "setting": k[2],
                                        "network": k[3], **g} for k, g in rows.items()]},

@@ -519,6 +519,16 @@ def test_diff_pairs_the_trained_networks_of_two_studies(tmp_path):
     with pytest.raises(SystemExit, match="other models"):
         diff.main(["--model", str(tmp_path / "c"), "--reference", str(tmp_path / "b"),
                    "--out", str(out)])
+    # one kind against another within one study: the same episodes per seed
+    rec = json.loads((tmp_path / "a" / "transfer.json").read_text())
+    rec["per_model"]["halluaudio"] = json.loads(
+        (tmp_path / "b" / "transfer.json").read_text())["per_model"]["baseline"]
+    (tmp_path / "a" / "transfer.json").write_text(json.dumps(rec))
+    diff.main(["--model", str(tmp_path / "a"), "--reference", str(tmp_path / "a"),
+               "--kinds", "halluaudio", "baseline", "--out", str(out)])
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [r["model"] for r in rows] == ["halluaudio", "halluaudio"]
+    assert rows[0]["gain"] == pytest.approx(-100 / 6)  # b's trained minus a's
     # two runs holding copies of the same model files pair; other bytes do not
     for run, content in (("r1", b"net"), ("r2", b"net"), ("r3", b"other")):
         (tmp_path / run / "models").mkdir(parents=True)
