@@ -34,6 +34,7 @@ from skorch.callbacks import Callback
 from research.reproduce.features import load_features, log
 from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
 from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
+from research.cosine import TrainTemperature
 from research.transfer.curve import transfer_callbacks
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
 from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50
@@ -93,6 +94,8 @@ VARIANTS = {
     # any run, not tuned
     "base_pretrain": ("baseline", {"pretrain_epochs": 30}),
     "hallu_pv_pretrain": ("halluaudio", {"per_view_weight": 1.0, "pretrain_epochs": 30}),
+    # cosine metric in training, temperature 10 (research/cosine.py; fixed, not tuned)
+    "base_cosine": ("baseline", {"train_temperature": 10.0}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
@@ -242,6 +245,8 @@ def build(model, cfg, args, seed, val_classes):
                 f"{src}: run `ablation.py run --variants {cfg['init_whole_from']} --seeds "
                 f"{seed}` first (same --out)")
         callbacks = [("init_whole", InitWholeBranch(src))]
+    if cfg.get("train_temperature"):
+        callbacks = [("cosine", TrainTemperature(cfg["train_temperature"]))]
     clf = HalluAudioClassifier(
         n_way=cfg.get("n_way", 5), k_shot=cfg.get("k_shot", 5),
         max_epochs=args.epochs * factor, n_episodes=args.episodes,

@@ -72,3 +72,22 @@ def test_centered_l2_gives_every_view_one_norm_and_ignores_a_common_offset():
     np.testing.assert_allclose(centered_l2(emb + offset, mean + offset, slices, scale).numpy(),
                                out.numpy(), atol=1e-3)
     np.testing.assert_array_equal(emb.numpy(), raw)  # the input is left alone
+
+
+def test_temperature_makes_the_episode_loss_a_scaled_cosine():
+    import torch.nn.functional as F
+
+    from sklearn_hallu.nn import prototypical_loss
+
+    torch.manual_seed(0)
+    emb = torch.randn(3 * 4, 6) * 5  # 3 classes, 2 supports + 2 queries each, 2 views of 3
+    views = [slice(0, 3), slice(3, 6)]
+    loss, _ = prototypical_loss(emb, 3, 2, views, temperature=10.0)
+    unit = torch.cat([F.normalize(emb[:, s], dim=-1) for s in views], dim=-1)
+    # the same as the raw loss on per-view unit embeddings scaled by sqrt(t / 2)
+    expected, _ = prototypical_loss(unit * 5 ** 0.5, 3, 2, views)
+    torch.testing.assert_close(loss, expected)
+    # the size of the raw embeddings no longer matters
+    torch.testing.assert_close(prototypical_loss(emb * 100, 3, 2, views, temperature=10.0)[0],
+                               loss)
+    assert not torch.allclose(prototypical_loss(emb, 3, 2, views)[0], loss)

@@ -25,11 +25,15 @@ class PrototypicalLoss(torch.nn.Module):
     per_view_weight : float, default=0.0
         Weight of the per-view losses (see :func:`prototypical_loss`); they need
         ``view_slices``, which the training engine sets from the encoder.
+    temperature : float or None, default=None
+        None: the paper's metric on raw embeddings; a number: a cosine metric with
+        that temperature (see :func:`prototypical_loss`).
     """
 
-    def __init__(self, n_way=5, k_shot=5, per_view_weight=0.0):
+    def __init__(self, n_way=5, k_shot=5, per_view_weight=0.0, temperature=None):
         super().__init__()
         self.n_way, self.k_shot, self.per_view_weight = n_way, k_shot, per_view_weight
+        self.temperature = temperature
         self.view_slices = None
         self.last_accuracy = float("nan")
 
@@ -49,7 +53,7 @@ class PrototypicalLoss(torch.nn.Module):
             A scalar.
         """
         loss, acc = prototypical_loss(
-            emb, self.n_way, self.k_shot, self.view_slices, self.per_view_weight
-        )
+            emb, self.n_way, self.k_shot, self.view_slices, self.per_view_weight,
+            temperature=self.temperature)
         self.last_accuracy = acc.item()
         return loss

@@ -79,7 +79,7 @@ def prototype_logits(query: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
 
 
 def prototypical_loss(emb: torch.Tensor, n_way: int, k_shot: int, view_slices=None,
-                      per_view_weight: float = 0.0):
+                      per_view_weight: float = 0.0, temperature=None):
     """Cross-entropy of one episode whose clips are ordered class by class.
 
     Parameters
@@ -96,6 +96,12 @@ def prototypical_loss(emb: torch.Tensor, n_way: int, k_shot: int, view_slices=No
     per_view_weight : float, default=0.0
         Adds ``per_view_weight`` times the mean of each view's own loss, so that
         every branch also learns to classify alone.
+    temperature : float or None, default=None
+        None: raw embeddings (the paper). A number ``t``: each view's part is first
+        scaled to norm ``sqrt(t / 2)``, so that a logit is ``t`` times the cosine of
+        query and support (per view, summed) plus a constant: a cosine metric with
+        temperature ``t`` (Oreshkin et al. 2018's metric scaling; needs ``view_slices``
+        for more than one view).
 
     Returns
     -------
@@ -104,6 +110,10 @@ def prototypical_loss(emb: torch.Tensor, n_way: int, k_shot: int, view_slices=No
     accuracy : Tensor
         The scalar accuracy of the episode's queries.
     """
+    if temperature is not None:
+        slices = view_slices or [slice(None)]
+        emb = torch.cat([F.normalize(emb[:, s], dim=-1) for s in slices], dim=-1)
+        emb = emb * (temperature / 2) ** 0.5
     per_class = emb.reshape(n_way, -1, emb.shape[-1])
     support, query = per_class[:, :k_shot], per_class[:, k_shot:]
     n_query = query.shape[1]
