@@ -31,10 +31,10 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
+from research.cosine import TrainTemperature
 from research.reproduce.features import load_features, log
 from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
 from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
-from research.cosine import TrainTemperature
 from research.transfer.curve import transfer_callbacks
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
 from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50

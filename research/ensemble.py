@@ -120,13 +120,20 @@ def score(ensembles, embs, splits, passes):
     return by_kind
 
 
-def markdown(rows, command):
-    lines = ["# Ensembles of trained networks against their members", "",
-             f"Command: `{command}`", "",
-             "Ensemble: members' centred, unit-norm embeddings concatenated. Gain: the "
-             "ensemble minus the mean of its members (or its best member, by mean accuracy on "
-             "that split), paired on the same clips and episodes; ensembles of one kind "
-             "pooled (n); points ± 95% CI over the clips.", "",
+VERSUS_NOTE = ("A variant against a reference as the library predicts (each network's "
+               "centred, unit-norm embeddings), paired seed by seed on the same clips and "
+               "episodes; points ± 95% CI over the clips (seeds averaged per clip).")
+ENSEMBLE_NOTE = ("Ensemble: members' centred, unit-norm embeddings concatenated. Gain: the "
+                 "ensemble minus the mean of its members (or its best member, by mean accuracy "
+                 "on that split), paired on the same clips and episodes; ensembles of one kind "
+                 "pooled (n); points ± 95% CI over the clips.")
+
+
+def markdown(rows, command, versus=False):
+    title = ("Training variant against its reference" if versus
+             else "Ensembles of trained networks against their members")
+    lines = [f"# {title}", "", f"Command: `{command}`", "",
+             VERSUS_NOTE if versus else ENSEMBLE_NOTE, "",
              "| ensemble kind | shifts | split | setting | n | against | ensemble | reference "
              "| gain |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -136,12 +143,12 @@ def markdown(rows, command):
     return "\n".join(lines) + "\n"
 
 
-def validate(args, argv):
+def _lever_splits(args, members):
+    """The lever runs' clips: ``(runs, X of the base clips, {val, probe: (X, y)})``."""
     from research.ablation import probe_classes, training_clips
 
     y, split, features, keep = training_clips(args.data_home)
     X = features(1024, keep)
-    members = sorted({m for spec in args.ensembles for m in parse_ensemble(spec)})
     runs = {m: _find_model(args.models, *m) for m in members}
     held_out = {tuple(run.get("probe_classes", ())) for _, run in runs.values()}
     if len(held_out) != 1 or any(run["config"]["n_fft"] != 1024 for _, run in runs.values()):
@@ -149,24 +156,58 @@ def validate(args, argv):
                          f"probe classes {sorted(held_out)}")
     probe = np.isin(y, probe_classes(split, len(next(iter(held_out)))))
     va = np.isin(y, split["validation"])
-    splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe])}
+    return runs, X[~probe & ~va], {"val": (X[va], y[va]), "probe": (X[probe], y[probe])}
+
+
+def versus(args, argv):
+    """One variant against a reference, seed by seed, as the library predicts (centred-L2)."""
+    members = [(v, s) for s in args.seeds for v in (args.variant, args.reference)]
+    runs, X_base, splits = _lever_splits(args, members)
+    rows = []
+    for n_tta in args.tta:
+        embs = {m: _member_embeddings(runs[m][0], X_base, splits, n_tta) for m in members}
+        for split, (_, ys) in splits.items():
+            acc = {m: per_clip(embs[m][split], ys, args.passes) for m in members}
+            for setting in acc[members[0]]:
+                pairs = [(acc[(args.variant, s)][setting], acc[(args.reference, s)][setting])
+                         for s in args.seeds]
+                g = paired_clip_gain(pairs)
+                rows.append({"kind": f"{args.variant} vs {args.reference}", "tta": str(n_tta),
+                             "split": split, "setting": setting, "against": args.reference,
+                             "n": len(pairs),
+                             "ensemble": 100 * float(np.mean([a.mean() for a, _ in pairs])),
+                             "reference": 100 * float(np.mean([b.mean() for _, b in pairs])),
+                             "gain": g["gain"], "ci95_clips": g["ci95_clips"],
+                             "per_seed": list(g["per_seed"])})
+        log(f"{n_tta} shifts: scored")
+    _write(args, argv, rows)
+
+
+def validate(args, argv):
+    members = sorted({m for spec in args.ensembles for m in parse_ensemble(spec)})
+    runs, X_base, splits = _lever_splits(args, members)
     rows = []
     for n_tta in args.tta:
         embs = {}
         for variant, seed in members:
-            embs[(variant, seed)] = _member_embeddings(runs[(variant, seed)][0],
-                                                       X[~probe & ~va], splits, n_tta)
+            embs[(variant, seed)] = _member_embeddings(runs[(variant, seed)][0], X_base,
+                                                       splits, n_tta)
             log(f"{variant} seed {seed}, {n_tta} shifts: embedded")
         label = "1" if n_tta == 1 else str(n_tta)
         for (kind, split_name, setting), per_ens in score(
                 args.ensembles, embs, splits, args.passes).items():
             rows += _gain_rows(kind, label, split_name, setting, per_ens)
+    _write(args, argv, rows)
+
+
+def _write(args, argv, rows):
     command = "python -m research.ensemble " + " ".join(sys.argv[1:] if argv is None else argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps({"command": command, "rows": rows}))
-    (out / f"{args.name}.md").write_text(markdown(rows, command))
-    print(markdown(rows, command))
+    md = markdown(rows, command, versus=args.stage == "versus")
+    (out / f"{args.name}.md").write_text(md)
+    print(md)
 
 
 def parse_member(spec):
@@ -241,6 +282,17 @@ def main(argv=None):
     v.add_argument("--passes", type=int, default=10)
     v.add_argument("--data-home", default=None)
     v.add_argument("--name", default="validation")
+    w = sub.add_parser("versus", help="a training variant against its reference")
+    w.add_argument("--out", required=True)
+    w.add_argument("--models", nargs="+", required=True,
+                   help="lever run folders holding models/ and runs/")
+    w.add_argument("--variant", required=True)
+    w.add_argument("--reference", default="base_ref")
+    w.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    w.add_argument("--tta", nargs="+", type=int, default=[1])
+    w.add_argument("--passes", type=int, default=10)
+    w.add_argument("--data-home", default=None)
+    w.add_argument("--name", default="versus")
     t = sub.add_parser("test", help="one look at the test classes (rule 2)")
     t.add_argument("--out", required=True, help="folder of the ensembles' results.json")
     t.add_argument("--reference", required=True,
@@ -251,13 +303,15 @@ def main(argv=None):
     t.add_argument("--tta", type=int, default=8, help="test-time shifts of every member")
     t.add_argument("--data-home", default=None)
     args = p.parse_args(argv)
+    specs = {"validate": getattr(args, "ensembles", ()),
+             "test": getattr(args, "members", ())}.get(args.stage, ())
     try:
-        for spec in (args.ensembles if args.stage == "validate" else args.members):
+        for spec in specs:
             (parse_ensemble(spec) if args.stage == "validate"
              else [parse_member(m) for m in spec.split("+")])
     except ValueError as e:
         p.error(str(e))
-    (validate if args.stage == "validate" else test_stage)(args, argv)
+    {"validate": validate, "versus": versus, "test": test_stage}[args.stage](args, argv)
 
 
 if __name__ == "__main__":

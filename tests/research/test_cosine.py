@@ -4,6 +4,7 @@ import numpy as np
 
 from research.ablation import variant_config
 from research.cosine import TrainTemperature
+
 from ..conftest import tiny_clf
 
 

@@ -63,3 +63,24 @@ def test_test_stage_pairs_with_the_reproduction(esc50_root, tmp_path):
     cross_run_gain.main(["--model", f"{out}:pair", "--baseline", f"{run}:baseline",
                          "--out", str(tmp_path / "gain")])
     assert "5-way 1-shot" in (tmp_path / "gain" / "gain.md").read_text()
+
+
+def test_versus_pairs_a_variant_with_its_reference_seed_by_seed(tmp_path, monkeypatch):
+    import json
+
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(5), 8)
+    good = rng.randn(40, 6) + 3 * np.eye(6)[y]
+    bad = rng.randn(40, 6)
+    splits = {"val": (None, y), "probe": (None, y)}
+    monkeypatch.setattr(ensemble, "_lever_splits",
+                        lambda args, members: ({m: (m, {}) for m in members}, None, splits))
+    monkeypatch.setattr(ensemble, "_member_embeddings", lambda m, X, sp, n: {
+        k: ensemble.unit_centred(good if m[0] == "v" else bad, 0) for k in sp})
+    ensemble.main(["versus", "--out", str(tmp_path), "--models", "x", "--variant", "v",
+                   "--reference", "r", "--seeds", "0", "1", "--passes", "2"])
+    rows = json.loads((tmp_path / "versus.json").read_text())["rows"]
+    assert {(r["split"], r["setting"]) for r in rows} == {
+        (s, k) for s in ("val", "probe") for k in ("5w1s", "5w5s")}
+    assert all(r["gain"] > 20 and r["n"] == 2 and len(r["per_seed"]) == 2 for r in rows)
+    assert (tmp_path / "versus.md").read_text().startswith("# Training variant")
