@@ -246,7 +246,7 @@ def build(model, cfg, args, seed, val_classes):
                 f"{seed}` first (same --out)")
         callbacks = [("init_whole", InitWholeBranch(src))]
     if cfg.get("train_temperature"):
-        callbacks = [("cosine", TrainTemperature(cfg["train_temperature"]))]
+        callbacks = (callbacks or []) + [("cosine", TrainTemperature(cfg["train_temperature"]))]
     clf = HalluAudioClassifier(
         n_way=cfg.get("n_way", 5), k_shot=cfg.get("k_shot", 5),
         max_epochs=args.epochs * factor, n_episodes=args.episodes,

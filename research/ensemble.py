@@ -70,7 +70,10 @@ def _find_model(dirs, variant, seed):
         path = Path(d) / "models" / f"{variant}_seed{seed}.joblib"
         if path.is_file():
             run = Path(d) / "runs" / f"{variant}_seed{seed}.json"
-            return path, json.loads(run.read_text()) if run.is_file() else {}
+            if not run.is_file():
+                raise FileNotFoundError(f"{path} has no run record {run}: the lever runs of "
+                                        "research.ablation write both")
+            return path, json.loads(run.read_text())
     raise FileNotFoundError(f"no model {variant}_seed{seed}.joblib under "
                             f"{[str(Path(d) / 'models') for d in dirs]}")
 
@@ -145,16 +148,21 @@ def markdown(rows, command, versus=False):
 
 def _lever_splits(args, members):
     """The lever runs' clips: ``(runs, X of the base clips, {val, probe: (X, y)})``."""
-    from research.ablation import probe_classes, training_clips
+    from research.ablation import training_clips
 
     y, split, features, keep = training_clips(args.data_home)
     X = features(1024, keep)
     runs = {m: _find_model(args.models, *m) for m in members}
+    other = [f"{v}:{s}" for (v, s), (_, run) in runs.items()
+             if run.get("model", "baseline") != "baseline"
+             or run["config"].get("pooling") != "time_mean"]
+    if other:  # _member_embeddings reads the first backbone's time-mean output only
+        raise SystemExit(f"members must be time-mean baselines (one view), got {other}")
     held_out = {tuple(run.get("probe_classes", ())) for _, run in runs.values()}
     if len(held_out) != 1 or any(run["config"]["n_fft"] != 1024 for _, run in runs.values()):
         raise SystemExit("the members must share their probe classes and n_fft 1024, got "
                          f"probe classes {sorted(held_out)}")
-    probe = np.isin(y, probe_classes(split, len(next(iter(held_out)))))
+    probe = np.isin(y, list(next(iter(held_out))))  # as the runs recorded them
     va = np.isin(y, split["validation"])
     return runs, X[~probe & ~va], {"val": (X[va], y[va]), "probe": (X[probe], y[probe])}
 
@@ -260,6 +268,9 @@ def test_stage(args, argv):
     res = json.loads(path.read_text()) if path.is_file() else {
         **{k: ref[k] for k in ("config", "dataset", "paper", "machine", "quick")},
         "config": cfg, "models": {}, "commands": {}}
+    if res["config"] != json.loads(json.dumps(cfg)):
+        raise SystemExit(f"{path} holds ensembles scored with other settings (reference or "
+                         "--tta); write to another --out")
     command = "python -m research.ensemble " + " ".join(sys.argv[1:] if argv is None else argv)
     res["models"][args.kind] = model_entry(per_seed)
     res["commands"][args.kind] = command

@@ -18,9 +18,20 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from sklearn_hallu.model_selection import paired_clip_gain
 
 __all__ = ["paired_trained", "same_models", "main"]
+
+
+def _per_clip(rec, net):
+    """A per-seed record's per-clip scores of ``net``; ``"training"``: trained minus
+    untrained (what training adds, clip by clip)."""
+    if net == "training":
+        return (np.asarray(rec["trained_per_clip"], dtype=float)
+                - np.asarray(rec["untrained_per_clip"], dtype=float))
+    return rec[f"{net}_per_clip"]
 
 
 def paired_trained(model, reference, net="trained", kinds=None):
@@ -38,8 +49,8 @@ def paired_trained(model, reference, net="trained", kinds=None):
             continue
         for task, settings in seeds[common[0]].items():
             for setting in settings:
-                pairs = [(seeds[s][task][setting][f"{net}_per_clip"],
-                          ref[s][task][setting][f"{net}_per_clip"]) for s in common]
+                pairs = [(_per_clip(seeds[s][task][setting], net),
+                          _per_clip(ref[s][task][setting], net)) for s in common]
                 rows[(kind, task, setting)] = {**paired_clip_gain(pairs), "seeds": common}
     if not rows:
         raise SystemExit("the two studies share no model kind and seed")
@@ -58,8 +69,11 @@ def same_models(run_a, run_b):
 
 def markdown(rows, command, names):
     lines = [f"# {names[0]} minus {names[1]}, paired per clip", "", f"Command: `{command}`", "",
-             "The same models, clips and episodes; points ± 95% CI over the clips (seeds "
-             "averaged per clip) and over the seeds.", "",
+             "The same clips and episodes (the same task folders are assumed: a study "
+             "records their sizes, not their files); points ± 95% CI over the clips (seeds "
+             "averaged per clip) and over the seeds. Network `training`: the trained "
+             "network's per-clip score minus its untrained twin's, so its row is a "
+             "difference of the two models' gains from training.", "",
              "| model | task | setting | seeds | network | gain | CI clips | CI seeds |",
              "|---|---|---|---|---|---|---|---|"]
     for (kind, task, setting, net), g in rows.items():
@@ -82,7 +96,8 @@ def main(argv=None):
     if not same_models(recs[0]["run"], recs[1]["run"]) or recs[0]["repeats"] != recs[1]["repeats"]:
         raise SystemExit(f"the two studies scored other models or passes: {recs[0]['run']} "
                          f"({recs[0]['repeats']}) vs {recs[1]['run']} ({recs[1]['repeats']})")
-    rows = {(*k, net): g for net in ("trained", "untrained")
+    nets = ("trained", "untrained", "training") if args.kinds else ("trained", "untrained")
+    rows = {(*k, net): g for net in nets
             for k, g in paired_trained(*recs, net=net, kinds=args.kinds).items()}
     command = "python -m research.transfer.diff " + " ".join(sys.argv[1:] if argv is None
                                                               else argv)

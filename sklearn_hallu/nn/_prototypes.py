@@ -98,10 +98,10 @@ def prototypical_loss(emb: torch.Tensor, n_way: int, k_shot: int, view_slices=No
         every branch also learns to classify alone.
     temperature : float or None, default=None
         None: raw embeddings (the paper). A number ``t``: each view's part is first
-        scaled to norm ``sqrt(t / 2)``, so that a logit is ``t`` times the cosine of
-        query and support (per view, summed) plus a constant: a cosine metric with
-        temperature ``t`` (Oreshkin et al. 2018's metric scaling; needs ``view_slices``
-        for more than one view).
+        scaled to norm ``sqrt(t / 2)``, then the squared distances are taken as usual:
+        a metric on unit embeddings with temperature ``t`` (with one support per class
+        a logit is ``t`` times the cosine plus a constant; Oreshkin et al. 2018's metric
+        scaling). Needs ``view_slices`` for more than one view.
 
     Returns
     -------

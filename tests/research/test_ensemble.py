@@ -84,3 +84,19 @@ def test_versus_pairs_a_variant_with_its_reference_seed_by_seed(tmp_path, monkey
         (s, k) for s in ("val", "probe") for k in ("5w1s", "5w5s")}
     assert all(r["gain"] > 20 and r["n"] == 2 and len(r["per_seed"]) == 2 for r in rows)
     assert (tmp_path / "versus.md").read_text().startswith("# Training variant")
+
+
+def test_member_embeddings_are_the_librarys_centred_embeddings_at_unit_norm(small_logmel,
+                                                                           tmp_path):
+    import joblib
+
+    from ..conftest import tiny_clf
+
+    S, y = small_logmel
+    clf = tiny_clf(max_epochs=1, test_time_shifts=2).fit(S, y)
+    joblib.dump(clf, tmp_path / "m.joblib")
+    base, query = S[y < 8], S[y >= 8]
+    got = ensemble._member_embeddings(tmp_path / "m.joblib", base, {"q": (query, None)}, 2)
+    want = clf.fit_embedding_stats(base).embed(query)
+    want = want / np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(got["q"], want, rtol=1e-4, atol=1e-5)

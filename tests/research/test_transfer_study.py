@@ -527,8 +527,10 @@ def test_diff_pairs_the_trained_networks_of_two_studies(tmp_path):
     diff.main(["--model", str(tmp_path / "a"), "--reference", str(tmp_path / "a"),
                "--kinds", "halluaudio", "baseline", "--out", str(out)])
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
-    assert [r["model"] for r in rows] == ["halluaudio", "halluaudio"]
+    assert [r["network"] for r in rows] == ["trained", "untrained", "training"]
+    assert {r["model"] for r in rows} == {"halluaudio"}
     assert rows[0]["gain"] == pytest.approx(-100 / 6)  # b's trained minus a's
+    assert rows[2]["gain"] == pytest.approx(rows[0]["gain"] - rows[1]["gain"])
     # two runs holding copies of the same model files pair; other bytes do not
     for run, content in (("r1", b"net"), ("r2", b"net"), ("r3", b"other")):
         (tmp_path / run / "models").mkdir(parents=True)
