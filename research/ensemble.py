@@ -87,17 +87,20 @@ def _member_embeddings(path, X_base, splits, n_tta):
             for name, (Xs, _) in splits.items()}
 
 
+def _row(pairs, **labels):
+    """One table row: the paired gain of per-clip accuracies ``(model, reference)``."""
+    g = paired_clip_gain(pairs)
+    return {**labels, "n": len(pairs),
+            "ensemble": 100 * float(np.mean([a.mean() for a, _ in pairs])),
+            "reference": 100 * float(np.mean([b.mean() for _, b in pairs])),
+            "gain": g["gain"], "ci95_clips": g["ci95_clips"], "per_seed": list(g["per_seed"])}
+
+
 def _gain_rows(kind, label, split, setting, per_ens):
     """Pool ensembles of one kind: gain over the members' mean and over the best member."""
-    rows = []
-    for ref in ("members_mean", "best_member"):
-        g = paired_clip_gain([(e["ensemble"], e[ref]) for e in per_ens])
-        rows.append({"kind": kind, "tta": label, "split": split, "setting": setting,
-                     "against": ref, "n": len(per_ens),
-                     "ensemble": 100 * float(np.mean([e["ensemble"].mean() for e in per_ens])),
-                     "reference": 100 * float(np.mean([e[ref].mean() for e in per_ens])),
-                     "gain": g["gain"], "ci95_clips": g["ci95_clips"]})
-    return rows
+    return [_row([(e["ensemble"], e[ref]) for e in per_ens], kind=kind, tta=label,
+                 split=split, setting=setting, against=ref)
+            for ref in ("members_mean", "best_member")]
 
 
 def kind_of(members):
@@ -179,14 +182,9 @@ def versus(args, argv):
             for setting in acc[members[0]]:
                 pairs = [(acc[(args.variant, s)][setting], acc[(args.reference, s)][setting])
                          for s in args.seeds]
-                g = paired_clip_gain(pairs)
-                rows.append({"kind": f"{args.variant} vs {args.reference}", "tta": str(n_tta),
-                             "split": split, "setting": setting, "against": args.reference,
-                             "n": len(pairs),
-                             "ensemble": 100 * float(np.mean([a.mean() for a, _ in pairs])),
-                             "reference": 100 * float(np.mean([b.mean() for _, b in pairs])),
-                             "gain": g["gain"], "ci95_clips": g["ci95_clips"],
-                             "per_seed": list(g["per_seed"])})
+                rows.append(_row(pairs, kind=f"{args.variant} vs {args.reference}",
+                                 tta=str(n_tta), split=split, setting=setting,
+                                 against=args.reference))
         log(f"{n_tta} shifts: scored")
     _write(args, argv, rows)
 
@@ -201,10 +199,9 @@ def validate(args, argv):
             embs[(variant, seed)] = _member_embeddings(runs[(variant, seed)][0], X_base,
                                                        splits, n_tta)
             log(f"{variant} seed {seed}, {n_tta} shifts: embedded")
-        label = "1" if n_tta == 1 else str(n_tta)
         for (kind, split_name, setting), per_ens in score(
                 args.ensembles, embs, splits, args.passes).items():
-            rows += _gain_rows(kind, label, split_name, setting, per_ens)
+            rows += _gain_rows(kind, str(n_tta), split_name, setting, per_ens)
     _write(args, argv, rows)
 
 
@@ -266,7 +263,7 @@ def test_stage(args, argv):
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     res = json.loads(path.read_text()) if path.is_file() else {
-        **{k: ref[k] for k in ("config", "dataset", "paper", "machine", "quick")},
+        **{k: ref[k] for k in ("dataset", "paper", "machine", "quick")},
         "config": cfg, "models": {}, "commands": {}}
     if res["config"] != json.loads(json.dumps(cfg)):
         raise SystemExit(f"{path} holds ensembles scored with other settings (reference or "

@@ -476,11 +476,11 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         emb = self._clip_embeddings(X, progress=self.verbose >= 2)
         if stats_from is not None:
             self._set_embedding_stats(emb[torch.from_numpy(stats_from)])
-        raw = emb.numpy().astype(np.float32)
-        emb = self._normalize(emb)  # batch_centered_l2: centred on the supports' own mean
+        raw, emb = emb, self._normalize(emb)  # batch_centered_l2: on the supports' own mean
         protos = class_prototypes(emb, torch.from_numpy(y_idx.astype(np.int64)), len(classes))
         if self.embedding_norm == "batch_centered_l2":  # made again with each call's centre
-            self.support_embeddings_, self.support_labels_ = raw, y_idx.astype(np.int64)
+            self.support_embeddings_ = raw.numpy().astype(np.float32)
+            self.support_labels_ = y_idx.astype(np.int64)
         else:
             self.__dict__.pop("support_embeddings_", None)
             self.__dict__.pop("support_labels_", None)
@@ -595,11 +595,15 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 f"then fit_support(X_support, y_support); or set test_time_shifts={made_with}.")
 
     # ------------------------------------------------------------- inference
-    def _embed(self, X):
-        """Embeddings of checked input, normalised as ``embedding_norm`` says, a CPU tensor."""
+    def _raw_embed(self, X):
+        """Raw embeddings of the input, checked, a CPU tensor."""
         X = self._check_X(X)
         with torch_threads(self.n_threads):
-            return self._normalize(self._clip_embeddings(X))
+            return self._clip_embeddings(X)
+
+    def _embed(self, X):
+        """Embeddings of checked input, normalised as ``embedding_norm`` says, a CPU tensor."""
+        return self._normalize(self._raw_embed(X))
 
     def _logits(self, X):  # the one numpy -> torch -> numpy trip of prediction
         check_is_fitted(self, "prototypes_")
@@ -639,9 +643,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 f"This {type(self).__name__} kept no raw support embeddings, which "
                 "embedding_norm='batch_centered_l2' needs. Give the support set again: "
                 "fit_support(X_support, y_support), or refit.")
-        X = self._check_X(X)
-        with torch_threads(self.n_threads):
-            raw = self._clip_embeddings(X)
+        raw = self._raw_embed(X)
         sup = torch.from_numpy(self.support_embeddings_)
         both = torch.cat([sup, raw])  # the centre: the supports and this call's clips
         protos = class_prototypes(self._batch_centered(sup, both),
