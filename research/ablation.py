@@ -56,8 +56,7 @@ VARIANTS = {
     "base_episode_shift": ("baseline", {"time_shift_per": "episode"}),
     "base_nfft2048": ("baseline", {"n_fft": 2048}),
     "base_flatten": ("baseline", {"pooling": "flatten"}),
-    # the defaults before 2026-11-26 together (with --epochs 21 --lr-step 7, the old
-    # recipe): research/results/transfer_cause/RULES.md, R4
+    # the defaults before 2026-11-26 (with --epochs 21 --lr-step 7): transfer_cause R4
     "base_old_defaults": ("baseline", {"n_fft": 2048, "time_shift_per": "episode"}),
     # equal wall time instead of equal steps: a 3-view step costs about 3 baseline steps,
     # so the baseline gets 3x the epochs (and lr steps): 1890 steps, lr /10 every 630
@@ -96,11 +95,15 @@ VARIANTS = {
     "hallu_pv_pretrain": ("halluaudio", {"per_view_weight": 1.0, "pretrain_epochs": 30}),
     # cosine metric in training, temperature 10 (research/cosine.py; fixed, not tuned)
     "base_cosine": ("baseline", {"train_temperature": 10.0}),
+    # capacity (research/results/width/RULES.md): 2x / 4x the channels of every block
+    "base_wide128": ("baseline", {"channels": (128,) * 3}),
+    "base_wide256": ("baseline", {"channels": (256,) * 3}),
+    "hallu_pv_wide128": ("halluaudio", {"per_view_weight": 1.0, "channels": (128,) * 3}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
           "hallu_pv_init_base": "hallu_per_view", "hallu_pv_specaug": "hallu_per_view",
-          "hallu_pv_pretrain": "hallu_per_view"}
+          "hallu_pv_pretrain": "hallu_per_view", "hallu_pv_wide128": "hallu_per_view"}
 SETTINGS = ((5, 1), (5, 5))
 EPISODE_SEED = 20261126  # the same validation episodes for every variant and seed
 
@@ -141,11 +144,11 @@ def load_data(args):
     return target, esc50_class_split(), features
 
 
-def training_clips(data_home):
+def training_clips(data_home, features_cache=None):
     """The ablation's clips (training and validation classes): labels, class split and the
     log-mel function of :func:`load_data`, and the mask of the kept clips over ESC-50."""
     target, split, features = load_data(argparse.Namespace(data_home=data_home,
-                                                           features_cache=None))
+                                                           features_cache=features_cache))
     keep = np.isin(target, split["train"] + split["validation"])
     return target[keep], split, features, keep
 
@@ -251,7 +254,7 @@ def build(model, cfg, args, seed, val_classes):
         n_way=cfg.get("n_way", 5), k_shot=cfg.get("k_shot", 5),
         max_epochs=args.epochs * factor, n_episodes=args.episodes,
         lr_step=args.lr_step * factor, device=args.device,
-        channels=(args.channels,) * 3, pooling=cfg["pooling"], time_shift=(20, 139),
+        channels=cfg.get("channels", (args.channels,) * 3), pooling=cfg["pooling"], time_shift=(20, 139),
         time_shift_per=cfg["time_shift_per"], per_view_weight=cfg.get("per_view_weight", 0.0),
         validation_classes=list(val_classes), val_n_way=5, val_k_shot=5,
         n_threads=args.threads, random_state=seed, verbose=args.verbose, callbacks=callbacks,
@@ -347,7 +350,7 @@ def cmd_run(args):
                    "epochs": args.epochs * cfg.get("epochs_factor", 1),
                    "episodes": args.episodes,
                    "lr_step": args.lr_step * cfg.get("epochs_factor", 1),
-                   "channels": args.channels, "passes": args.passes, "fit_s": fit_s,
+                   "channels": cfg.get("channels", args.channels), "passes": args.passes, "fit_s": fit_s,
                    "probe_classes": probe_classes(split, args.probe),
                    "probe_passes": args.probe_passes if args.probe else None,
                    "probe_clip_target": y[probe].tolist(),

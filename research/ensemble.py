@@ -153,7 +153,8 @@ def _lever_splits(args, members):
     """The lever runs' clips: ``(runs, X of the base clips, {val, probe: (X, y)})``."""
     from research.ablation import training_clips
 
-    y, split, features, keep = training_clips(args.data_home)
+    y, split, features, keep = training_clips(args.data_home,
+                                              getattr(args, "features_cache", None))
     X = features(1024, keep)
     runs = {m: _find_model(args.models, *m) for m in members}
     other = [f"{v}:{s}" for (v, s), (_, run) in runs.items()
@@ -296,6 +297,8 @@ def main(argv=None):
                    help="lever run folders holding models/ and runs/")
     w.add_argument("--variant", required=True)
     w.add_argument("--reference", default="base_ref")
+    w.add_argument("--features-cache", default=None, help="an .npz of ESC-50's log-mel as "
+                   "`reproduce --features-cache` writes it, read instead of the audio files")
     w.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     w.add_argument("--tta", nargs="+", type=int, default=[1])
     w.add_argument("--passes", type=int, default=10)

@@ -47,16 +47,17 @@ def block_embeddings(clf, X, batch=200):
     backbone = module.backbones[0]
     outs = {d: [] for d in BLOCKS}
     X = np.asarray(X if X.ndim == 4 else X[:, None], dtype=np.float32)
+    device = module.mean.device  # where the model was loaded (a GPU run's stays there)
     with torch.no_grad():
         for i in range(0, len(X), batch):
-            z = torch.nan_to_num((torch.from_numpy(X[i:i + batch]) - module.mean) / module.std,
-                                 nan=0.0)
+            z = torch.nan_to_num((torch.from_numpy(X[i:i + batch]).to(device) - module.mean)
+                                 / module.std, nan=0.0)
             if module.channels_last:
                 z = z.contiguous(memory_format=torch.channels_last)
             for name, block in zip(BLOCKS, backbone.blocks):
                 z = block(z)
                 outs[name].append(z.mean(dim=-1).flatten(1))
-    emb = {k: torch.cat(v).numpy().astype(np.float64) for k, v in outs.items()}
+    emb = {k: torch.cat(v).cpu().numpy().astype(np.float64) for k, v in outs.items()}
     return emb
 
 
@@ -179,6 +180,9 @@ def main(argv=None):
                    help="block outputs to score; 'all' joins the three blocks, 'block23' "
                         "the last two (each block normalised on its own by centred_l2)")
     p.add_argument("--name", default="layers", help="output stem: NAME.md, NAME.json")
+    p.add_argument("--device", default="cpu", help="the untrained twins' device (cpu, cuda)")
+    p.add_argument("--features-cache", default=None, help="an .npz of ESC-50's log-mel as "
+                   "`reproduce --features-cache` writes it, read instead of the audio files")
     p.add_argument("--tta", nargs="+", type=int, default=[1],
                    help="embeddings averaged over N circular time shifts (one row per N; "
                         "1: plain)")
@@ -192,7 +196,7 @@ def main(argv=None):
     from research.ablation import probe_classes, training_clips, variant_config
 
     out = Path(args.out)
-    y, split, features, keep = training_clips(args.data_home)
+    y, split, features, keep = training_clips(args.data_home, args.features_cache)
     results = {}
     for variant in args.variants:
         _, cfg = variant_config(variant)
@@ -207,7 +211,7 @@ def main(argv=None):
             base = ~probe & ~va
             ns = argparse.Namespace(epochs=run["epochs"], episodes=run["episodes"],
                                     lr_step=run["lr_step"], channels=run["channels"],
-                                    device="cpu", threads=2, verbose=0, out=str(out))
+                                    device=args.device, threads=2, verbose=0, out=str(out))
             twin = untrained_twin(variant, seed, ns, split).fit(X[~probe], y[~probe])
             trained = joblib.load(out / "models" / f"{variant}_seed{seed}.joblib")
             splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
