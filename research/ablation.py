@@ -9,14 +9,13 @@ is scored with the paper's protocol on the SAME episodes for every variant and s
     python -m research.ablation report          # table with paired differences
     python -m research.ablation test --variants base_ref hallu_ref --seeds 0 1
 
-Each finished run is one JSON file under ``--out``/runs (per-clip accuracies included),
-so an interrupted ``run`` continues where it stopped. ``report`` writes ``ablation.md``
-and ``ablation.json`` beside them.
+Each finished run is one JSON file under ``--out``/runs (per-clip accuracies included), so an
+interrupted ``run`` continues where it stopped. ``report`` writes ``ablation.md`` and ``.json``.
 
-Paired differences: for each validation clip, the variant's accuracy minus the
-reference's (each averaged over the passes and the seeds); the CI is
-1.96 * std / sqrt(n_clips) over those clip differences, so 20 passes over the same 200
-clips are not counted as 4000 independent queries. Per-seed differences are listed too.
+Paired differences: for each validation clip, the variant's accuracy minus the reference's
+(each averaged over the passes and the seeds); the CI is 1.96 * std / sqrt(n_clips) over those
+clip differences, so 20 passes over the same 200 clips are not counted as 4000 independent
+queries. Per-seed differences are listed too.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from research.cosine import TrainTemperature
 from research.reproduce.features import load_features, log
 from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
 from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
+from research.supcon import TwoViewSupCon
 from research.transfer.curve import transfer_callbacks
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
 from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50
@@ -82,15 +82,13 @@ VARIANTS = {
     # hallu_init_base with the per-view losses (the library's HalluAudio)
     "hallu_pv_init_base": ("halluaudio", {"per_view_weight": 1.0,
                                           "init_whole_from": "base_ref"}),
-    # SpecAugment (Park et al. 2019) during training: per clip 2 bands of up to 16 mel rows
-    # (of 128) and 2 of up to 16 frames (of 160) read as the training mean; widths fixed
-    # before any run, not tuned
+    # SpecAugment (Park et al. 2019) in training: per clip 2 bands of up to 16 mel rows (of 128)
+    # and 2 of up to 16 frames (of 160) read as the training mean; fixed before any run
     "base_specaug": ("baseline", {"spec_augment": {"freq": (2, 16), "time": (2, 16)}}),
     "hallu_pv_specaug": ("halluaudio", {"per_view_weight": 1.0,
                                         "spec_augment": {"freq": (2, 16), "time": (2, 16)}}),
-    # supervised pre-training (cross-entropy over the training classes, 30 passes, about a
-    # third more clip passes than the 63 x 30 episodes) before the episodes; fixed before
-    # any run, not tuned
+    # supervised pre-training (cross-entropy over the training classes, 30 passes, about a third
+    # more clip passes than the 63 x 30 episodes) before the episodes; fixed before any run
     "base_pretrain": ("baseline", {"pretrain_epochs": 30}),
     "hallu_pv_pretrain": ("halluaudio", {"per_view_weight": 1.0, "pretrain_epochs": 30}),
     # cosine metric in training, temperature 10 (research/cosine.py; fixed, not tuned)
@@ -99,6 +97,7 @@ VARIANTS = {
     "base_wide128": ("baseline", {"channels": (128,) * 3}),
     "base_wide256": ("baseline", {"channels": (256,) * 3}),
     "hallu_pv_wide128": ("halluaudio", {"per_view_weight": 1.0, "channels": (128,) * 3}),
+    "base_supcon": ("baseline", {"supcon": 1.0}),  # 2 views + contrast: research/supcon.py
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
@@ -248,13 +247,15 @@ def build(model, cfg, args, seed, val_classes):
                 f"{src}: run `ablation.py run --variants {cfg['init_whole_from']} --seeds "
                 f"{seed}` first (same --out)")
         callbacks = [("init_whole", InitWholeBranch(src))]
-    if cfg.get("train_temperature"):
-        callbacks = (callbacks or []) + [("cosine", TrainTemperature(cfg["train_temperature"]))]
+    for key, make in (("train_temperature", TrainTemperature), ("supcon", TwoViewSupCon)):
+        if cfg.get(key):  # research/cosine.py, research/supcon.py
+            callbacks = (callbacks or []) + [(key, make(cfg[key]))]
     clf = HalluAudioClassifier(
         n_way=cfg.get("n_way", 5), k_shot=cfg.get("k_shot", 5),
         max_epochs=args.epochs * factor, n_episodes=args.episodes,
         lr_step=args.lr_step * factor, device=args.device,
-        channels=cfg.get("channels", (args.channels,) * 3), pooling=cfg["pooling"], time_shift=(20, 139),
+        channels=cfg.get("channels", (args.channels,) * 3), pooling=cfg["pooling"],
+        time_shift=(20, 139),
         time_shift_per=cfg["time_shift_per"], per_view_weight=cfg.get("per_view_weight", 0.0),
         validation_classes=list(val_classes), val_n_way=5, val_k_shot=5,
         n_threads=args.threads, random_state=seed, verbose=args.verbose, callbacks=callbacks,
@@ -348,9 +349,9 @@ def cmd_run(args):
             per_clip = score(model, X[va], y[va], args.passes)
             rec = {"variant": name, "model": model_kind, "config": cfg, "seed": seed,
                    "epochs": args.epochs * cfg.get("epochs_factor", 1),
-                   "episodes": args.episodes,
-                   "lr_step": args.lr_step * cfg.get("epochs_factor", 1),
-                   "channels": cfg.get("channels", args.channels), "passes": args.passes, "fit_s": fit_s,
+                   "episodes": args.episodes, "lr_step": args.lr_step * cfg.get("epochs_factor", 1),
+                   "channels": cfg.get("channels", args.channels), "passes": args.passes,
+                   "fit_s": fit_s,
                    "probe_classes": probe_classes(split, args.probe),
                    "probe_passes": args.probe_passes if args.probe else None,
                    "probe_clip_target": y[probe].tolist(),

@@ -202,3 +202,36 @@ def test_checkpoint_rule_needs_both_splits():
     assert s2["chosen"] == "best"
     md = mod.markdown(s, "o")
     assert "Chosen by the rule: **" in md and "| best | 2 |" in md
+
+
+def test_pair_takes_both_splits_at_the_kept_epoch_and_common_seeds(tmp_path, capsys):
+    pair = _script("pair")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    _ablation_run(runs, "hallu_pv_wide128", val=0.75, probe=0.5)
+    _ablation_run(runs, "base_wide128", val=0.5, probe=0.25)
+    pair.main(["--out", str(tmp_path), "--pairs", "hallu_pv_wide128:base_wide128"])
+    rows = {(r["split"], r["setting"]): r for r in json.loads(
+        (tmp_path / "pairs.json").read_text())["rows"]}
+    assert rows[("val", "5w1s")]["gain"] == pytest.approx(25.0)
+    assert rows[("probe", "5w5s")]["gain"] == pytest.approx(25.0)  # epoch 2 kept, not 1
+    assert rows[("probe", "5w5s")]["seeds"] == [0]
+    with pytest.raises(SystemExit, match="no seed has runs of both"):
+        pair.main(["--out", str(tmp_path), "--pairs", "hallu_pv_wide128:base_ref"])
+    with pytest.raises(SystemExit):
+        pair.main(["--out", str(tmp_path), "--pairs", "hallu_pv_wide128"])
+    assert "VARIANT_A:VARIANT_B" in capsys.readouterr().err
+
+
+def test_width_variants_build_the_wider_backbone():
+    import argparse
+
+    ablation = _script("ablation")
+    args = argparse.Namespace(epochs=1, episodes=1, lr_step=1, channels=64, device="cpu",
+                              threads=1, verbose=0, out="unused")
+    for name, width in (("base_ref", 64), ("base_wide256", 256), ("hallu_pv_wide128", 128)):
+        kind, cfg = ablation.variant_config(name)
+        model = ablation.build(kind, cfg, args, 0, [6])
+        clf = model[-1] if hasattr(model, "steps") else model
+        assert clf.channels == (width,) * 3, name
+    assert ablation.reference_of("hallu_pv_wide128") == "hallu_per_view"

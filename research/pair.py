@@ -1,0 +1,96 @@
+"""Paired differences between any two variants of one ablation folder, on both its splits.
+
+``ablation.py report`` pairs each variant with its model's reference on the validation
+classes only. This pairs any ``A`` with any ``B`` (HalluAudio minus the baseline at the
+same width, say) on the validation classes (``per_clip``: fresh episodes, the kept
+checkpoint) and on the probe classes (the per-epoch probe scores at the kept epoch), seed
+by seed on the same clips and episodes, as raw embeddings and one shift (the ablation's
+scoring)::
+
+    python -m research.pair --out research/results/width \
+        --pairs hallu_per_view:base_ref hallu_pv_wide128:base_wide128 --name hallu_vs_base
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sklearn_hallu.model_selection import paired_clip_gain
+
+SETTINGS = ("5w1s", "5w5s")
+
+
+def split_scores(run):
+    """``{(split, setting): per-clip accuracies}`` of one run at its kept checkpoint."""
+    best = run.get("best_epoch", max(run["history"], key=lambda h: h["valid_acc"])["epoch"])
+    kept = next(h for h in run["history"] if h["epoch"] == best)  # as ablation.py keeps it
+    out = {("val", s): np.asarray(run["per_clip"][s]) for s in SETTINGS}
+    out.update({("probe", s): np.asarray(kept[f"probe_{s}"]) for s in SETTINGS
+                if kept.get(f"probe_{s}") is not None})
+    return out
+
+
+def pair_rows(out, a, b, seeds=None):
+    """Rows of ``a`` minus ``b``, one per split and setting, over the seeds both have."""
+    runs = {}
+    for v in (a, b):
+        for path in sorted(Path(out, "runs").glob(f"{v}_seed*.json")):
+            run = json.loads(path.read_text())
+            if run["variant"] == v and (seeds is None or run["seed"] in seeds):
+                runs[(v, run["seed"])] = split_scores(run)
+    common = sorted({s for v, s in runs if v == a} & {s for v, s in runs if v == b})
+    if not common:
+        raise SystemExit(f"{out}: no seed has runs of both {a} and {b}")
+    rows = []
+    for key in runs[(a, common[0])]:
+        res = paired_clip_gain([(runs[(a, s)][key], runs[(b, s)][key]) for s in common])
+        rows.append({"pair": f"{a} - {b}", "split": key[0], "setting": key[1],
+                     "seeds": common, "a": 100 * np.mean([runs[(a, s)][key] for s in common]),
+                     "b": 100 * np.mean([runs[(b, s)][key] for s in common]),
+                     "gain": res["gain"], "ci95_clips": res["ci95_clips"],
+                     "per_seed": res["per_seed"]})
+    return rows
+
+
+def markdown(rows, command):
+    lines = ["# Paired differences between variants (raw embeddings, one shift)", "",
+             f"Command: `{command}`", "",
+             "val: the validation classes' fresh episodes at the kept checkpoint; probe: the "
+             "held-out training classes at the kept epoch. ± 95% CI over the clips (each "
+             "clip's difference averaged over the seeds).", "",
+             "| pair | split | setting | seeds | A | B | A - B | per seed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['pair']} | {r['split']} | {r['setting']} | {len(r['seeds'])} | "
+                     f"{r['a']:.2f} | {r['b']:.2f} | {r['gain']:+.2f} ± {r['ci95_clips']:.2f} | "
+                     + ", ".join(f"{g:+.2f}" for g in r["per_seed"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m research.pair",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="an ablation folder (runs/ inside)")
+    p.add_argument("--pairs", nargs="+", required=True, metavar="A:B")
+    p.add_argument("--seeds", nargs="+", type=int, default=None)
+    p.add_argument("--name", default="pairs", help="output stem: NAME.md, NAME.json")
+    args = p.parse_args(argv)
+    rows = []
+    for spec in args.pairs:
+        a, sep, b = spec.partition(":")
+        if not (a and sep and b):
+            p.error(f"--pairs: each must be VARIANT_A:VARIANT_B, got {spec!r}")
+        rows += pair_rows(args.out, a, b, args.seeds)
+    command = "python -m research.pair " + " ".join(sys.argv[1:] if argv is None else argv)
+    Path(args.out, f"{args.name}.json").write_text(json.dumps({"command": command,
+                                                                "rows": rows}, indent=1))
+    md = markdown(rows, command)
+    Path(args.out, f"{args.name}.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

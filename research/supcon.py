@@ -1,0 +1,111 @@
+"""Two augmented views and a supervised contrastive loss in training (issue 23 lever).
+
+Rule: ``research/results/width/RULES_supcon.md``. In the spirit of Sgouropoulos et al.
+(2025, arXiv 2509.10074: SpecAugment views and a supervised contrastive loss beside the
+prototypical loss), without their attention fusion of the views: each clip of a training
+episode is seen twice, each view with its own circular time shift (the library's range)
+and its own SpecAugment bands; the loss is the prototypical loss of each view (their
+mean) plus ``weight`` times the supervised contrastive loss of Khosla et al. (2020) over
+the 2N unit-norm embeddings, positives being the other clips and views of the same class.
+Prediction is unchanged (one view, no masks).
+
+:class:`TwoViewSupCon` replaces the net's training step when training begins, so that a
+lever run of ``research.ablation`` trains with it without a new estimator parameter (one
+would follow if the lever were kept). Baseline (one-view models) only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+
+__all__ = ["supcon_loss", "augment", "TwoViewSupCon"]
+
+
+def supcon_loss(z, labels, temperature=0.1):
+    """Supervised contrastive loss (Khosla et al. 2020, the "out" form) of unit rows ``z``.
+
+    For each anchor, minus the mean over its positives (same label, not itself) of the log
+    of its softmax over every other row, the similarity being ``z_i . z_j / temperature``.
+    Anchors without a positive are left out.
+    """
+    sim = z @ z.T / temperature
+    eye = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(eye, float("-inf"))
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    pos = (labels[:, None] == labels[None, :]) & ~eye
+    n_pos = pos.sum(1)
+    keep = n_pos > 0
+    mean_pos = log_prob.masked_fill(~pos, 0.0).sum(1)[keep] / n_pos[keep]
+    return -mean_pos.mean()
+
+
+def augment(X, rng, shift, bands):
+    """One view of each clip of ``X`` (n, ..., mels, frames): a circular time shift drawn in
+    ``shift`` (inclusive) per clip, then per clip ``n`` bands of up to ``w`` mel rows and of
+    up to ``w`` frames (``bands = {"freq": (n, w), "time": (n, w)}``) set to NaN, which the
+    encoder reads as the training mean."""
+    n, n_mels, n_frames = X.shape[0], X.shape[-2], X.shape[-1]
+    s = torch.as_tensor(rng.randint(shift[0], shift[1] + 1, size=n), device=X.device)
+    cols = (torch.arange(n_frames, device=X.device)[None, :] - s[:, None]) % n_frames
+    X = torch.gather(X, -1, cols.reshape((n,) + (1,) * (X.ndim - 2) + (n_frames,))
+                     .expand_as(X))
+    mask = torch.zeros((n, n_mels, n_frames), dtype=torch.bool, device=X.device)
+    for key, size in (("freq", n_mels), ("time", n_frames)):
+        count, width = bands.get(key, (0, 0))
+        for _ in range(int(count)):
+            w = rng.randint(0, width + 1, size=n)
+            start = (rng.random_sample(n) * (size - w + 1)).astype(np.int64)
+            pos = np.arange(size)[None, :]
+            band = torch.as_tensor((pos >= start[:, None]) & (pos < (start + w)[:, None]),
+                                   device=X.device)
+            mask |= band[:, :, None] if key == "freq" else band[:, None, :]
+    return X.masked_fill(mask.reshape((n,) + (1,) * (X.ndim - 3) + (n_mels, n_frames)),
+                         float("nan"))
+
+
+class TwoViewSupCon(Callback):
+    """At the start of training, make each training step two views + supervised contrast.
+
+    Parameters
+    ----------
+    weight : float
+        Weight of the contrastive term beside the mean prototypical loss of the views.
+    temperature : float
+        The contrastive loss's temperature.
+    bands : dict
+        SpecAugment bands of each view, as ``HalluAudioClassifier(spec_augment=...)``.
+    """
+
+    def __init__(self, weight=1.0, temperature=0.1, bands=None):
+        self.weight, self.temperature = float(weight), float(temperature)
+        self.bands = bands if bands is not None else {"freq": (2, 16), "time": (2, 16)}
+
+    def on_train_begin(self, net, **kwargs):
+        if net.spec.get("spec_augment") or len(net.module_.view_slices or [0]) > 1:
+            raise ValueError("TwoViewSupCon makes its own views: use it on a one-view "
+                             "baseline without spec_augment")
+        shift = net.spec["time_shift"] or (0, 0)
+        rng, callback = net.episode_rng, self
+
+        def train_step_single(batch, **fit_params):
+            net._set_training(True)
+            Xi, yi = unpack_data(batch)
+            Xi, yi = to_tensor(Xi, device=net.device), to_tensor(yi, device=net.device)
+            views = [net.infer(augment(Xi, rng, shift, callback.bands), **fit_params)
+                     for _ in range(2)]
+            proto = sum(net.get_loss(e, yi, X=Xi, training=True) for e in views) / 2
+            z = torch.nn.functional.normalize(torch.cat(views), dim=1)
+            loss = proto + callback.weight * supcon_loss(z, torch.cat([yi, yi]),
+                                                         callback.temperature)
+            loss.backward()
+            net.history.record_batch("train_acc", net.criterion_.last_accuracy)
+            return {"loss": loss, "y_pred": views[0]}
+
+        net.train_step_single = train_step_single
+
+    def on_train_end(self, net, **kwargs):
+        net.__dict__.pop("train_step_single", None)  # the class's step again (and pickles)

@@ -1,0 +1,51 @@
+"""research.supcon: the two-view supervised contrastive lever trains and pickles."""
+
+import io
+import math
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+from research.ablation import variant_config
+from research.supcon import TwoViewSupCon, augment, supcon_loss
+
+from ..conftest import tiny_clf
+
+
+def test_supcon_loss_by_hand():
+    # two classes of two unit rows: each anchor's one positive is its class mate
+    z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    t = 0.5
+    # anchor 0: others at similarity 1/t (its mate) and 0 (twice)
+    want = -(1 / t - math.log(math.exp(1 / t) + 2))
+    assert supcon_loss(z, labels, t).item() == pytest.approx(want, rel=1e-6)
+    # a lone class has no positive: its anchor is left out, not a NaN
+    lone = supcon_loss(z[:3], labels[:3], t)
+    assert torch.isfinite(lone)
+
+
+def test_augment_shifts_and_masks_each_clip_on_its_own():
+    X = torch.arange(2 * 8 * 10, dtype=torch.float32).reshape(2, 8, 10)
+    rng = np.random.RandomState(0)
+    out = augment(X, rng, (3, 3), {"freq": (0, 0), "time": (0, 0)})
+    assert torch.equal(out, torch.roll(X, 3, dims=-1))  # a shift of exactly 3 frames
+    masked = augment(X, np.random.RandomState(1), (0, 0), {"freq": (1, 8), "time": (1, 10)})
+    assert torch.isnan(masked).any() and torch.equal(torch.isnan(X), torch.zeros_like(X).bool())
+
+
+def test_two_view_supcon_changes_training_and_the_model_pickles(small_logmel):
+    X, y = small_logmel
+    plain = tiny_clf(max_epochs=2, time_shift=(1, 4)).fit(X, y)
+    two = tiny_clf(max_epochs=2, time_shift=(1, 4),
+                   callbacks=[("supcon", TwoViewSupCon(1.0))]).fit(X, y)
+    losses = [[h["train_loss"] for h in m.history_] for m in (plain, two)]
+    assert not np.allclose(losses[0], losses[1])
+    assert "train_step_single" not in two.net_.__dict__  # the class's step once trained
+    joblib.dump(two, io.BytesIO())
+    assert variant_config("base_supcon")[1]["supcon"] == 1.0
+    with pytest.raises(ValueError, match="makes its own views"):
+        tiny_clf(max_epochs=1, spec_augment={"freq": (1, 2)},
+                 callbacks=[("supcon", TwoViewSupCon(1.0))]).fit(X, y)
