@@ -252,13 +252,14 @@ def summarise(results):
     rows = []
     for variant, by_key in results.items():
         for (split_name, norm, depth, key), by_seed in by_key.items():
-            pairs = [(v["trained"], v["untrained"]) for v in by_seed.values()]
+            pairs = [(by_seed[s]["trained"], by_seed[s]["untrained"]) for s in sorted(by_seed)]
             g = paired_clip_gain(pairs)
             rows.append({"variant": variant, "split": split_name, "norm": norm,
                          "depth": depth, "setting": key, "seeds": sorted(by_seed),
                          "trained": 100 * float(np.mean([a for a, _ in pairs])),
                          "untrained": 100 * float(np.mean([b for _, b in pairs])),
-                         "gain": g["gain"], "ci95_clips": g["ci95_clips"]})
+                         "gain": g["gain"], "ci95_clips": g["ci95_clips"],
+                         "ci95_seeds": g["ci95_seeds"], "per_seed": g["per_seed"]})
     return rows
 
 

@@ -537,3 +537,15 @@ def test_diff_pairs_the_trained_networks_of_two_studies(tmp_path):
         (tmp_path / run / "models" / "baseline_seed0.joblib").write_bytes(content)
     assert diff.same_models(str(tmp_path / "r1"), str(tmp_path / "r2"))
     assert not diff.same_models(str(tmp_path / "r1"), str(tmp_path / "r3"))
+
+
+def test_layers_summary_keeps_per_seed_gains_in_seed_order():
+    from research.transfer import layers
+
+    key = ("spoken_words", "centred_l2", "block3", "5w1s")
+    by_seed = {2: {"trained": np.array([1.0, 1.0]), "untrained": np.array([0.0, 0.0])},
+               0: {"trained": np.array([0.5, 0.5]), "untrained": np.array([0.5, 0.5])}}
+    (row,) = layers.summarise({"base_ref": {key: by_seed}})
+    assert row["seeds"] == [0, 2]
+    assert row["per_seed"] == pytest.approx([0.0, 100.0])
+    assert row["gain"] == pytest.approx(50.0) and np.isfinite(row["ci95_seeds"])
