@@ -36,85 +36,15 @@ from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
 from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
 from research.supcon import TwoViewSupCon
 from research.transfer.curve import transfer_callbacks
+from research.variants import REFERENCE, VARIANTS, reference_of, variant_config
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
 from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50
 from sklearn_hallu.model_selection import clip_ci95, paired_clip_gain
 from sklearn_hallu.sampling import episodic_accuracy
 from sklearn_hallu.utils import tune_cpu_allocator
 
-#: The reference recipe (../shared/reference) in library terms, per model.
-REFERENCE = {
-    "baseline": {"n_fft": 1024, "time_shift_per": "clip", "pooling": "time_mean"},
-    "halluaudio": {"n_fft": 1024, "time_shift_per": "clip", "pooling": "time_mean",
-                   "fill": "nan", "split_hz": 2000.0, "per_view_weight": 0.0},
-    "time_concept": {"n_fft": 1024, "time_shift_per": "clip", "pooling": "time_mean",
-                     "fill": "nan", "per_view_weight": 0.0},
-}
-#: variant name -> (model, the one factor changed from REFERENCE[model])
-VARIANTS = {
-    "base_ref": ("baseline", {}),
-    "base_episode_shift": ("baseline", {"time_shift_per": "episode"}),
-    "base_nfft2048": ("baseline", {"n_fft": 2048}),
-    "base_flatten": ("baseline", {"pooling": "flatten"}),
-    # the defaults before 2026-11-26 (with --epochs 21 --lr-step 7): transfer_cause R4
-    "base_old_defaults": ("baseline", {"n_fft": 2048, "time_shift_per": "episode"}),
-    # equal wall time instead of equal steps: a 3-view step costs about 3 baseline steps,
-    # so the baseline gets 3x the epochs (and lr steps): 1890 steps, lr /10 every 630
-    "base_3x_steps": ("baseline", {"epochs_factor": 3}),
-    "hallu_ref": ("halluaudio", {}),
-    "hallu_fill_min": ("halluaudio", {"fill": "min"}),
-    "hallu_per_view": ("halluaudio", {"per_view_weight": 1.0}),
-    # branch splits other than 2 kHz (the paper's; reproduce --sweep scores more)
-    "hallu_split1000": ("halluaudio", {"split_hz": 1000.0}),
-    "hallu_split4000": ("halluaudio", {"split_hz": 4000.0}),
-    # the whole-spectrogram branch starts from the same seed's trained base_ref backbone
-    "hallu_init_base": ("halluaudio", {"init_whole_from": "base_ref"}),
-    "time_ref": ("time_concept", {}),
-    # training episodes of more classes than the test's 5 (Snell et al. 2017 trained
-    # prototypical networks with a higher way than they tested); still 5-shot, 5 queries
-    "base_way10": ("baseline", {"n_way": 10}),
-    "base_way20": ("baseline", {"n_way": 20}),
-    "hallu_pv_way20": ("halluaudio", {"per_view_weight": 1.0, "n_way": 20}),
-    # 1-shot training episodes (5-way, 5 queries), for the 1-shot settings only: Snell et
-    # al. (2017) matched the training shot to the test's; every other model trains 5-shot
-    "base_shot1": ("baseline", {"k_shot": 1}),
-    "hallu_pv_shot1": ("halluaudio", {"per_view_weight": 1.0, "k_shot": 1}),
-    # hallu_init_base with the per-view losses (the library's HalluAudio)
-    "hallu_pv_init_base": ("halluaudio", {"per_view_weight": 1.0,
-                                          "init_whole_from": "base_ref"}),
-    # SpecAugment (Park et al. 2019) in training: per clip 2 bands of up to 16 mel rows (of 128)
-    # and 2 of up to 16 frames (of 160) read as the training mean; fixed before any run
-    "base_specaug": ("baseline", {"spec_augment": {"freq": (2, 16), "time": (2, 16)}}),
-    "hallu_pv_specaug": ("halluaudio", {"per_view_weight": 1.0,
-                                        "spec_augment": {"freq": (2, 16), "time": (2, 16)}}),
-    # supervised pre-training (cross-entropy over the training classes, 30 passes, about a third
-    # more clip passes than the 63 x 30 episodes) before the episodes; fixed before any run
-    "base_pretrain": ("baseline", {"pretrain_epochs": 30}),
-    "hallu_pv_pretrain": ("halluaudio", {"per_view_weight": 1.0, "pretrain_epochs": 30}),
-    # cosine metric in training, temperature 10 (research/cosine.py; fixed, not tuned)
-    "base_cosine": ("baseline", {"train_temperature": 10.0}),
-    # capacity (research/results/width/RULES.md): 2x / 4x the channels of every block
-    "base_wide128": ("baseline", {"channels": (128,) * 3}),
-    "base_wide256": ("baseline", {"channels": (256,) * 3}),
-    "hallu_pv_wide128": ("halluaudio", {"per_view_weight": 1.0, "channels": (128,) * 3}),
-    "base_supcon": ("baseline", {"supcon": 1.0}),  # 2 views + contrast: research/supcon.py
-}
-#: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
-REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
-          "hallu_pv_init_base": "hallu_per_view", "hallu_pv_specaug": "hallu_per_view",
-          "hallu_pv_pretrain": "hallu_per_view", "hallu_pv_wide128": "hallu_per_view"}
 SETTINGS = ((5, 1), (5, 5))
 EPISODE_SEED = 20261126  # the same validation episodes for every variant and seed
-
-
-def variant_config(name):
-    model, change = VARIANTS[name]
-    return model, {**REFERENCE[model], **change}
-
-
-def reference_of(name):
-    """The variant its paired differences are taken against."""
-    return REF_OF.get(name, "base_ref" if VARIANTS[name][0] == "baseline" else "hallu_ref")
 
 
 def load_data(args):

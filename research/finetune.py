@@ -151,7 +151,8 @@ def main(argv=None):
                         "library's centred-L2")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from research.ablation import probe_classes, training_clips, variant_config
+    from research.ablation import probe_classes, training_clips
+    from research.variants import variant_config
 
     out = Path(args.out)
     y, split, features, keep = training_clips(args.data_home)

@@ -36,7 +36,7 @@ __all__ = ["run", "RECIPES", "PRESETS", "COMMAND"]
 #: per epoch, 28 episodes). "cpu": 21 epochs of 30 episodes, lr / 10 every 7 (630 steps,
 #: drops at 1/3 and 2/3, as the reference recipe; the default until 0.2's long recipe).
 #: "long" (default): the same with 3x the epochs and steps per lr drop (1890 steps),
-#: chosen on the validation classes: research/ablation.py variant base_3x_steps,
+#: chosen on the validation classes: research/variants.py variant base_3x_steps,
 #: +2.3 +/- 1.5 (5w1s) and +1.0 +/- 1.6 (5w5s) over "cpu", 2 seeds, paired episodes.
 #: "paper_kaggle18": the paper's Kaggle18 recipe, 60 epochs, lr / 10 every 30 (one pass
 #: over the training clips per epoch, as "paper"); the default with ``--dataset kaggle18``.

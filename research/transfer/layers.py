@@ -157,7 +157,8 @@ def per_clip_support_centred(emb, y, passes, chunk=256):
 
 def untrained_twin(variant, seed, args_ns, split):
     """The run's model rebuilt with the same seed and fitted without training."""
-    from research.ablation import build, variant_config
+    from research.ablation import build
+    from research.variants import variant_config
 
     kind, cfg = variant_config(variant)
     model = build(kind, cfg, args_ns, seed, split["validation"])
@@ -193,7 +194,8 @@ def main(argv=None):
     if "support_centred_l2" in args.norms and joined:
         p.error("--norms support_centred_l2 centres a joined depth's parts together, not "
                 f"block by block as centred_l2 does; leave {joined} out of --depths with it")
-    from research.ablation import probe_classes, training_clips, variant_config
+    from research.ablation import probe_classes, training_clips
+    from research.variants import variant_config
 
     out = Path(args.out)
     y, split, features, keep = training_clips(args.data_home, args.features_cache)

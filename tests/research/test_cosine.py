@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from research.ablation import variant_config
 from research.cosine import TrainTemperature
+from research.variants import variant_config
 
 from ..conftest import tiny_clf
 

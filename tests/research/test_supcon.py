@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from research.ablation import variant_config
 from research.supcon import TwoViewSupCon, augment, supcon_loss
+from research.variants import variant_config
 
 from ..conftest import tiny_clf
 
