@@ -549,3 +549,24 @@ def test_layers_summary_keeps_per_seed_gains_in_seed_order():
     assert row["seeds"] == [0, 2]
     assert row["per_seed"] == pytest.approx([0.0, 100.0])
     assert row["gain"] == pytest.approx(50.0) and np.isfinite(row["ci95_seeds"])
+
+
+def test_transfer_epochs_ranks_the_kept_epoch_against_the_gain(tmp_path):
+    import json
+
+    from research.transfer import epochs
+
+    (tmp_path / "runs").mkdir()
+    for seed, epoch in ((3, 10), (4, 40), (5, 25)):
+        (tmp_path / "runs" / f"base_ref_seed{seed}.json").write_text(
+            json.dumps({"best_epoch": epoch}))
+    row = {"variant": "base_ref", "norm": "centred_l2", "depth": "block3", "seeds": [3, 4, 5],
+           "split": "spoken_words", "setting": "5w1s", "per_seed": [3.0, -1.0, 1.0]}
+    (tmp_path / "layers.json").write_text(json.dumps({"summary": [row]}))
+    epochs.main(["--out", str(tmp_path)])
+    md = (tmp_path / "layers_epochs.md").read_text()
+    assert "| 4 | 40 | -1.00 |" in md and "-1.00 (0.00)" in md  # later kept, less transfer
+    del row["per_seed"]
+    (tmp_path / "layers.json").write_text(json.dumps({"summary": [row]}))
+    with pytest.raises(SystemExit, match="no per-seed gains"):
+        epochs.main(["--out", str(tmp_path)])
