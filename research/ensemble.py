@@ -153,8 +153,7 @@ def _lever_splits(args, members):
     """The lever runs' clips: ``(runs, X of the base clips, {val, probe: (X, y)})``."""
     from research.ablation import training_clips
 
-    y, split, features, keep = training_clips(args.data_home,
-                                              getattr(args, "features_cache", None))
+    y, split, features, keep = training_clips(args.data_home, args.features_cache)
     X = features(1024, keep)
     runs = {m: _find_model(args.models, *m) for m in members}
     other = [f"{v}:{s}" for (v, s), (_, run) in runs.items()
@@ -291,6 +290,8 @@ def main(argv=None):
     v.add_argument("--passes", type=int, default=10)
     v.add_argument("--data-home", default=None)
     v.add_argument("--name", default="validation")
+    v.add_argument("--features-cache", default=None, help="an .npz of ESC-50's log-mel as "
+                   "`reproduce --features-cache` writes it, read instead of the audio files")
     w = sub.add_parser("versus", help="a training variant against its reference")
     w.add_argument("--out", required=True)
     w.add_argument("--models", nargs="+", required=True,

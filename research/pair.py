@@ -18,32 +18,29 @@ from pathlib import Path
 
 import numpy as np
 
+from research.ablation import SETTINGS, choose_epoch, load_runs
 from sklearn_hallu.model_selection import paired_clip_gain
 
-SETTINGS = ("5w1s", "5w5s")
+KEYS = [f"{n}w{k}s" for n, k in SETTINGS]
 
 
 def split_scores(run):
     """``{(split, setting): per-clip accuracies}`` of one run at its kept checkpoint."""
-    best = run.get("best_epoch", max(run["history"], key=lambda h: h["valid_acc"])["epoch"])
-    kept = next(h for h in run["history"] if h["epoch"] == best)  # as ablation.py keeps it
-    out = {("val", s): np.asarray(run["per_clip"][s]) for s in SETTINGS}
-    out.update({("probe", s): np.asarray(kept[f"probe_{s}"]) for s in SETTINGS
-                if kept.get(f"probe_{s}") is not None})
+    kept = run["history"][choose_epoch(run["history"], "best", run["lr_step"])]
+    out = {("val", k): np.asarray(run["per_clip"][k]) for k in KEYS}
+    out.update({("probe", k): np.asarray(kept[f"probe_{k}"]) for k in KEYS
+                if kept.get(f"probe_{k}") is not None})
     return out
 
 
-def pair_rows(out, a, b, seeds=None):
-    """Rows of ``a`` minus ``b``, one per split and setting, over the seeds both have."""
-    runs = {}
-    for v in (a, b):
-        for path in sorted(Path(out, "runs").glob(f"{v}_seed*.json")):
-            run = json.loads(path.read_text())
-            if run["variant"] == v and (seeds is None or run["seed"] in seeds):
-                runs[(v, run["seed"])] = split_scores(run)
+def pair_rows(runs, a, b, seeds=None):
+    """Rows of ``a`` minus ``b`` (``runs``: an ablation folder's, :func:`load_runs`), one
+    per split and setting, over the seeds both have."""
+    runs = {(r["variant"], r["seed"]): split_scores(r) for r in runs
+            if r["variant"] in (a, b) and (seeds is None or r["seed"] in seeds)}
     common = sorted({s for v, s in runs if v == a} & {s for v, s in runs if v == b})
     if not common:
-        raise SystemExit(f"{out}: no seed has runs of both {a} and {b}")
+        raise SystemExit(f"no seed has runs of both {a} and {b}")
     rows = []
     for key in runs[(a, common[0])]:
         res = paired_clip_gain([(runs[(a, s)][key], runs[(b, s)][key]) for s in common])
@@ -78,12 +75,12 @@ def main(argv=None):
     p.add_argument("--seeds", nargs="+", type=int, default=None)
     p.add_argument("--name", default="pairs", help="output stem: NAME.md, NAME.json")
     args = p.parse_args(argv)
-    rows = []
-    for spec in args.pairs:
-        a, sep, b = spec.partition(":")
-        if not (a and sep and b):
-            p.error(f"--pairs: each must be VARIANT_A:VARIANT_B, got {spec!r}")
-        rows += pair_rows(args.out, a, b, args.seeds)
+    pairs = [spec.partition(":") for spec in args.pairs]
+    bad = [a + sep + b for a, sep, b in pairs if not (a and sep and b)]
+    if bad:
+        p.error(f"--pairs: each must be VARIANT_A:VARIANT_B, got {bad}")
+    runs = load_runs(args.out)  # every run file read once
+    rows = [row for a, _, b in pairs for row in pair_rows(runs, a, b, args.seeds)]
     command = "python -m research.pair " + " ".join(sys.argv[1:] if argv is None else argv)
     Path(args.out, f"{args.name}.json").write_text(json.dumps({"command": command,
                                                                 "rows": rows}, indent=1))
