@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import joblib
@@ -177,7 +178,8 @@ def build(model, cfg, args, seed, val_classes):
                 f"{src}: run `ablation.py run --variants {cfg['init_whole_from']} --seeds "
                 f"{seed}` first (same --out)")
         callbacks = [("init_whole", InitWholeBranch(src))]
-    for key, make in (("train_temperature", TrainTemperature), ("supcon", TwoViewSupCon)):
+    for key, make in (("train_temperature", TrainTemperature), ("supcon", TwoViewSupCon),
+                      ("simclr", partial(TwoViewSupCon, positives="clip"))):
         if cfg.get(key):  # research/cosine.py, research/supcon.py
             callbacks = (callbacks or []) + [(key, make(cfg[key]))]
     clf = HalluAudioClassifier(

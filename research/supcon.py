@@ -9,6 +9,12 @@ mean) plus ``weight`` times the supervised contrastive loss of Khosla et al. (20
 the 2N unit-norm embeddings, positives being the other clips and views of the same class.
 Prediction is unchanged (one view, no masks).
 
+With ``positives="clip"`` the contrast is self-supervised instead (SimCLR's NT-Xent, Chen
+et al. 2020): a view's one positive is the other view of the same clip, and every other
+clip, of its class or not, is a negative. The prototypical loss still pulls a class
+together; the instance term keeps apart what it would collapse (variant ``base_simclr``,
+rule ``research/results/simclr/RULES.md``).
+
 :class:`TwoViewSupCon` replaces the net's training step when training begins, so that a
 lever run of ``research.ablation`` trains with it without a new estimator parameter (one
 would follow if the lever were kept). Baseline (one-view models) only.
@@ -78,11 +84,17 @@ class TwoViewSupCon(Callback):
         The contrastive loss's temperature.
     bands : dict
         SpecAugment bands of each view, as ``HalluAudioClassifier(spec_augment=...)``.
+    positives : {"class", "clip"}
+        ``"class"``: the other clips and views of the same class (Khosla et al.);
+        ``"clip"``: only the other view of the same clip (SimCLR's instance contrast).
     """
 
-    def __init__(self, weight=1.0, temperature=0.1, bands=None):
+    def __init__(self, weight=1.0, temperature=0.1, bands=None, positives="class"):
+        if positives not in ("class", "clip"):
+            raise ValueError(f"positives must be 'class' or 'clip', got {positives!r}")
         self.weight, self.temperature = float(weight), float(temperature)
         self.bands = bands if bands is not None else {"freq": (2, 16), "time": (2, 16)}
+        self.positives = positives
 
     def on_train_begin(self, net, **kwargs):
         if net.spec.get("spec_augment") or len(net.module_.view_slices or [0]) > 1:
@@ -99,7 +111,9 @@ class TwoViewSupCon(Callback):
                      for _ in range(2)]
             proto = sum(net.get_loss(e, yi, X=Xi, training=True) for e in views) / 2
             z = torch.nn.functional.normalize(torch.cat(views), dim=1)
-            loss = proto + callback.weight * supcon_loss(z, torch.cat([yi, yi]),
+            ids = yi if callback.positives == "class" else torch.arange(len(yi),
+                                                                      device=yi.device)
+            loss = proto + callback.weight * supcon_loss(z, torch.cat([ids, ids]),
                                                          callback.temperature)
             loss.backward()
             net.history.record_batch("train_acc", net.criterion_.last_accuracy)

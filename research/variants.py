@@ -60,6 +60,9 @@ VARIANTS = {
     "base_wide256": ("baseline", {"channels": (256,) * 3}),
     "hallu_pv_wide128": ("halluaudio", {"per_view_weight": 1.0, "channels": (128,) * 3}),
     "base_supcon": ("baseline", {"supcon": 1.0}),  # 2 views + contrast: research/supcon.py
+    # the same two views, each clip's only positive its other view (SimCLR's instance
+    # contrast, self-supervised): research/results/simclr/RULES.md; fixed, not tuned
+    "base_simclr": ("baseline", {"simclr": 1.0}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
