@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
 from research.cosine import TrainTemperature
+from research.mixup import QueryMixup
 from research.reproduce.features import load_features, log
 from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
 from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
@@ -179,8 +180,9 @@ def build(model, cfg, args, seed, val_classes):
                 f"{seed}` first (same --out)")
         callbacks = [("init_whole", InitWholeBranch(src))]
     for key, make in (("train_temperature", TrainTemperature), ("supcon", TwoViewSupCon),
-                      ("simclr", partial(TwoViewSupCon, positives="clip"))):
-        if cfg.get(key):  # research/cosine.py, research/supcon.py
+                      ("simclr", partial(TwoViewSupCon, positives="clip")),
+                      ("mixup", QueryMixup)):
+        if cfg.get(key):  # research/cosine.py, research/supcon.py, research/mixup.py
             callbacks = (callbacks or []) + [(key, make(cfg[key]))]
     clf = HalluAudioClassifier(
         n_way=cfg.get("n_way", 5), k_shot=cfg.get("k_shot", 5),

@@ -63,6 +63,9 @@ VARIANTS = {
     # the same two views, each clip's only positive its other view (SimCLR's instance
     # contrast, self-supervised): research/results/simclr/RULES.md; fixed, not tuned
     "base_simclr": ("baseline", {"simclr": 1.0}),
+    # mixup of each training episode's queries, Beta(0.4, 0.4) shares (research/mixup.py,
+    # research/results/mixup/RULES.md; fixed, not tuned)
+    "base_mixup": ("baseline", {"mixup": 0.4}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
