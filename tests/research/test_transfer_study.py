@@ -566,6 +566,12 @@ def test_transfer_epochs_ranks_the_kept_epoch_against_the_gain(tmp_path):
     epochs.main(["--out", str(tmp_path)])
     md = (tmp_path / "layers_epochs.md").read_text()
     assert "| 4 | 40 | -1.00 |" in md and "-1.00 (0.00)" in md  # later kept, less transfer
+    assert "| rho val (p) |" not in md  # no validation gains in this file
+    val = {**row, "split": "val", "per_seed": [5.0, 30.0, 20.0]}  # seed 4 best in-domain
+    (tmp_path / "layers.json").write_text(json.dumps({"summary": [row, val]}))
+    epochs.main(["--out", str(tmp_path)])
+    md = (tmp_path / "layers_epochs.md").read_text()
+    assert "| rho val (p) | | -1.00 (0.00) |  |" in md  # ranked against itself: left blank
     del row["per_seed"]
     (tmp_path / "layers.json").write_text(json.dumps({"summary": [row]}))
     with pytest.raises(SystemExit, match="no per-seed gains"):
