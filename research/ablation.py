@@ -33,6 +33,7 @@ from skorch.callbacks import Callback
 
 from research.cosine import TrainTemperature
 from research.mixup import QueryMixup
+from research.protomaml import FirstOrderMAML
 from research.reproduce.features import load_features, log
 from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
 from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
@@ -181,8 +182,8 @@ def build(model, cfg, args, seed, val_classes):
         callbacks = [("init_whole", InitWholeBranch(src))]
     for key, make in (("train_temperature", TrainTemperature), ("supcon", TwoViewSupCon),
                       ("simclr", partial(TwoViewSupCon, positives="clip")),
-                      ("mixup", QueryMixup)):
-        if cfg.get(key):  # research/cosine.py, research/supcon.py, research/mixup.py
+                      ("mixup", QueryMixup), ("fomaml", FirstOrderMAML)):
+        if cfg.get(key):  # research/cosine.py, supcon.py, mixup.py, protomaml.py
             callbacks = (callbacks or []) + [(key, make(cfg[key]))]
     clf = HalluAudioClassifier(
         n_way=cfg.get("n_way", 5), k_shot=cfg.get("k_shot", 5),

@@ -81,13 +81,13 @@ def centred_metric(clf):
     return metric
 
 
-def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None):
+def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None, lr=LR, momentum=MOMENTUM):
     """Fine-tune ``module`` in place on the support ``Xs`` (n_way, k_shot, ...); after each
     step count of ``steps`` (ascending), the query's predicted class (0-based).
     ``metric`` maps raw embeddings to those the distances are taken on (default: raw)."""
     n_way, k_shot = Xs.shape[:2]
     embed = module if metric is None else (lambda x: metric(module(x)))
-    opt = torch.optim.SGD(module.parameters(), lr=LR, momentum=MOMENTUM)
+    opt = torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum)
     out, done = {}, 0
 
     def predict():
@@ -110,7 +110,8 @@ def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None):
     return out
 
 
-def score_split(model, X, y, *, n_way, k_shot, passes, steps, norm="raw"):
+def score_split(model, X, y, *, n_way, k_shot, passes, steps, norm="raw", lr=LR,
+                momentum=MOMENTUM):
     """Per-clip accuracy without (step 0) and with fine-tuning, seconds per episode."""
     clf = model[-1] if isinstance(model, Pipeline) else model
     views = torch.from_numpy(np.asarray(X if X.ndim == 4 else X[:, None], dtype=np.float32))
@@ -129,7 +130,7 @@ def score_split(model, X, y, *, n_way, k_shot, passes, steps, norm="raw"):
             module = copy.deepcopy(base)
             module.eval()
             preds = finetune_scores(module, views[support[i]], views[i], (0, *steps),
-                                    shift_rng, metric)
+                                    shift_rng, metric, lr, momentum)
             for s, pred in preds.items():
                 hits[s][p, i] = pred == target[i]
     per_episode = (time.perf_counter() - t0) / (passes * len(y))
@@ -149,6 +150,10 @@ def main(argv=None):
     p.add_argument("--norm", choices=["raw", "centred_l2"], default="raw",
                    help="the metric: raw squared distances (as the ablation scores) or the "
                         "library's centred-L2")
+    p.add_argument("--lr", type=float, default=LR, help="the fine-tuning's SGD learning rate")
+    p.add_argument("--momentum", type=float, default=MOMENTUM,
+                   help="its momentum (0 with --lr 0.01: research.protomaml's inner loop)")
+    p.add_argument("--name", default=None, help="output stem (default: finetune[_NORM])")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from research.ablation import probe_classes, training_clips
@@ -169,7 +174,8 @@ def main(argv=None):
                 for n_way, k_shot in SETTINGS:
                     per_clip, sec = score_split(model, views[mask], y[mask], n_way=n_way,
                                                 k_shot=k_shot, passes=args.passes,
-                                                steps=args.steps, norm=args.norm)
+                                                steps=args.steps, norm=args.norm,
+                                                lr=args.lr, momentum=args.momentum)
                     key = f"{n_way}w{k_shot}s"
                     results.setdefault(variant, {}).setdefault(name, {}).setdefault(
                         key, {})[seed] = {"per_clip": {s: v.tolist() for s, v in
@@ -180,7 +186,7 @@ def main(argv=None):
                         + f" ({sec:.2f} s/episode)")
     summary = summarise(results, args.steps)
     command = "python -m research.finetune " + " ".join(sys.argv[1:] if argv is None else argv)
-    stem = "finetune" if args.norm == "raw" else f"finetune_{args.norm}"
+    stem = args.name or ("finetune" if args.norm == "raw" else f"finetune_{args.norm}")
     (out / f"{stem}.json").write_text(json.dumps({"command": command, "results": results,
                                                    "summary": summary}))
     (out / f"{stem}.md").write_text(markdown(summary, command))

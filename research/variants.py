@@ -66,6 +66,9 @@ VARIANTS = {
     # mixup of each training episode's queries, Beta(0.4, 0.4) shares (research/mixup.py,
     # research/results/mixup/RULES.md; fixed, not tuned)
     "base_mixup": ("baseline", {"mixup": 0.4}),
+    # first-order MAML around the episode loss, 5 inner SGD steps of lr 0.01 on the support
+    # (research/protomaml.py; written and tested, not run yet)
+    "base_fomaml": ("baseline", {"fomaml": 5}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",

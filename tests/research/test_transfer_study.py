@@ -164,6 +164,11 @@ def test_finetune_reads_step_zero_as_the_plain_prototype_rule():
     one = Xs[:, :1]
     sup, qry, _ = finetune._pseudo_split(one, 0, 5, 1, np.random.RandomState(0))
     assert torch.equal(sup, one) and not torch.equal(qry, one[:, 0])  # a shifted copy
+    # the inner loop of research.protomaml: plain SGD; with lr 0 nothing moves
+    frozen = [p.detach().clone() for p in module.parameters()]
+    finetune.finetune_scores(module, Xs, Xq, (2,), np.random.RandomState(0), lr=0.0,
+                             momentum=0.0)
+    assert all(torch.equal(a, b) for a, b in zip(frozen, module.parameters()))
 
 
 def test_finetune_with_the_centred_metric_scores_as_the_library_does(small_views):

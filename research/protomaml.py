@@ -1,0 +1,112 @@
+"""First-order MAML meta-training of the prototypical network (issue 23 lever; written and
+tested, not run yet).
+
+Zhuang, Peeters and Richard (MLSP 2024, arXiv 2410.05302) fine-tune a prototypical network
+on each test episode's support set (rotating pseudo-queries drawn from the support) and
+report that it pays only when training prepares the network for it: MAML-Proto wraps the
+episode loss in first-order MAML whose inner loop is that same fine-tuning. Their released
+code (``zdsy/proto-MAML``) adapts every parameter with plain gradient steps (inner learning
+rate 0.2, 8 steps of K-1 rotations), first-order, Adam 1e-3 outside with 10 episodes per
+outer step, batch norm on batch statistics throughout; far more compute than this CPU has.
+
+Here, fitted to the library's recipe: each training episode (after the per-clip time
+shift) fine-tunes a copy of the encoder on its support clips with ``steps`` plain SGD steps
+of learning rate ``inner_lr``, step ``t`` taking the ``t mod K``-th support clip of each class
+as the pseudo-query and the others as the prototypes (one shot: a time-shifted copy), as
+``research.finetune`` does at prediction (there with ``--lr INNER_LR --momentum 0``, batch
+norm frozen in both). The episode's prototypical loss (supports and queries, the library's
+loss) is then taken with the adapted copy, and its gradient with respect to the adapted
+weights is applied to the encoder's own (first-order: no gradient through the inner steps);
+the library's optimizer (SGD, momentum 0.9) makes the outer step. The copy's batch-norm
+running statistics, updated by that forward pass, are copied back.
+
+:class:`FirstOrderMAML` replaces the net's training step when training begins, as
+``research/supcon.py`` does. One-view baseline without ``spec_augment`` only. The cost per
+episode is about ``1 + steps / 2`` baseline steps (each inner step embeds the support half).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+
+from research.finetune import _pseudo_split, _sq_logits
+from research.supcon import augment
+
+__all__ = ["FirstOrderMAML", "inner_adapt"]
+
+
+def inner_adapt(module, support, steps, lr, shift_rng):
+    """Fine-tune ``module`` in place on ``support`` (n_way, k_shot, ...) with ``steps`` plain
+    SGD steps of rotating pseudo-queries, batch norm frozen (evaluation mode); returns the
+    inner losses."""
+    n_way = support.shape[0]
+    module.eval()
+    opt = torch.optim.SGD(module.parameters(), lr=lr)
+    losses = []
+    for t in range(steps):
+        sup, qry, tgt = _pseudo_split(support, t, n_way, support.shape[1], shift_rng)
+        emb_s = module(sup.reshape(-1, *sup.shape[2:])).reshape(n_way, sup.shape[1], -1)
+        loss = torch.nn.functional.cross_entropy(_sq_logits(module(qry), emb_s.mean(1)),
+                                                 tgt.to(support.device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+class FirstOrderMAML(Callback):
+    """At the start of training, make each training step a first-order MAML step.
+
+    Parameters
+    ----------
+    steps : int
+        Inner fine-tuning steps per episode.
+    inner_lr : float
+        Learning rate of the inner plain SGD.
+    """
+
+    def __init__(self, steps=5, inner_lr=0.01):
+        if int(steps) != steps or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        if not inner_lr > 0:
+            raise ValueError(f"inner_lr must be a positive number, got {inner_lr!r}")
+        self.steps, self.inner_lr = int(steps), float(inner_lr)
+
+    def on_train_begin(self, net, **kwargs):
+        spec = net.spec
+        if spec.get("spec_augment") or len(net.module_.view_slices or [0]) > 1:
+            raise ValueError("FirstOrderMAML is for a one-view baseline without spec_augment")
+        shift, rng = spec["time_shift"] or (0, 0), net.episode_rng
+        n_way, k_shot, cb = spec["n_way"], spec["k_shot"], self
+
+        def train_step_single(batch, **fit_params):
+            net._set_training(True)
+            Xi, yi = unpack_data(batch)
+            Xi = augment(to_tensor(Xi, device=net.device), rng, shift, {})
+            support = Xi.reshape((n_way, -1) + Xi.shape[1:])[:, :k_shot]
+            fast = copy.deepcopy(net.module_)
+            inner_adapt(fast, support, cb.steps, cb.inner_lr, rng)
+            fast.train()
+            emb = fast(Xi)
+            loss = net.get_loss(emb, to_tensor(yi, device=net.device), X=Xi, training=True)
+            fast_params = [p for p in fast.parameters() if p.requires_grad]
+            grads = torch.autograd.grad(loss, fast_params)
+            own = [p for p in net.module_.parameters() if p.requires_grad]
+            for p, g in zip(own, grads):
+                p.grad = g.detach().clone() if p.grad is None else p.grad + g.detach()
+            with torch.no_grad():
+                for mine, theirs in zip(net.module_.buffers(), fast.buffers()):
+                    mine.copy_(theirs)
+            net.history.record_batch("train_acc", net.criterion_.last_accuracy)
+            return {"loss": loss.detach(), "y_pred": emb.detach()}
+
+        net.train_step_single = train_step_single
+
+    def on_train_end(self, net, **kwargs):
+        net.__dict__.pop("train_step_single", None)  # the class's step again (and pickles)
