@@ -22,7 +22,9 @@ while the backbone moves) and scaled to the norm ``embedding_scale_``, as
 Choices fixed before any run (not tuned): SGD with momentum 0.9, learning rate 1e-3, no
 weight decay; batch-norm statistics frozen (the backbone stays in evaluation mode, its
 weights are what move); raw embeddings and squared distances, as the ablation scores.
-Accuracy is recorded after each number of ``--steps`` (one fine-tuning run per episode,
+``--lr`` and ``--momentum`` change the optimiser only to score with the inner loop of
+``research/protomaml.py`` (``--lr 0.01 --momentum 0``); their defaults are the fixed choices
+above. Accuracy is recorded after each number of ``--steps`` (one fine-tuning run per episode,
 read off on the way). The test classes are not read.
 """
 

@@ -80,13 +80,18 @@ class QueryMixup(Callback):
         if spec["time_shift"] is not None and spec["time_shift_per"] != "clip":
             raise ValueError("QueryMixup shifts each clip on its own: use "
                              "time_shift_per='clip'")
-        shift, rng, alpha = spec["time_shift"] or (0, 0), net.episode_rng, self.alpha
+        if getattr(net.criterion_, "temperature", None) is not None:
+            raise ValueError("QueryMixup takes raw squared distances: it cannot train with "
+                             "a cosine metric (temperature)")
+        shift, rng, alpha = spec["time_shift"], net.episode_rng, self.alpha
         n_way, k_shot = spec["n_way"], spec["k_shot"]
 
         def train_step_single(batch, **fit_params):
             net._set_training(True)
             Xi, _ = unpack_data(batch)
-            Xi = augment(to_tensor(Xi, device=net.device), rng, shift, {})
+            Xi = to_tensor(Xi, device=net.device)
+            if shift is not None:  # as the library's step: no draw without a shift
+                Xi = augment(Xi, rng, shift, {})
             per_class = Xi.reshape((n_way, -1) + Xi.shape[1:])
             supports, queries = per_class[:, :k_shot], per_class[:, k_shot:]
             n_query = queries.shape[1]

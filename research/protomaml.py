@@ -22,7 +22,8 @@ running statistics, updated by that forward pass, are copied back.
 
 :class:`FirstOrderMAML` replaces the net's training step when training begins, as
 ``research/supcon.py`` does. One-view baseline without ``spec_augment`` only. The cost per
-episode is about ``1 + steps / 2`` baseline steps (each inner step embeds the support half).
+episode is about ``1 + steps / 2`` baseline steps when ``k_shot == n_query`` (the library's
+5 and 5: each inner step embeds the support half of the episode).
 """
 
 from __future__ import annotations
@@ -82,13 +83,21 @@ class FirstOrderMAML(Callback):
         spec = net.spec
         if spec.get("spec_augment") or len(net.module_.view_slices or [0]) > 1:
             raise ValueError("FirstOrderMAML is for a one-view baseline without spec_augment")
-        shift, rng = spec["time_shift"] or (0, 0), net.episode_rng
+        if spec["time_shift"] is not None and spec["time_shift_per"] != "clip":
+            raise ValueError("FirstOrderMAML shifts each clip on its own: use "
+                             "time_shift_per='clip'")
+        if getattr(net.criterion_, "temperature", None) is not None:
+            raise ValueError("FirstOrderMAML's inner loop takes raw squared distances: it "
+                             "cannot train with a cosine metric (temperature)")
+        shift, rng = spec["time_shift"], net.episode_rng
         n_way, k_shot, cb = spec["n_way"], spec["k_shot"], self
 
         def train_step_single(batch, **fit_params):
             net._set_training(True)
             Xi, yi = unpack_data(batch)
-            Xi = augment(to_tensor(Xi, device=net.device), rng, shift, {})
+            Xi = to_tensor(Xi, device=net.device)
+            if shift is not None:  # as the library's step: no draw without a shift
+                Xi = augment(Xi, rng, shift, {})
             support = Xi.reshape((n_way, -1) + Xi.shape[1:])[:, :k_shot]
             fast = copy.deepcopy(net.module_)
             inner_adapt(fast, support, cb.steps, cb.inner_lr, rng)

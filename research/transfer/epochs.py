@@ -42,8 +42,9 @@ def markdown(seeds, epochs, gains, command):
              "Gain: the trained network minus its untrained twin on the same clips and "
              "episodes (points). rho: Spearman's rank correlation of the kept epoch with the "
              "gain over the seeds, and its two-sided p-value. rho val: the same with the "
-             "seed's validation gain (mean of its settings), the in-domain score that chose "
-             "the epoch: does a seed that learns ESC-50 better transfer worse?", "",
+             "seed's validation gain (mean of its settings; a proxy for the validation "
+             "accuracy that chose the epoch): does a seed that learns ESC-50 better "
+             "transfer worse?", "",
              "| seed | kept epoch | " + " | ".join(f"{s} {k}" for s, k in cols) + " |",
              "|---|---|" + "---|" * len(cols)]
     for i, (seed, epoch) in enumerate(zip(seeds, epochs)):

@@ -32,6 +32,24 @@ def test_mixed_query_loss_by_hand():
     assert plain.item() == pytest.approx(-(lp0[0] + lp1) / 2, rel=1e-5)
 
 
+def test_partners_are_indexed_in_class_major_order():
+    # 2-way 1-shot, 2 queries per class: rows c*3 (support), c*3+1, c*3+2 (queries)
+    emb = torch.tensor([[0.0], [0.1], [0.6], [1.0], [0.7], [0.95]])
+    partner = torch.tensor([2, 0, 3, 1])  # queries 0,1 are class 0's; 2,3 class 1's
+    lam = torch.tensor([0.6, 0.9, 0.3, 0.8])
+    protos = [0.0, 1.0]
+    queries = [(0.1, 0), (0.6, 0), (0.7, 1), (0.95, 1)]  # (embedding, class)
+    want = 0.0
+    for i, (q, c) in enumerate(queries):
+        logits = [-(q - p) ** 2 for p in protos]
+        logp = [v - math.log(sum(math.exp(u) for u in logits)) for v in logits]
+        other = queries[int(partner[i])][1]
+        want -= float(lam[i]) * logp[c] + (1 - float(lam[i])) * logp[other]
+    loss, acc = mixed_query_loss(emb, 2, 1, partner, lam)
+    assert loss.item() == pytest.approx(want / 4, rel=1e-5)
+    assert acc.item() == 0.75  # class 0's query at 0.6 is nearer class 1's prototype
+
+
 def test_query_mixup_changes_training_and_the_model_pickles(small_logmel):
     X, y = small_logmel
     plain = tiny_clf(max_epochs=2, time_shift=(1, 4)).fit(X, y)
@@ -48,4 +66,7 @@ def test_query_mixup_changes_training_and_the_model_pickles(small_logmel):
         QueryMixup(0)
     with pytest.raises(ValueError, match="one-view baseline without spec_augment"):
         tiny_clf(max_epochs=1, spec_augment={"freq": (1, 2)},
+                 callbacks=[("mixup", QueryMixup(0.4))]).fit(X, y)
+    with pytest.raises(ValueError, match="time_shift_per='clip'"):
+        tiny_clf(max_epochs=1, time_shift=(1, 4), time_shift_per="episode",
                  callbacks=[("mixup", QueryMixup(0.4))]).fit(X, y)

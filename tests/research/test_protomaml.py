@@ -58,3 +58,6 @@ def test_bad_settings_are_refused(small_logmel):
     with pytest.raises(ValueError, match="one-view baseline without spec_augment"):
         tiny_clf(max_epochs=1, spec_augment={"freq": (1, 2)},
                  callbacks=[("maml", FirstOrderMAML(1))]).fit(X, y)
+    with pytest.raises(ValueError, match="time_shift_per='clip'"):
+        tiny_clf(max_epochs=1, time_shift=(1, 4), time_shift_per="episode",
+                 callbacks=[("maml", FirstOrderMAML(1))]).fit(X, y)
