@@ -156,13 +156,16 @@ def main(argv=None):
     p.add_argument("--momentum", type=float, default=MOMENTUM,
                    help="its momentum (0 with --lr 0.01: research.protomaml's inner loop)")
     p.add_argument("--name", default=None, help="output stem (default: finetune[_NORM])")
+    p.add_argument("--features-cache", default=None,
+                   help="a log-mel cache of the training and validation classes (as "
+                        "research.ablation run --features-cache)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from research.ablation import probe_classes, training_clips
     from research.variants import variant_config
 
     out = Path(args.out)
-    y, split, features, keep = training_clips(args.data_home)
+    y, split, features, keep = training_clips(args.data_home, args.features_cache)
     results = {}
     for variant in args.variants:
         _, cfg = variant_config(variant)

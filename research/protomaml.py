@@ -28,7 +28,11 @@ episode is about ``1 + steps / 2`` baseline steps when ``k_shot == n_query`` (th
 
 from __future__ import annotations
 
+import argparse
 import copy
+import json
+import sys
+from pathlib import Path
 
 import torch
 from skorch.callbacks import Callback
@@ -37,8 +41,9 @@ from skorch.utils import to_tensor
 
 from research.finetune import _pseudo_split, _sq_logits
 from research.supcon import augment
+from sklearn_hallu.model_selection import paired_clip_gain
 
-__all__ = ["FirstOrderMAML", "inner_adapt"]
+__all__ = ["FirstOrderMAML", "inner_adapt", "compare"]
 
 
 def inner_adapt(module, support, steps, lr, shift_rng):
@@ -119,3 +124,68 @@ class FirstOrderMAML(Callback):
 
     def on_train_end(self, net, **kwargs):
         net.__dict__.pop("train_step_single", None)  # the class's step again (and pickles)
+
+
+def _per_clip(path, variant, steps):
+    """``{(split, setting): {seed: per-clip accuracy}}`` at ``steps`` of a finetune JSON."""
+    results = json.loads(Path(path).read_text())["results"]
+    if variant not in results:
+        raise SystemExit(f"{path}: no {variant} (it has {sorted(results)})")
+    out = {}
+    for split, keys in results[variant].items():
+        for key, by_seed in keys.items():
+            for seed, rec in by_seed.items():
+                if str(steps) not in rec["per_clip"]:
+                    raise SystemExit(f"{path}: {variant} {split} {key} seed {seed} has no "
+                                     f"score after {steps} steps (it has "
+                                     f"{sorted(rec['per_clip'], key=int)})")
+                out.setdefault((split, key), {})[seed] = rec["per_clip"][str(steps)]
+    return out
+
+
+def compare(rows, reference):
+    """Markdown of each ``(name, path, variant, steps)`` of ``rows`` paired per clip against
+    ``reference`` (the same form), seed by seed on the same clips and episodes."""
+    ref = _per_clip(*reference[1:])
+    lines = [f"Against: {reference[0]}. Gain: points ± 95% CI over the clips, paired on the "
+             "same clips and episodes (research.finetune's fixed episodes).", "",
+             "| system | split | setting | seeds | system | reference | gain |",
+             "|---|---|---|---|---|---|---|"]
+    for name, *src in rows:
+        mine = _per_clip(*src)
+        for key in sorted(ref):
+            seeds = sorted(set(ref[key]) & set(mine.get(key, {})), key=int)
+            if not seeds:
+                continue
+            g = paired_clip_gain([(mine[key][s], ref[key][s]) for s in seeds])
+            acc = [100 * sum(sum(d[key][s]) / len(d[key][s]) for s in seeds) / len(seeds)
+                   for d in (mine, ref)]
+            lines.append(f"| {name} | {key[0]} | {key[1]} | {len(seeds)} | {acc[0]:.2f} | "
+                         f"{acc[1]:.2f} | {g['gain']:+.2f} ± {g['ci95_clips']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        prog="python -m research.protomaml",
+        description="Pair systems scored by research.finetune (a model at a step count) "
+                    "against a reference system, per clip.")
+    p.add_argument("--reference", required=True, metavar="NAME=JSON:VARIANT:STEPS")
+    p.add_argument("--systems", nargs="+", required=True, metavar="NAME=JSON:VARIANT:STEPS")
+    p.add_argument("--out", required=True, help="the markdown file to write")
+
+    def parse(text):
+        name, _, rest = text.partition("=")
+        path, variant, steps = rest.rsplit(":", 2)
+        return name, path, variant, int(steps)
+
+    args = p.parse_args(argv)
+    command = "python -m research.protomaml " + " ".join(sys.argv[1:] if argv is None else argv)
+    md = (f"# Fine-tuned systems against a reference\n\nCommand: `{command}`\n\n"
+          + compare([parse(t) for t in args.systems], parse(args.reference)))
+    Path(args.out).write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

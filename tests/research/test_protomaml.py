@@ -61,3 +61,27 @@ def test_bad_settings_are_refused(small_logmel):
     with pytest.raises(ValueError, match="time_shift_per='clip'"):
         tiny_clf(max_epochs=1, time_shift=(1, 4), time_shift_per="episode",
                  callbacks=[("maml", FirstOrderMAML(1))]).fit(X, y)
+
+
+def test_compare_pairs_fine_tuned_systems_per_clip(tmp_path):
+    import json
+
+    from research import protomaml
+
+    def write(name, variant, per_clip):
+        rec = {"per_clip": per_clip, "seconds_per_episode": 0.1}
+        (tmp_path / name).write_text(json.dumps(
+            {"results": {variant: {"val": {"5w1s": {"0": rec}}}}}))
+
+    write("ref.json", "base_ref", {"0": [0.0, 1.0, 0.5, 0.5], "5": [1.0, 1.0, 1.0, 1.0]})
+    write("maml.json", "base_fomaml", {"0": [0.0, 0.0, 0.5, 0.5], "5": [1.0, 1.0, 0.5, 0.5]})
+    out = tmp_path / "screen.md"
+    protomaml.main(["--reference", f"plain={tmp_path}/ref.json:base_ref:0", "--systems",
+                    f"maml_ft={tmp_path}/maml.json:base_fomaml:5",
+                    f"maml_plain={tmp_path}/maml.json:base_fomaml:0", "--out", str(out)])
+    md = out.read_text()
+    assert "| maml_ft | val | 5w1s | 1 | 75.00 | 50.00 | +25.00 ±" in md
+    assert "| maml_plain | val | 5w1s | 1 | 25.00 | 50.00 | -25.00 ±" in md
+    with pytest.raises(SystemExit, match="no score after 20 steps"):
+        protomaml.main(["--reference", f"r={tmp_path}/ref.json:base_ref:20", "--systems",
+                        f"m={tmp_path}/maml.json:base_fomaml:5", "--out", str(out)])
