@@ -1,5 +1,5 @@
-"""First-order MAML meta-training of the prototypical network (issue 23 lever; written and
-tested, not run yet).
+"""First-order MAML meta-training of the prototypical network (issue 23 lever; its one-seed
+screen diverged: ``research/results/fomaml/runs/base_fomaml_seed0.json``).
 
 Zhuang, Peeters and Richard (MLSP 2024, arXiv 2410.05302) fine-tune a prototypical network
 on each test episode's support set (rotating pseudo-queries drawn from the support) and
@@ -59,6 +59,12 @@ def inner_adapt(module, support, steps, lr, shift_rng):
         emb_s = module(sup.reshape(-1, *sup.shape[2:])).reshape(n_way, sup.shape[1], -1)
         loss = torch.nn.functional.cross_entropy(_sq_logits(module(qry), emb_s.mean(1)),
                                                  tgt.to(support.device))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"first-order MAML: the inner loss is {loss.item()} at step {t} (inner_lr="
+                f"{lr}); the inner loop diverged. The one-seed screen of "
+                "research/results/fomaml diverged so from its first epoch with batch norm "
+                "frozen: start from a trained network, or clip the inner steps")
         opt.zero_grad()
         loss.backward()
         opt.step()

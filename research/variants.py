@@ -67,7 +67,7 @@ VARIANTS = {
     # research/results/mixup/RULES.md; fixed, not tuned)
     "base_mixup": ("baseline", {"mixup": 0.4}),
     # first-order MAML around the episode loss, 5 inner SGD steps of lr 0.01 on the support
-    # (research/protomaml.py; written and tested, not run yet)
+    # (research/protomaml.py; its one-seed screen diverged: research/results/fomaml)
     "base_fomaml": ("baseline", {"fomaml": 5}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)

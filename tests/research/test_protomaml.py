@@ -85,3 +85,13 @@ def test_compare_pairs_fine_tuned_systems_per_clip(tmp_path):
     with pytest.raises(SystemExit, match="no score after 20 steps"):
         protomaml.main(["--reference", f"r={tmp_path}/ref.json:base_ref:20", "--systems",
                         f"m={tmp_path}/maml.json:base_fomaml:5", "--out", str(out)])
+
+
+def test_a_diverging_inner_loop_stops_with_a_clear_error(small_logmel):
+    X, y = small_logmel
+    clf = tiny_clf(max_epochs=1).fit(X, y)
+    Xv = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    Xv = Xv if Xv.ndim == 4 else Xv[:, None]
+    support = torch.stack([Xv[np.flatnonzero(y == c)[:3]] for c in np.unique(y)[:3]])
+    with pytest.raises(FloatingPointError, match="the inner loss is (nan|inf) at step"):
+        inner_adapt(clf.net_.module_, support, 5, 1e30, np.random.RandomState(0))
