@@ -27,21 +27,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from research.mixup import QueryMixup  # noqa: E402
-from research.protomaml import FirstOrderMAML  # noqa: E402
-from research.supcon import TwoViewSupCon  # noqa: E402
+from research.ablation import lever_callbacks  # noqa: E402
 from research.variants import variant_config  # noqa: E402
 from sklearn_hallu import HalluAudioClassifier  # noqa: E402
-
-LEVERS = {"mixup": QueryMixup, "fomaml": FirstOrderMAML, "supcon": TwoViewSupCon,
-          "simclr": lambda w: TwoViewSupCon(w, positives="clip")}
 
 
 def make(variant, epochs, threads):
     model, cfg = variant_config(variant)
     if model != "baseline":
         raise SystemExit(f"{variant}: this benchmark times baseline variants only")
-    callbacks = [(k, make_cb(cfg[k])) for k, make_cb in LEVERS.items() if cfg.get(k)]
+    callbacks = lever_callbacks(cfg)
     return HalluAudioClassifier(
         n_way=5, k_shot=5, n_query=5, max_epochs=epochs, n_episodes=30, lr_step=21,
         time_shift=(20, 139), time_shift_per=cfg["time_shift_per"], pooling=cfg["pooling"],

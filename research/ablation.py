@@ -169,9 +169,21 @@ def _check_setup(path, setup, what):
             + ". Use another --out, or the same settings.")
 
 
+#: a variant's config key -> the lever callback it trains with (research/cosine.py,
+#: supcon.py, mixup.py, protomaml.py), made from the key's value
+LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
+          "simclr": partial(TwoViewSupCon, positives="clip"), "mixup": QueryMixup,
+          "fomaml": FirstOrderMAML}
+
+
+def lever_callbacks(cfg):
+    """``[(key, callback)]`` of the training levers a variant's config sets."""
+    return [(key, make(cfg[key])) for key, make in LEVERS.items() if cfg.get(key)]
+
+
 def build(model, cfg, args, seed, val_classes):
     factor = cfg.get("epochs_factor", 1)
-    callbacks = None
+    callbacks = []
     if cfg.get("init_whole_from"):
         src = Path(args.out) / "models" / f"{cfg['init_whole_from']}_seed{seed}.joblib"
         if not src.is_file():
@@ -180,11 +192,7 @@ def build(model, cfg, args, seed, val_classes):
                 f"{src}: run `ablation.py run --variants {cfg['init_whole_from']} --seeds "
                 f"{seed}` first (same --out)")
         callbacks = [("init_whole", InitWholeBranch(src))]
-    for key, make in (("train_temperature", TrainTemperature), ("supcon", TwoViewSupCon),
-                      ("simclr", partial(TwoViewSupCon, positives="clip")),
-                      ("mixup", QueryMixup), ("fomaml", FirstOrderMAML)):
-        if cfg.get(key):  # research/cosine.py, supcon.py, mixup.py, protomaml.py
-            callbacks = (callbacks or []) + [(key, make(cfg[key]))]
+    callbacks += lever_callbacks(cfg)
     clf = HalluAudioClassifier(
         n_way=cfg.get("n_way", 5), k_shot=cfg.get("k_shot", 5),
         max_epochs=args.epochs * factor, n_episodes=args.episodes,
@@ -193,7 +201,8 @@ def build(model, cfg, args, seed, val_classes):
         time_shift=(20, 139),
         time_shift_per=cfg["time_shift_per"], per_view_weight=cfg.get("per_view_weight", 0.0),
         validation_classes=list(val_classes), val_n_way=5, val_k_shot=5,
-        n_threads=args.threads, random_state=seed, verbose=args.verbose, callbacks=callbacks,
+        n_threads=args.threads, random_state=seed, verbose=args.verbose,
+        callbacks=callbacks or None,
         embedding_norm=None,  # raw, as every run here was scored (embedding_norm.py compares)
         spec_augment=cfg.get("spec_augment"), pretrain_epochs=cfg.get("pretrain_epochs", 0),
     )

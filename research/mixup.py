@@ -18,11 +18,9 @@ unchanged.
 from __future__ import annotations
 
 import torch
-from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
-from skorch.utils import to_tensor
 
-from research.supcon import augment
+from research.supcon import OwnTrainingStep
 from sklearn_hallu.nn import prototype_logits
 
 __all__ = ["mixed_query_loss", "QueryMixup"]
@@ -59,7 +57,7 @@ def mixed_query_loss(emb, n_way, k_shot, partner, lam):
     return loss, (logits.argmax(-1) == own).float().mean()
 
 
-class QueryMixup(Callback):
+class QueryMixup(OwnTrainingStep):
     """At the start of training, make each training step mix the episode's queries.
 
     Parameters
@@ -74,24 +72,13 @@ class QueryMixup(Callback):
         self.alpha = float(alpha)
 
     def on_train_begin(self, net, **kwargs):
-        spec = net.spec
-        if spec.get("spec_augment") or len(net.module_.view_slices or [0]) > 1:
-            raise ValueError("QueryMixup is for a one-view baseline without spec_augment")
-        if spec["time_shift"] is not None and spec["time_shift_per"] != "clip":
-            raise ValueError("QueryMixup shifts each clip on its own: use "
-                             "time_shift_per='clip'")
-        if getattr(net.criterion_, "temperature", None) is not None:
-            raise ValueError("QueryMixup takes raw squared distances: it cannot train with "
-                             "a cosine metric (temperature)")
-        shift, rng, alpha = spec["time_shift"], net.episode_rng, self.alpha
+        self.check_plain_baseline(net)
+        spec, rng, alpha = net.spec, net.episode_rng, self.alpha
         n_way, k_shot = spec["n_way"], spec["k_shot"]
 
         def train_step_single(batch, **fit_params):
             net._set_training(True)
-            Xi, _ = unpack_data(batch)
-            Xi = to_tensor(Xi, device=net.device)
-            if shift is not None:  # as the library's step: no draw without a shift
-                Xi = augment(Xi, rng, shift, {})
+            Xi = self.shifted(net, unpack_data(batch)[0], rng)
             per_class = Xi.reshape((n_way, -1) + Xi.shape[1:])
             supports, queries = per_class[:, :k_shot], per_class[:, k_shot:]
             n_query = queries.shape[1]
@@ -109,7 +96,4 @@ class QueryMixup(Callback):
             return {"loss": loss, "y_pred": emb}
 
         net.train_step_single = train_step_single
-
-    def on_train_end(self, net, **kwargs):
-        net.__dict__.pop("train_step_single", None)  # the class's step again (and pickles)
 

@@ -35,12 +35,11 @@ import sys
 from pathlib import Path
 
 import torch
-from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from research.finetune import _pseudo_split, _sq_logits
-from research.supcon import augment
+from research.supcon import OwnTrainingStep
 from sklearn_hallu.model_selection import paired_clip_gain
 
 __all__ = ["FirstOrderMAML", "inner_adapt", "compare"]
@@ -72,7 +71,7 @@ def inner_adapt(module, support, steps, lr, shift_rng):
     return losses
 
 
-class FirstOrderMAML(Callback):
+class FirstOrderMAML(OwnTrainingStep):
     """At the start of training, make each training step a first-order MAML step.
 
     Parameters
@@ -91,27 +90,17 @@ class FirstOrderMAML(Callback):
         self.steps, self.inner_lr = int(steps), float(inner_lr)
 
     def on_train_begin(self, net, **kwargs):
-        spec = net.spec
-        if spec.get("spec_augment") or len(net.module_.view_slices or [0]) > 1:
-            raise ValueError("FirstOrderMAML is for a one-view baseline without spec_augment")
-        if spec["time_shift"] is not None and spec["time_shift_per"] != "clip":
-            raise ValueError("FirstOrderMAML shifts each clip on its own: use "
-                             "time_shift_per='clip'")
-        if getattr(net.criterion_, "temperature", None) is not None:
-            raise ValueError("FirstOrderMAML's inner loop takes raw squared distances: it "
-                             "cannot train with a cosine metric (temperature)")
-        shift, rng = spec["time_shift"], net.episode_rng
-        n_way, k_shot, cb = spec["n_way"], spec["k_shot"], self
+        self.check_plain_baseline(net)
+        spec, rng = net.spec, net.episode_rng
+        n_way, k_shot = spec["n_way"], spec["k_shot"]
 
         def train_step_single(batch, **fit_params):
             net._set_training(True)
             Xi, yi = unpack_data(batch)
-            Xi = to_tensor(Xi, device=net.device)
-            if shift is not None:  # as the library's step: no draw without a shift
-                Xi = augment(Xi, rng, shift, {})
+            Xi = self.shifted(net, Xi, rng)
             support = Xi.reshape((n_way, -1) + Xi.shape[1:])[:, :k_shot]
             fast = copy.deepcopy(net.module_)
-            inner_adapt(fast, support, cb.steps, cb.inner_lr, rng)
+            inner_adapt(fast, support, self.steps, self.inner_lr, rng)
             fast.train()
             emb = fast(Xi)
             loss = net.get_loss(emb, to_tensor(yi, device=net.device), X=Xi, training=True)
@@ -127,9 +116,6 @@ class FirstOrderMAML(Callback):
             return {"loss": loss.detach(), "y_pred": emb.detach()}
 
         net.train_step_single = train_step_single
-
-    def on_train_end(self, net, **kwargs):
-        net.__dict__.pop("train_step_single", None)  # the class's step again (and pickles)
 
 
 def _per_clip(path, variant, steps):

@@ -28,7 +28,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
-__all__ = ["supcon_loss", "augment", "TwoViewSupCon"]
+__all__ = ["supcon_loss", "augment", "OwnTrainingStep", "TwoViewSupCon"]
 
 
 def supcon_loss(z, labels, temperature=0.1):
@@ -73,7 +73,39 @@ def augment(X, rng, shift, bands):
                          float("nan"))
 
 
-class TwoViewSupCon(Callback):
+class OwnTrainingStep(Callback):
+    """Base of the levers that replace the net's training step while it trains.
+
+    A subclass builds the step in ``on_train_begin`` (after :meth:`check_plain_baseline`)
+    and sets it as ``net.train_step_single``; at the end of training the class's own step
+    comes back, so the fitted model pickles and refits as any other.
+    """
+
+    def check_plain_baseline(self, net, raw_distances=True):
+        """Refuse what the replaced step cannot do: several views or ``spec_augment``,
+        one shift per episode, and (``raw_distances``) a cosine training metric."""
+        who, spec = type(self).__name__, net.spec
+        if spec.get("spec_augment") or len(net.module_.view_slices or [0]) > 1:
+            raise ValueError(f"{who} is for a one-view baseline without spec_augment")
+        if spec["time_shift"] is not None and spec["time_shift_per"] != "clip":
+            raise ValueError(f"{who} shifts each clip on its own: use time_shift_per='clip'")
+        if raw_distances and getattr(net.criterion_, "temperature", None) is not None:
+            raise ValueError(f"{who} takes raw squared distances: it cannot train with a "
+                             "cosine metric (temperature)")
+
+    @staticmethod
+    def shifted(net, Xi, rng):
+        """The batch on the net's device, each clip shifted as the library's step shifts
+        it (no draw without a shift)."""
+        Xi = to_tensor(Xi, device=net.device)
+        shift = net.spec["time_shift"]
+        return Xi if shift is None else augment(Xi, rng, shift, {})
+
+    def on_train_end(self, net, **kwargs):
+        net.__dict__.pop("train_step_single", None)  # the class's step again (and pickles)
+
+
+class TwoViewSupCon(OwnTrainingStep):
     """At the start of training, make each training step two views + supervised contrast.
 
     Parameters
@@ -120,6 +152,3 @@ class TwoViewSupCon(Callback):
             return {"loss": loss, "y_pred": views[0]}
 
         net.train_step_single = train_step_single
-
-    def on_train_end(self, net, **kwargs):
-        net.__dict__.pop("train_step_single", None)  # the class's step again (and pickles)
