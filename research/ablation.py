@@ -173,7 +173,9 @@ def _check_setup(path, setup, what):
 #: supcon.py, mixup.py, protomaml.py), made from the key's value
 LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
           "simclr": partial(TwoViewSupCon, positives="clip"), "mixup": QueryMixup,
-          "fomaml": FirstOrderMAML}
+          "fomaml": FirstOrderMAML,
+          "fomaml_authors": partial(FirstOrderMAML, inner_lr=0.2, mean_distance=True,
+                                    batch_stats=True)}
 
 
 def lever_callbacks(cfg):

@@ -51,8 +51,11 @@ EPISODE_SEED = 20261204  # the same episodes for every model, with and without f
 LR, MOMENTUM = 1e-3, 0.9
 
 
-def _sq_logits(query, protos):
-    return -((query[:, None, :] - protos[None, :, :]) ** 2).sum(-1)
+def _sq_logits(query, protos, mean=False):
+    """Negative squared distances; ``mean``: averaged over the dimensions (as the authors
+    of MAML-Proto do), else summed (the library's)."""
+    sq = (query[:, None, :] - protos[None, :, :]) ** 2
+    return -(sq.mean(-1) if mean else sq.sum(-1))
 
 
 def _pseudo_split(Xs, step, n_way, k_shot, shift_rng):
@@ -83,16 +86,21 @@ def centred_metric(clf):
     return metric
 
 
-def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None, lr=LR, momentum=MOMENTUM):
+def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None, lr=LR, momentum=MOMENTUM,
+                    mean_distance=False, batch_stats=False):
     """Fine-tune ``module`` in place on the support ``Xs`` (n_way, k_shot, ...); after each
     step count of ``steps`` (ascending), the query's predicted class (0-based).
-    ``metric`` maps raw embeddings to those the distances are taken on (default: raw)."""
+    ``metric`` maps raw embeddings to those the distances are taken on (default: raw);
+    ``mean_distance`` and ``batch_stats`` set the fine-tuning's loss and batch norm as
+    ``research.protomaml.inner_adapt`` does (the prediction stays the library's: summed
+    distances, batch norm on the running statistics)."""
     n_way, k_shot = Xs.shape[:2]
     embed = module if metric is None else (lambda x: metric(module(x)))
     opt = torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum)
     out, done = {}, 0
 
     def predict():
+        module.eval()
         with torch.no_grad():
             emb = embed(torch.cat([Xs.reshape(-1, *Xs.shape[2:]), Xq[None]]))
             protos = emb[:-1].reshape(n_way, k_shot, -1).mean(1)
@@ -100,10 +108,13 @@ def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None, lr=LR, moment
 
     for target in steps:
         while done < target:
+            module.train(batch_stats)
             sup, qry, tgt = _pseudo_split(Xs, done, n_way, k_shot, shift_rng)
-            emb_s = embed(sup.reshape(-1, *sup.shape[2:])).reshape(n_way, sup.shape[1], -1)
-            loss = torch.nn.functional.cross_entropy(_sq_logits(embed(qry), emb_s.mean(1)),
-                                                     tgt)
+            n_sup = sup.shape[0] * sup.shape[1]
+            emb = embed(torch.cat([sup.reshape(-1, *sup.shape[2:]), qry]))
+            protos = emb[:n_sup].reshape(n_way, sup.shape[1], -1).mean(1)
+            loss = torch.nn.functional.cross_entropy(
+                _sq_logits(emb[n_sup:], protos, mean_distance), tgt)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -113,7 +124,7 @@ def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None, lr=LR, moment
 
 
 def score_split(model, X, y, *, n_way, k_shot, passes, steps, norm="raw", lr=LR,
-                momentum=MOMENTUM):
+                momentum=MOMENTUM, mean_distance=False, batch_stats=False):
     """Per-clip accuracy without (step 0) and with fine-tuning, seconds per episode."""
     clf = model[-1] if isinstance(model, Pipeline) else model
     views = torch.from_numpy(np.asarray(X if X.ndim == 4 else X[:, None], dtype=np.float32))
@@ -132,7 +143,8 @@ def score_split(model, X, y, *, n_way, k_shot, passes, steps, norm="raw", lr=LR,
             module = copy.deepcopy(base)
             module.eval()
             preds = finetune_scores(module, views[support[i]], views[i], (0, *steps),
-                                    shift_rng, metric, lr, momentum)
+                                    shift_rng, metric, lr, momentum, mean_distance,
+                                    batch_stats)
             for s, pred in preds.items():
                 hits[s][p, i] = pred == target[i]
     per_episode = (time.perf_counter() - t0) / (passes * len(y))
@@ -155,6 +167,12 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=LR, help="the fine-tuning's SGD learning rate")
     p.add_argument("--momentum", type=float, default=MOMENTUM,
                    help="its momentum (0 with --lr 0.01: research.protomaml's inner loop)")
+    p.add_argument("--mean-distance", action="store_true",
+                   help="fine-tune on squared distances averaged over the dimensions "
+                        "(MAML-Proto's; research.protomaml's base_fomaml_authors)")
+    p.add_argument("--batch-stats", action="store_true",
+                   help="fine-tune with batch norm on batch statistics (prediction keeps "
+                        "the running statistics)")
     p.add_argument("--name", default=None, help="output stem (default: finetune[_NORM])")
     p.add_argument("--features-cache", default=None,
                    help="a log-mel cache of the training and validation classes (as "
@@ -180,7 +198,9 @@ def main(argv=None):
                     per_clip, sec = score_split(model, views[mask], y[mask], n_way=n_way,
                                                 k_shot=k_shot, passes=args.passes,
                                                 steps=args.steps, norm=args.norm,
-                                                lr=args.lr, momentum=args.momentum)
+                                                lr=args.lr, momentum=args.momentum,
+                                                mean_distance=args.mean_distance,
+                                                batch_stats=args.batch_stats)
                     key = f"{n_way}w{k_shot}s"
                     results.setdefault(variant, {}).setdefault(name, {}).setdefault(
                         key, {})[seed] = {"per_clip": {s: v.tolist() for s, v in

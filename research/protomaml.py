@@ -45,25 +45,33 @@ from sklearn_hallu.model_selection import paired_clip_gain
 __all__ = ["FirstOrderMAML", "inner_adapt", "compare"]
 
 
-def inner_adapt(module, support, steps, lr, shift_rng):
+def inner_adapt(module, support, steps, lr, shift_rng, mean_distance=False,
+                batch_stats=False):
     """Fine-tune ``module`` in place on ``support`` (n_way, k_shot, ...) with ``steps`` plain
-    SGD steps of rotating pseudo-queries, batch norm frozen (evaluation mode); returns the
-    inner losses."""
+    SGD steps of rotating pseudo-queries; returns the inner losses.
+
+    ``mean_distance``: squared distances averaged over the embedding's dimensions (the
+    authors'), else summed (the library's). ``batch_stats``: batch norm on each step's batch
+    statistics (the authors'; the pseudo-supports and pseudo-queries in one batch), else
+    frozen on the running statistics (evaluation mode)."""
     n_way = support.shape[0]
-    module.eval()
+    module.train(batch_stats)
     opt = torch.optim.SGD(module.parameters(), lr=lr)
     losses = []
     for t in range(steps):
         sup, qry, tgt = _pseudo_split(support, t, n_way, support.shape[1], shift_rng)
-        emb_s = module(sup.reshape(-1, *sup.shape[2:])).reshape(n_way, sup.shape[1], -1)
-        loss = torch.nn.functional.cross_entropy(_sq_logits(module(qry), emb_s.mean(1)),
-                                                 tgt.to(support.device))
+        n_sup = sup.shape[0] * sup.shape[1]
+        emb = module(torch.cat([sup.reshape(-1, *sup.shape[2:]), qry]))
+        protos = emb[:n_sup].reshape(n_way, sup.shape[1], -1).mean(1)
+        loss = torch.nn.functional.cross_entropy(
+            _sq_logits(emb[n_sup:], protos, mean_distance), tgt.to(support.device))
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"first-order MAML: the inner loss is {loss.item()} at step {t} (inner_lr="
-                f"{lr}); the inner loop diverged. The one-seed screen of "
-                "research/results/fomaml diverged so from its first epoch with batch norm "
-                "frozen: start from a trained network, or clip the inner steps")
+                f"{lr}, mean_distance={mean_distance}, batch_stats={batch_stats}); the inner "
+                "loop diverged. With summed distances and batch norm frozen, lr 0.01 "
+                "diverges within the first epoch (research/results/fomaml): use "
+                "mean_distance=True and batch_stats=True, the authors' choices")
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -80,14 +88,17 @@ class FirstOrderMAML(OwnTrainingStep):
         Inner fine-tuning steps per episode.
     inner_lr : float
         Learning rate of the inner plain SGD.
+    mean_distance, batch_stats : bool
+        The inner loop's distance and batch norm (:func:`inner_adapt`).
     """
 
-    def __init__(self, steps=5, inner_lr=0.01):
+    def __init__(self, steps=5, inner_lr=0.01, mean_distance=False, batch_stats=False):
         if int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
         if not inner_lr > 0:
             raise ValueError(f"inner_lr must be a positive number, got {inner_lr!r}")
         self.steps, self.inner_lr = int(steps), float(inner_lr)
+        self.mean_distance, self.batch_stats = bool(mean_distance), bool(batch_stats)
 
     def on_train_begin(self, net, **kwargs):
         self.check_plain_baseline(net)
@@ -100,7 +111,8 @@ class FirstOrderMAML(OwnTrainingStep):
             Xi = self.shifted(net, Xi, rng)
             support = Xi.reshape((n_way, -1) + Xi.shape[1:])[:, :k_shot]
             fast = copy.deepcopy(net.module_)
-            inner_adapt(fast, support, self.steps, self.inner_lr, rng)
+            inner_adapt(fast, support, self.steps, self.inner_lr, rng, self.mean_distance,
+                        self.batch_stats)
             fast.train()
             emb = fast(Xi)
             loss = net.get_loss(emb, to_tensor(yi, device=net.device), X=Xi, training=True)

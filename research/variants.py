@@ -69,6 +69,9 @@ VARIANTS = {
     # first-order MAML around the episode loss, 5 inner SGD steps of lr 0.01 on the support
     # (research/protomaml.py; its one-seed screen diverged: research/results/fomaml)
     "base_fomaml": ("baseline", {"fomaml": 5}),
+    # its redo with the authors' inner loop: batch statistics, distances averaged over the
+    # dimensions, inner lr 0.2, still 5 steps (research/results/fomaml/RULES_authors.md)
+    "base_fomaml_authors": ("baseline", {"fomaml_authors": 5}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",

@@ -1,5 +1,6 @@
 """research.protomaml: first-order MAML around the episode loss."""
 
+import copy
 import io
 
 import joblib
@@ -95,3 +96,29 @@ def test_a_diverging_inner_loop_stops_with_a_clear_error(small_logmel):
     support = torch.stack([Xv[np.flatnonzero(y == c)[:3]] for c in np.unique(y)[:3]])
     with pytest.raises(FloatingPointError, match="the inner loss is (nan|inf) at step"):
         inner_adapt(clf.net_.module_, support, 5, 1e30, np.random.RandomState(0))
+
+
+def test_the_authors_inner_loop_uses_batch_statistics_and_averaged_distances(small_logmel):
+    # batch_stats: the copy's batch norm reads each step's batch (its running statistics
+    # move); mean_distance: the loss is taken on distances averaged over the dimensions,
+    # so at the same weights it is the summed loss's logits divided by the dimension
+    from research.finetune import _sq_logits
+    X, y = small_logmel
+    clf = tiny_clf(max_epochs=1).fit(X, y)
+    Xv = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    Xv = Xv if Xv.ndim == 4 else Xv[:, None]
+    support = torch.stack([Xv[np.flatnonzero(y == c)[:3]] for c in np.unique(y)[:3]])
+    q, p = torch.randn(4, 8), torch.randn(3, 8)
+    torch.testing.assert_close(_sq_logits(q, p, mean=True) * 8, _sq_logits(q, p))
+    frozen, batch = (copy.deepcopy(clf.net_.module_) for _ in range(2))
+    stats = [b.clone() for b in frozen.buffers()]
+    inner_adapt(frozen, support, 2, 0.05, np.random.RandomState(0))
+    assert all(torch.equal(a, b) for a, b in zip(stats, frozen.buffers()))
+    losses = inner_adapt(batch, support, 6, 0.2, np.random.RandomState(0),
+                         mean_distance=True, batch_stats=True)
+    assert np.isfinite(losses).all() and np.mean(losses[3:]) < np.mean(losses[:3])
+    assert any(not torch.equal(a, b) for a, b in zip(stats, batch.buffers()))
+    maml = FirstOrderMAML(2, inner_lr=0.2, mean_distance=True, batch_stats=True)
+    fitted = tiny_clf(max_epochs=2, time_shift=(1, 4), callbacks=[("maml", maml)]).fit(X, y)
+    assert np.isfinite([h["train_loss"] for h in fitted.history_]).all()
+    assert variant_config("base_fomaml_authors")[1]["fomaml_authors"] == 5
