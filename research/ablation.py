@@ -33,6 +33,7 @@ from skorch.callbacks import Callback
 
 from research.cosine import TrainTemperature
 from research.mixup import QueryMixup
+from research.projection import ProjectionHead
 from research.protomaml import FirstOrderMAML
 from research.reproduce.features import load_features, log
 from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
@@ -170,12 +171,13 @@ def _check_setup(path, setup, what):
 
 
 #: a variant's config key -> the lever callback it trains with (research/cosine.py,
-#: supcon.py, mixup.py, protomaml.py), made from the key's value
+#: supcon.py, mixup.py, protomaml.py, projection.py), made from the key's value
 LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
           "simclr": partial(TwoViewSupCon, positives="clip"), "mixup": QueryMixup,
           "fomaml": FirstOrderMAML,
           "fomaml_authors": partial(FirstOrderMAML, inner_lr=0.2, mean_distance=True,
-                                    batch_stats=True)}
+                                    batch_stats=True),
+          "head": lambda _: ProjectionHead()}
 
 
 def lever_callbacks(cfg):

@@ -72,6 +72,9 @@ VARIANTS = {
     # its redo with the authors' inner loop: batch statistics, distances averaged over the
     # dimensions, inner lr 0.2, still 5 steps (research/results/fomaml/RULES_authors.md)
     "base_fomaml_authors": ("baseline", {"fomaml_authors": 5}),
+    # the loss on an MLP projection head, dropped for prediction (research/projection.py,
+    # research/results/head/RULES.md; fixed, not tuned)
+    "base_head": ("baseline", {"head": True}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
