@@ -93,15 +93,20 @@ def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None, lr=LR, moment
     ``metric`` maps raw embeddings to those the distances are taken on (default: raw);
     ``mean_distance`` and ``batch_stats`` set the fine-tuning's loss and batch norm as
     ``research.protomaml.inner_adapt`` does (the prediction stays the library's: summed
-    distances, batch norm on the running statistics)."""
+    distances, batch norm on the model's running statistics, which batch-statistics steps
+    do not move)."""
     n_way, k_shot = Xs.shape[:2]
     embed = module if metric is None else (lambda x: metric(module(x)))
     opt = torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum)
     out, done = {}, 0
 
+    running = [b.detach().clone() for b in module.buffers()]
+
     def predict():
         module.eval()
         with torch.no_grad():
+            for b, kept in zip(module.buffers(), running):  # the model's own statistics
+                b.copy_(kept)
             emb = embed(torch.cat([Xs.reshape(-1, *Xs.shape[2:]), Xq[None]]))
             protos = emb[:-1].reshape(n_way, k_shot, -1).mean(1)
             return int(_sq_logits(emb[-1:], protos).argmax())

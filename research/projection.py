@@ -16,13 +16,16 @@ ReLU, Linear(d, d) on the library's d-dimensional embedding (Chen et al.'s form,
 width d, fixed, not tuned). The head trains beside the encoder with the same optimiser
 settings (SGD, the net's current learning rate, momentum and weight decay) and is dropped
 when training ends: validation during training, the best-epoch rule and every prediction
-read the encoder's own embedding, as the fitted model has no head.
+read the encoder's own embedding, as the fitted model has no head. The head's initial
+weights are drawn from the run's seed. ``train_acc`` of the history is the head's.
 
 :class:`ProjectionHead` replaces the net's training step when training begins, as
 ``research/supcon.py`` does. One-view baseline without ``spec_augment`` only.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from skorch.dataset import unpack_data
@@ -46,17 +49,21 @@ class ProjectionHead(OwnTrainingStep):
     Attributes
     ----------
     head_ : torch.nn.Module or None
-        The head while training (made at the first step, from the embedding's width);
-        ``None`` before and after.
+        The head while training (made at the first step, from the embedding's width and
+        the run's seed); ``None`` before and after.
+    head_optimizer_ : torch.optim.SGD or None
+        Its optimiser while training, at the net's current learning rate.
     """
 
     def __init__(self):
-        self.head_ = None
+        self.head_ = self.head_optimizer_ = None
 
     def on_train_begin(self, net, **kwargs):
         self.check_plain_baseline(net)
         rng, callback = net.episode_rng, self
-        callback.head_, state = None, {}
+        # the head's initial weights from the run's own seed, without advancing the episodes
+        head_seed = int(copy.deepcopy(rng).randint(2**31 - 1))
+        callback.head_ = callback.head_optimizer_ = None
 
         def train_step_single(batch, **fit_params):
             net._set_training(True)
@@ -64,13 +71,15 @@ class ProjectionHead(OwnTrainingStep):
             Xi = callback.shifted(net, Xi, rng)
             emb = net.infer(Xi, **fit_params)
             if callback.head_ is None:
-                callback.head_ = make_head(emb.shape[-1], emb.device)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(head_seed)
+                    callback.head_ = make_head(emb.shape[-1], emb.device)
                 group = net.optimizer_.param_groups[0]
-                state["opt"] = torch.optim.SGD(
+                callback.head_optimizer_ = torch.optim.SGD(
                     callback.head_.parameters(), lr=group["lr"],
                     momentum=group.get("momentum", 0.0),
                     weight_decay=group.get("weight_decay", 0.0))
-            opt = state["opt"]
+            opt = callback.head_optimizer_
             opt.param_groups[0]["lr"] = net.optimizer_.param_groups[0]["lr"]  # its schedule
             callback.head_.train()
             opt.zero_grad()
@@ -85,4 +94,4 @@ class ProjectionHead(OwnTrainingStep):
 
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)
-        self.head_ = None  # prediction reads the encoder's own embedding
+        self.head_ = self.head_optimizer_ = None  # prediction reads the encoder's own

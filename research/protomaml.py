@@ -18,7 +18,9 @@ norm frozen in both). The episode's prototypical loss (supports and queries, the
 loss) is then taken with the adapted copy, and its gradient with respect to the adapted
 weights is applied to the encoder's own (first-order: no gradient through the inner steps);
 the library's optimizer (SGD, momentum 0.9) makes the outer step. The copy's batch-norm
-running statistics, updated by that forward pass, are copied back.
+running statistics, updated by that forward pass only (those of the inner steps, which
+batch statistics move, are reset first), are copied back: the encoder's statistics move
+once per episode, as in plain training.
 
 :class:`FirstOrderMAML` replaces the net's training step when training begins, as
 ``research/supcon.py`` does. One-view baseline without ``spec_augment`` only. The cost per
@@ -113,6 +115,9 @@ class FirstOrderMAML(OwnTrainingStep):
             fast = copy.deepcopy(net.module_)
             inner_adapt(fast, support, self.steps, self.inner_lr, rng, self.mean_distance,
                         self.batch_stats)
+            with torch.no_grad():  # the inner steps move weights, not the statistics
+                for theirs, mine in zip(fast.buffers(), net.module_.buffers()):
+                    theirs.copy_(mine)
             fast.train()
             emb = fast(Xi)
             loss = net.get_loss(emb, to_tensor(yi, device=net.device), X=Xi, training=True)

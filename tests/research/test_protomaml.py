@@ -122,3 +122,22 @@ def test_the_authors_inner_loop_uses_batch_statistics_and_averaged_distances(sma
     fitted = tiny_clf(max_epochs=2, time_shift=(1, 4), callbacks=[("maml", maml)]).fit(X, y)
     assert np.isfinite([h["train_loss"] for h in fitted.history_]).all()
     assert variant_config("base_fomaml_authors")[1]["fomaml_authors"] == 5
+
+
+def test_fine_tuning_with_batch_statistics_keeps_the_models_statistics(small_logmel):
+    # the steps move the weights; prediction reads the model's own running statistics
+    from research.finetune import finetune_scores
+    X, y = small_logmel
+    clf = tiny_clf(max_epochs=1).fit(X, y)
+    module = copy.deepcopy(clf.net_.module_)
+    stats = [b.clone() for b in module.buffers()]
+    weights = [p.detach().clone() for p in module.parameters()]
+    Xv = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    Xv = Xv if Xv.ndim == 4 else Xv[:, None]
+    support = torch.stack([Xv[np.flatnonzero(y == c)[:3]] for c in np.unique(y)[:3]])
+    preds = finetune_scores(module, support, Xv[np.flatnonzero(y == np.unique(y)[0])[3]],
+                            (0, 3), np.random.RandomState(0), lr=0.2, momentum=0,
+                            mean_distance=True, batch_stats=True)
+    assert set(preds) == {0, 3}
+    assert all(torch.equal(a, b) for a, b in zip(stats, module.buffers()))
+    assert any(not torch.equal(a, b) for a, b in zip(weights, module.parameters()))
