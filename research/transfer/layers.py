@@ -17,6 +17,7 @@ Nothing is retrained; the test classes are not read.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -72,6 +73,32 @@ def tta_embeddings(clf, X, n_shifts, batch=200):
         e = block_embeddings(clf, np.roll(X, j * n_frames // n_shifts, axis=-1), batch)
         acc = e if acc is None else {k: acc[k] + e[k] for k in acc}
     return {k: v / n_shifts for k, v in acc.items()}
+
+
+def with_task_statistics(clf, X, batch=200):
+    """A copy of ``clf`` whose batch norms' running statistics are re-estimated on the clips
+    ``X`` (AdaBN, Li et al. 2016): each one reset, then the equal-weight average of its
+    batch statistics over ``X`` in batches of ``batch``, the weights unchanged. Prediction
+    then reads the clips' own domain statistics instead of the training clips'; with
+    ``X`` the clips being classified it is transductive, as the batch centre is."""
+    clf = copy.deepcopy(clf)
+    module = clf.net_.module_
+    module.eval()
+    norms = [m for m in module.modules()
+             if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches
+        bn.train()
+    X = np.asarray(X if X.ndim == 4 else X[:, None], dtype=np.float32)
+    device = module.mean.device
+    with torch.no_grad():
+        for i in range(0, len(X), batch):
+            module(torch.from_numpy(X[i:i + batch]).to(device))
+    for bn in norms:
+        bn.momentum = 0.1
+        bn.eval()
+    return clf
 
 
 def centred_l2(parts, centre):
@@ -187,6 +214,11 @@ def main(argv=None):
     p.add_argument("--tta", nargs="+", type=int, default=[1],
                    help="embeddings averaged over N circular time shifts (one row per N; "
                         "1: plain)")
+    p.add_argument("--bn-stats", nargs="+", default=["model"], choices=["model", "task"],
+                   help="batch-norm statistics at prediction: the model's (its training "
+                        "clips') or re-estimated on each split's own clips (AdaBN, "
+                        "transductive; rows marked +taskbn; the centre of centred_l2 is "
+                        "then the base clips through the same statistics)")
     args = p.parse_args(argv)
     if min(args.tta) < 1:
         p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
@@ -235,12 +267,24 @@ def main(argv=None):
 
 def _score_net(results, variant, seed, net_name, clf, X_base, splits, n_tta, args):
     """Score one network on every split, norm and depth into ``results``."""
+    for stats in args.bn_stats:
+        if stats == "model":
+            _score_splits(results, variant, seed, net_name, clf, X_base, splits, n_tta, args,
+                          "")
+            continue
+        for split_name, data in splits.items():  # statistics of each split's own clips
+            _score_splits(results, variant, seed, net_name,
+                          with_task_statistics(clf, data[0]), X_base, {split_name: data},
+                          n_tta, args, "+taskbn")
+
+
+def _score_splits(results, variant, seed, net_name, clf, X_base, splits, n_tta, args, tag):
     base_parts = tta_embeddings(clf, X_base, n_tta)
     for split_name, (Xs, ys) in splits.items():
         parts = tta_embeddings(clf, Xs, n_tta)
         for norm in args.norms:
             embs = NORMS[norm](parts, base_parts)
-            label = norm if n_tta == 1 else f"{norm}+tta{n_tta}"
+            label = (norm if n_tta == 1 else f"{norm}+tta{n_tta}") + tag
             score = per_clip_support_centred if norm == "support_centred_l2" else per_clip
             for depth in args.depths:
                 acc = score(embs[depth], ys, args.passes)

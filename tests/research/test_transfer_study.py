@@ -581,3 +581,39 @@ def test_transfer_epochs_ranks_the_kept_epoch_against_the_gain(tmp_path):
     (tmp_path / "layers.json").write_text(json.dumps({"summary": [row]}))
     with pytest.raises(SystemExit, match="no per-seed gains"):
         epochs.main(["--out", str(tmp_path)])
+
+
+def test_task_statistics_are_the_clips_own_batch_norm_statistics(small_logmel):
+    # AdaBN: each batch norm's running mean and variance become the average of its batch
+    # statistics over the clips, the weights and the given model untouched
+    import torch
+
+    from research.transfer import layers
+    from sklearn_hallu import HalluAudioClassifier
+
+    S, y = small_logmel
+    clf = HalluAudioClassifier(n_way=4, k_shot=2, n_query=2, max_epochs=1, channels=(8, 8, 8),
+                               random_state=0, n_threads=1).fit(S, y)
+    before = {k: v.clone() for k, v in clf.net_.module_.state_dict().items()}
+    clips = S[:6] * 3.0 + 1.0  # another "domain"
+    adapted = layers.with_task_statistics(clf, clips, batch=6)
+    for k, v in clf.net_.module_.state_dict().items():
+        assert torch.equal(v, before[k])
+    module = adapted.net_.module_
+    bn = module.backbones[0].blocks[0].bn
+    assert not bn.training and bn.momentum == 0.1
+    # the first block's statistics by hand: the standardised clips through its convolution
+    x = torch.nan_to_num((torch.from_numpy(clips[:, None].astype(np.float32)) - module.mean)
+                         / module.std)
+    with torch.no_grad():
+        z = module.backbones[0].blocks[0].conv(x)
+    torch.testing.assert_close(bn.running_mean, z.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    n = z.numel() // z.shape[1]
+    unbiased = z.var(dim=(0, 2, 3), unbiased=False) * n / (n - 1)
+    torch.testing.assert_close(bn.running_var, unbiased, rtol=1e-3, atol=1e-5)
+    weights = [k for k in before if "running" not in k and "num_batches" not in k]
+    for k in weights:
+        assert torch.equal(module.state_dict()[k], before[k])
+    # and it changes what the model embeds
+    assert not np.allclose(layers.block_embeddings(adapted, clips)["block3"],
+                           layers.block_embeddings(clf, clips)["block3"])
