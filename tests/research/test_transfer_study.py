@@ -617,3 +617,29 @@ def test_task_statistics_are_the_clips_own_batch_norm_statistics(small_logmel):
     # and it changes what the model embeds
     assert not np.allclose(layers.block_embeddings(adapted, clips)["block3"],
                            layers.block_embeddings(clf, clips)["block3"])
+
+
+def test_hybrids_take_each_block_whole_from_the_network_it_names(small_logmel):
+    import torch
+
+    from research.transfer import swap
+    from sklearn_hallu import HalluAudioClassifier
+
+    S, y = small_logmel
+    nets = [HalluAudioClassifier(n_way=4, k_shot=2, n_query=2, max_epochs=1,
+                                 channels=(8, 8, 8), random_state=s, n_threads=1).fit(S, y)
+            for s in (0, 1)]
+    trained, twin = nets
+    assert swap.HYBRIDS[0] == "---" and swap.HYBRIDS[-1] == "TTT" and len(swap.HYBRIDS) == 8
+    mixed = swap.hybrid(trained, twin, "T-T")
+    blocks = [n.net_.module_.backbones[0].blocks for n in (trained, twin, mixed)]
+    for i, source in enumerate((0, 1, 0)):
+        for k, v in blocks[2][i].state_dict().items():
+            assert torch.equal(v, blocks[source][i].state_dict()[k]), (i, k)
+    # the twin itself is untouched, and the hybrid's other parts are the twin's
+    assert not torch.equal(blocks[1][0].conv.weight, blocks[0][0].conv.weight)
+    assert torch.equal(mixed.net_.module_.mean, twin.net_.module_.mean)
+    res = swap.score_hybrids(trained, twin, S[:20], {"a": (S, y)}, passes=1)
+    rows = swap.summarise({0: res})
+    same = [r for r in rows if r["hybrid"] == "---"]
+    assert same and all(r["gain"] == 0.0 for r in same)
