@@ -68,6 +68,19 @@ def _pseudo_split(Xs, step, n_way, k_shot, shift_rng):
     return Xs, torch.roll(Xs[:, 0], shift, dims=-1), torch.arange(n_way)
 
 
+def pseudo_query_loss(embed, Xs, step, shift_rng, mean_distance=False):
+    """The fine-tuning loss of step ``step`` on the support ``Xs`` (n_way, k_shot, ...):
+    the pseudo-supports and pseudo-queries of :func:`_pseudo_split` embedded in one batch
+    by ``embed``, cross-entropy over the negative squared distances to the prototypes."""
+    n_way, k_shot = Xs.shape[:2]
+    sup, qry, tgt = _pseudo_split(Xs, step, n_way, k_shot, shift_rng)
+    n_sup = sup.shape[0] * sup.shape[1]
+    emb = embed(torch.cat([sup.reshape(-1, *sup.shape[2:]), qry]))
+    protos = emb[:n_sup].reshape(n_way, sup.shape[1], -1).mean(1)
+    return torch.nn.functional.cross_entropy(_sq_logits(emb[n_sup:], protos, mean_distance),
+                                             tgt.to(Xs.device))
+
+
 def centred_metric(clf):
     """The library's centred-L2 of a fitted classifier (``sklearn_hallu.nn.centered_l2``),
     as a function of raw embeddings that gradients flow through (the library's writes in
@@ -114,12 +127,7 @@ def finetune_scores(module, Xs, Xq, steps, shift_rng, metric=None, lr=LR, moment
     for target in steps:
         while done < target:
             module.train(batch_stats)
-            sup, qry, tgt = _pseudo_split(Xs, done, n_way, k_shot, shift_rng)
-            n_sup = sup.shape[0] * sup.shape[1]
-            emb = embed(torch.cat([sup.reshape(-1, *sup.shape[2:]), qry]))
-            protos = emb[:n_sup].reshape(n_way, sup.shape[1], -1).mean(1)
-            loss = torch.nn.functional.cross_entropy(
-                _sq_logits(emb[n_sup:], protos, mean_distance), tgt)
+            loss = pseudo_query_loss(embed, Xs, done, shift_rng, mean_distance)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -40,7 +40,7 @@ import torch
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
-from research.finetune import _pseudo_split, _sq_logits
+from research.finetune import pseudo_query_loss
 from research.supcon import OwnTrainingStep
 from sklearn_hallu.model_selection import paired_clip_gain
 
@@ -56,17 +56,11 @@ def inner_adapt(module, support, steps, lr, shift_rng, mean_distance=False,
     authors'), else summed (the library's). ``batch_stats``: batch norm on each step's batch
     statistics (the authors'; the pseudo-supports and pseudo-queries in one batch), else
     frozen on the running statistics (evaluation mode)."""
-    n_way = support.shape[0]
     module.train(batch_stats)
     opt = torch.optim.SGD(module.parameters(), lr=lr)
     losses = []
     for t in range(steps):
-        sup, qry, tgt = _pseudo_split(support, t, n_way, support.shape[1], shift_rng)
-        n_sup = sup.shape[0] * sup.shape[1]
-        emb = module(torch.cat([sup.reshape(-1, *sup.shape[2:]), qry]))
-        protos = emb[:n_sup].reshape(n_way, sup.shape[1], -1).mean(1)
-        loss = torch.nn.functional.cross_entropy(
-            _sq_logits(emb[n_sup:], protos, mean_distance), tgt.to(support.device))
+        loss = pseudo_query_loss(module, support, t, shift_rng, mean_distance)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"first-order MAML: the inner loss is {loss.item()} at step {t} (inner_lr="

@@ -194,6 +194,23 @@ def untrained_twin(variant, seed, args_ns, split):
     return model
 
 
+def seed_networks(out, variant, seed, X, y, split, device="cpu"):
+    """A run's trained model of ``seed``, its untrained twin fitted on the run's training
+    clips, and the masks of the probe and validation clips of ``y``."""
+    from research.ablation import probe_classes
+
+    out = Path(out)
+    run = json.loads((out / "runs" / f"{variant}_seed{seed}.json").read_text())
+    probe = np.isin(y, probe_classes(split, len(run["probe_classes"])))
+    va = np.isin(y, split["validation"])
+    ns = argparse.Namespace(epochs=run["epochs"], episodes=run["episodes"],
+                            lr_step=run["lr_step"], channels=run["channels"], device=device,
+                            threads=2, verbose=0, out=str(out))
+    twin = untrained_twin(variant, seed, ns, split).fit(X[~probe], y[~probe])
+    trained = joblib.load(out / "models" / f"{variant}_seed{seed}.joblib")
+    return trained, twin, probe, va
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m research.transfer.layers",
                                 description=__doc__.split("\n\n")[0])
@@ -226,7 +243,7 @@ def main(argv=None):
     if "support_centred_l2" in args.norms and joined:
         p.error("--norms support_centred_l2 centres a joined depth's parts together, not "
                 f"block by block as centred_l2 does; leave {joined} out of --depths with it")
-    from research.ablation import probe_classes, training_clips
+    from research.ablation import training_clips
     from research.variants import variant_config
 
     out = Path(args.out)
@@ -239,15 +256,9 @@ def main(argv=None):
                                              out / "transfer_features" / f"nfft{cfg['n_fft']}")
                  for t in args.tasks}
         for seed in args.seeds:
-            run = json.loads((out / "runs" / f"{variant}_seed{seed}.json").read_text())
-            probe = np.isin(y, probe_classes(split, len(run["probe_classes"])))
-            va = np.isin(y, split["validation"])
+            trained, twin, probe, va = seed_networks(out, variant, seed, X, y, split,
+                                                     args.device)
             base = ~probe & ~va
-            ns = argparse.Namespace(epochs=run["epochs"], episodes=run["episodes"],
-                                    lr_step=run["lr_step"], channels=run["channels"],
-                                    device=args.device, threads=2, verbose=0, out=str(out))
-            twin = untrained_twin(variant, seed, ns, split).fit(X[~probe], y[~probe])
-            trained = joblib.load(out / "models" / f"{variant}_seed{seed}.joblib")
             splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
             for net_name, model in (("trained", trained), ("untrained", twin)):
                 clf = model[-1] if isinstance(model, Pipeline) else model

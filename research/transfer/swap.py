@@ -26,14 +26,13 @@ import json
 import sys
 from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.pipeline import Pipeline
 
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
 
-from .layers import block_embeddings, centre_of, centred_l2, per_clip, untrained_twin
+from .layers import block_embeddings, centre_of, centred_l2, per_clip, seed_networks
 from .study import task_features
 
 #: every hybrid of three blocks: "T" trained, "-" untrained
@@ -112,7 +111,7 @@ def main(argv=None):
     p.add_argument("--features-cache", default=None)
     p.add_argument("--name", default="swap", help="output stem: NAME.md, NAME.json")
     args = p.parse_args(argv)
-    from research.ablation import probe_classes, training_clips
+    from research.ablation import training_clips
     from research.variants import variant_config
 
     out = Path(args.out)
@@ -124,14 +123,7 @@ def main(argv=None):
              for t in args.tasks}
     by_seed = {}
     for seed in args.seeds:
-        run = json.loads((out / "runs" / f"{args.variant}_seed{seed}.json").read_text())
-        probe = np.isin(y, probe_classes(split, len(run["probe_classes"])))
-        va = np.isin(y, split["validation"])
-        ns = argparse.Namespace(epochs=run["epochs"], episodes=run["episodes"],
-                                lr_step=run["lr_step"], channels=run["channels"],
-                                device="cpu", threads=2, verbose=0, out=str(out))
-        twin = untrained_twin(args.variant, seed, ns, split).fit(X[~probe], y[~probe])
-        trained = joblib.load(out / "models" / f"{args.variant}_seed{seed}.joblib")
+        trained, twin, probe, va = seed_networks(out, args.variant, seed, X, y, split)
         splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
         by_seed[seed] = score_hybrids(_clf(trained), _clf(twin), X[~probe & ~va],
                                       splits, args.passes)

@@ -14,6 +14,13 @@ from research.variants import variant_config
 from ..conftest import tiny_clf
 
 
+def _views_and_support(X, y):
+    """The clips as one-view tensors, and a 3-way 3-shot support of the first classes."""
+    Xv = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    Xv = Xv if Xv.ndim == 4 else Xv[:, None]
+    return Xv, torch.stack([Xv[np.flatnonzero(y == c)[:3]] for c in np.unique(y)[:3]])
+
+
 def test_with_a_vanishing_inner_step_it_is_the_plain_training(small_logmel):
     # the outer gradient is taken at the adapted weights and applied to the encoder's own,
     # and the batch-norm statistics come back: with an inner step of 1e-12 the run must
@@ -40,9 +47,7 @@ def test_inner_adapt_moves_the_copy_and_lowers_its_support_loss(small_logmel):
     clf = tiny_clf(max_epochs=1).fit(X, y)
     module = clf.net_.module_
     before = [p.detach().clone() for p in module.parameters()]
-    Xv = torch.as_tensor(np.asarray(X, dtype=np.float32))
-    Xv = Xv if Xv.ndim == 4 else Xv[:, None]
-    support = torch.stack([Xv[np.flatnonzero(y == c)[:3]] for c in np.unique(y)[:3]])
+    Xv, support = _views_and_support(X, y)
     losses = inner_adapt(module, support, 6, 0.05, np.random.RandomState(0))
     assert len(losses) == 6 and np.mean(losses[3:]) < np.mean(losses[:3])
     assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
@@ -91,9 +96,7 @@ def test_compare_pairs_fine_tuned_systems_per_clip(tmp_path):
 def test_a_diverging_inner_loop_stops_with_a_clear_error(small_logmel):
     X, y = small_logmel
     clf = tiny_clf(max_epochs=1).fit(X, y)
-    Xv = torch.as_tensor(np.asarray(X, dtype=np.float32))
-    Xv = Xv if Xv.ndim == 4 else Xv[:, None]
-    support = torch.stack([Xv[np.flatnonzero(y == c)[:3]] for c in np.unique(y)[:3]])
+    Xv, support = _views_and_support(X, y)
     with pytest.raises(FloatingPointError, match="the inner loss is (nan|inf) at step"):
         inner_adapt(clf.net_.module_, support, 5, 1e30, np.random.RandomState(0))
 
@@ -105,9 +108,7 @@ def test_the_authors_inner_loop_uses_batch_statistics_and_averaged_distances(sma
     from research.finetune import _sq_logits
     X, y = small_logmel
     clf = tiny_clf(max_epochs=1).fit(X, y)
-    Xv = torch.as_tensor(np.asarray(X, dtype=np.float32))
-    Xv = Xv if Xv.ndim == 4 else Xv[:, None]
-    support = torch.stack([Xv[np.flatnonzero(y == c)[:3]] for c in np.unique(y)[:3]])
+    Xv, support = _views_and_support(X, y)
     q, p = torch.randn(4, 8), torch.randn(3, 8)
     torch.testing.assert_close(_sq_logits(q, p, mean=True) * 8, _sq_logits(q, p))
     frozen, batch = (copy.deepcopy(clf.net_.module_) for _ in range(2))
@@ -132,9 +133,7 @@ def test_fine_tuning_with_batch_statistics_keeps_the_models_statistics(small_log
     module = copy.deepcopy(clf.net_.module_)
     stats = [b.clone() for b in module.buffers()]
     weights = [p.detach().clone() for p in module.parameters()]
-    Xv = torch.as_tensor(np.asarray(X, dtype=np.float32))
-    Xv = Xv if Xv.ndim == 4 else Xv[:, None]
-    support = torch.stack([Xv[np.flatnonzero(y == c)[:3]] for c in np.unique(y)[:3]])
+    Xv, support = _views_and_support(X, y)
     preds = finetune_scores(module, support, Xv[np.flatnonzero(y == np.unique(y)[0])[3]],
                             (0, 3), np.random.RandomState(0), lr=0.2, momentum=0,
                             mean_distance=True, batch_stats=True)
