@@ -75,6 +75,11 @@ VARIANTS = {
     # the loss on an MLP projection head, dropped for prediction (research/projection.py,
     # research/results/head/RULES.md; fixed, not tuned)
     "base_head": ("baseline", {"head": True}),
+    # the last conv block at a tenth of the net's learning rate; a linear decoder that must
+    # rebuild block 2's time-averaged output from the embedding, weight 1 (research/depth.py,
+    # research/results/depth/RULES.md; fixed, not tuned)
+    "base_slow_last": ("baseline", {"slow_last": 0.1}),
+    "base_recon": ("baseline", {"recon": 1.0}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
