@@ -56,14 +56,41 @@ def test_the_slow_group_follows_the_step_schedule(small_logmel):
     assert any(_moved(snap.start[2], block_of(clf.net_, 2)))
 
 
+class WatchDecoder(LowerBlockReconstruction):
+    """Keeps the decoder's first and last weights, and block 2's output width."""
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.widths = []
+        self.watch = block_of(net, 1).register_forward_hook(
+            lambda _m, _i, out: self.widths.append((out.shape[1] * out.shape[2],
+                                                    out.requires_grad)))
+
+    def on_batch_end(self, net, **kwargs):
+        if not hasattr(self, "first"):
+            self.first = self.decoder_.weight.detach().clone()
+
+    def on_train_end(self, net, **kwargs):
+        self.last, self.out_features = self.decoder_.weight.detach().clone(), \
+            self.decoder_.out_features
+        self.watch.remove()
+        super().on_train_end(net, **kwargs)
+
+
 def test_the_decoder_trains_and_the_fitted_model_has_none(small_logmel):
     X, y = small_logmel
-    plain = tiny_clf(max_epochs=3).fit(X, y)
-    rec, again = LowerBlockReconstruction(1.0), LowerBlockReconstruction(1.0)
-    fitted = tiny_clf(max_epochs=3, callbacks=[("recon", rec)]).fit(X, y)
-    twin = tiny_clf(max_epochs=3, callbacks=[("recon", again)]).fit(X, y)
+    kw = dict(max_epochs=4, time_shift=(1, 4))
+    plain = tiny_clf(**kw).fit(X, y)
+    rec, again = WatchDecoder(1.0), WatchDecoder(1.0)
+    fitted = tiny_clf(**kw, callbacks=[("recon", rec)]).fit(X, y)
+    twin = tiny_clf(**kw, callbacks=[("recon", again)]).fit(X, y)
     errors = [b["recon_error"] for h in fitted.history_ for b in h["batches"]]
     assert np.isfinite(errors).all() and rec.last_error_ == errors[-1]
+    # the decoder rebuilds block 2 (channels x frequency cells), trains, and its error falls
+    width, needs_grad = rec.widths[0]
+    assert rec.out_features == width and needs_grad
+    assert not torch.equal(rec.first, rec.last)
+    assert np.mean(errors[-3:]) < np.mean(errors[:3])
     assert errors == [b["recon_error"] for h in twin.history_ for b in h["batches"]]
     # dropped: no decoder, no hook, the plain step again, the plain state dict
     assert rec.decoder_ is None and rec._hook is None
@@ -93,10 +120,13 @@ def test_the_variants_name_their_levers():
     assert lever_callbacks(variant_config("base_slow_last")[1])[0][1].factor == 0.1
 
 
-def test_multi_view_models_and_bad_factors_are_refused(small_logmel):
+def test_multi_view_models_and_bad_factors_are_refused(small_logmel, small_views):
     X, y = small_logmel
-    with pytest.raises(ValueError, match="one-view baseline"):
+    with pytest.raises(ValueError, match="one-view baseline without spec_augment"):
         tiny_clf(max_epochs=1, spec_augment={"freq": (1, 2)},
                  callbacks=[("recon", LowerBlockReconstruction())]).fit(X, y)
+    V, yv = small_views
+    with pytest.raises(ValueError, match="one backbone"):
+        tiny_clf(max_epochs=1, callbacks=[("slow", SlowBlock())]).fit(V, yv)
     with pytest.raises(ValueError, match="factor must be >= 0, got -1"):
         SlowBlock(-1)
