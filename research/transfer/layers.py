@@ -236,6 +236,10 @@ def main(argv=None):
                         "clips') or re-estimated on each split's own clips (AdaBN, "
                         "transductive; rows marked +taskbn; the centre of centred_l2 is "
                         "then the base clips through the same statistics)")
+    p.add_argument("--against", nargs=2, default=None, metavar=("DIR", "VARIANT"),
+                   help="also score another run's trained models of the same seeds "
+                        "(DIR/models/VARIANT_seedS.joblib) and pair each variant with them on "
+                        "the same clips and episodes (rows 'VARIANT_A vs VARIANT')")
     args = p.parse_args(argv)
     if min(args.tta) < 1:
         p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
@@ -260,13 +264,19 @@ def main(argv=None):
                                                      args.device)
             base = ~probe & ~va
             splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
-            for net_name, model in (("trained", trained), ("untrained", twin)):
+            nets = [("trained", trained), ("untrained", twin)]
+            if args.against:
+                nets.append(("reference", joblib.load(
+                    Path(args.against[0]) / "models" / f"{args.against[1]}_seed{seed}.joblib")))
+            for net_name, model in nets:
                 clf = model[-1] if isinstance(model, Pipeline) else model
                 for n_tta in args.tta:
                     _score_net(results, variant, seed, net_name, clf, X[base], splits,
                                n_tta, args)
                 log(f"{variant} seed {seed} {net_name}: done")
     summary = summarise(results)
+    if args.against:
+        summary += summarise(results, against="reference", label=f" vs {args.against[1]}")
 
     command = "python -m research.transfer.layers " + " ".join(
         sys.argv[1:] if argv is None else argv)
@@ -305,13 +315,16 @@ def _score_splits(results, variant, seed, net_name, clf, X_base, splits, n_tta, 
                         seed, {})[net_name] = pc
 
 
-def summarise(results):
+def summarise(results, against="untrained", label=""):
+    """Rows of the trained networks minus ``against`` (``"untrained"``: each seed's twin;
+    ``"reference"``: ``--against``'s model of the seed), paired seed by seed on the same
+    clips and episodes; the row's ``untrained`` field holds ``against``'s score."""
     rows = []
     for variant, by_key in results.items():
         for (split_name, norm, depth, key), by_seed in by_key.items():
-            pairs = [(by_seed[s]["trained"], by_seed[s]["untrained"]) for s in sorted(by_seed)]
+            pairs = [(by_seed[s]["trained"], by_seed[s][against]) for s in sorted(by_seed)]
             g = paired_clip_gain(pairs)
-            rows.append({"variant": variant, "split": split_name, "norm": norm,
+            rows.append({"variant": variant + label, "split": split_name, "norm": norm,
                          "depth": depth, "setting": key, "seeds": sorted(by_seed),
                          "trained": 100 * float(np.mean([a for a, _ in pairs])),
                          "untrained": 100 * float(np.mean([b for _, b in pairs])),
@@ -325,7 +338,9 @@ def markdown(rows, command):
              f"Command: `{command}`", "",
              "Each depth: that block's output averaged over time (`all`: the three "
              "concatenated). Gain: trained minus the same seed's untrained network, paired on "
-             "the same clips and episodes (points ± 95% CI over the clips).", "",
+             "the same clips and episodes (points ± 95% CI over the clips); in rows 'A vs B' "
+             "(`--against`), A's trained network minus B's of the same seed, B's score in the "
+             "untrained column.", "",
              "| variant | split | norm | depth | setting | seeds | trained | untrained | gain |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["variant"], r["split"], r["norm"], r["setting"],

@@ -643,3 +643,24 @@ def test_hybrids_take_each_block_whole_from_the_network_it_names(small_logmel):
     rows = swap.summarise({0: res})
     same = [r for r in rows if r["hybrid"] == "---"]
     assert same and all(r["gain"] == 0.0 for r in same)
+
+
+def test_summarise_pairs_against_the_reference_seed_by_seed():
+    from research.transfer import layers
+
+    rng = np.random.RandomState(0)
+    key = ("spoken_words", "centred_l2", "block3", "5w1s")
+    by_seed = {s: {"trained": rng.rand(30), "untrained": rng.rand(30), "reference": rng.rand(30)}
+               for s in (3, 4)}
+    rows = layers.summarise({"base_slow_last": {key: by_seed}}, against="reference",
+                            label=" vs base_ref")
+    (row,) = rows
+    assert row["variant"] == "base_slow_last vs base_ref" and row["seeds"] == [3, 4]
+    want = 100 * np.mean([by_seed[s]["trained"] - by_seed[s]["reference"] for s in (3, 4)])
+    assert row["gain"] == pytest.approx(want)
+    assert row["untrained"] == pytest.approx(
+        100 * np.mean([by_seed[s]["reference"].mean() for s in (3, 4)]))
+    # the default pairs with the untrained twin, as before
+    (plain,) = layers.summarise({"base_slow_last": {key: by_seed}})
+    assert plain["gain"] == pytest.approx(
+        100 * np.mean([by_seed[s]["trained"] - by_seed[s]["untrained"] for s in (3, 4)]))
