@@ -338,7 +338,8 @@ def markdown(rows, command):
              f"Command: `{command}`", "",
              "Each depth: that block's output averaged over time (`all`: the three "
              "concatenated). Gain: trained minus the same seed's untrained network, paired on "
-             "the same clips and episodes (points ± 95% CI over the clips); in rows 'A vs B' "
+             "the same clips and episodes (points ± 95% CI over the clips; ± 95% t-interval "
+             "over the seeds, the one to read for a training lever); in rows 'A vs B' "
              "(`--against`), A's trained network minus B's of the same seed, B's score in the "
              "untrained column.", "",
              "| variant | split | norm | depth | setting | seeds | trained | untrained | gain |",
@@ -347,7 +348,8 @@ def markdown(rows, command):
                                          DEPTHS.index(r["depth"]))):
         lines.append(f"| {r['variant']} | {r['split']} | {r['norm']} | {r['depth']} | "
                      f"{r['setting']} | {len(r['seeds'])} | {r['trained']:.2f} | "
-                     f"{r['untrained']:.2f} | {r['gain']:+.2f} ± {r['ci95_clips']:.2f} |")
+                     f"{r['untrained']:.2f} | {r['gain']:+.2f} ± {r['ci95_clips']:.2f}; "
+                     f"± {r['ci95_seeds']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

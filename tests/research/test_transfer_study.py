@@ -664,3 +664,7 @@ def test_summarise_pairs_against_the_reference_seed_by_seed():
     (plain,) = layers.summarise({"base_slow_last": {key: by_seed}})
     assert plain["gain"] == pytest.approx(
         100 * np.mean([by_seed[s]["trained"] - by_seed[s]["untrained"] for s in (3, 4)]))
+    # the table gives both intervals: over the clips, then over the seeds
+    line = [ln for ln in layers.markdown(rows, "cmd").splitlines() if "vs base_ref" in ln][0]
+    assert line.endswith(f"{row['gain']:+.2f} ± {row['ci95_clips']:.2f}; "
+                         f"± {row['ci95_seeds']:.2f} |")
