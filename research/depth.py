@@ -147,11 +147,7 @@ class LowerBlockReconstruction(OwnTrainingStep):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 self.decoder_ = torch.nn.Linear(d_in, d_out).to(device)
-            group = net.optimizer_.param_groups[0]
-            self.decoder_optimizer_ = torch.optim.SGD(
-                self.decoder_.parameters(), lr=group["lr"],
-                momentum=group.get("momentum", 0.0),
-                weight_decay=group.get("weight_decay", 0.0))
+            self.decoder_optimizer_ = self.sgd_like_net(net, self.decoder_.parameters())
         self.decoder_optimizer_.param_groups[0]["lr"] = net.optimizer_.param_groups[0]["lr"]
         return self.decoder_
 

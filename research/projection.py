@@ -74,11 +74,7 @@ class ProjectionHead(OwnTrainingStep):
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(head_seed)
                     callback.head_ = make_head(emb.shape[-1], emb.device)
-                group = net.optimizer_.param_groups[0]
-                callback.head_optimizer_ = torch.optim.SGD(
-                    callback.head_.parameters(), lr=group["lr"],
-                    momentum=group.get("momentum", 0.0),
-                    weight_decay=group.get("weight_decay", 0.0))
+                callback.head_optimizer_ = callback.sgd_like_net(net, callback.head_.parameters())
             opt = callback.head_optimizer_
             opt.param_groups[0]["lr"] = net.optimizer_.param_groups[0]["lr"]  # its schedule
             callback.head_.train()

@@ -101,6 +101,14 @@ class OwnTrainingStep(Callback):
         shift = net.spec["time_shift"]
         return Xi if shift is None else augment(Xi, rng, shift, {})
 
+    @staticmethod
+    def sgd_like_net(net, params):
+        """An SGD over ``params`` with the net's current learning rate, momentum and weight
+        decay (for a module that trains beside the encoder and is dropped after)."""
+        group = net.optimizer_.param_groups[0]
+        return torch.optim.SGD(params, lr=group["lr"], momentum=group.get("momentum", 0.0),
+                               weight_decay=group.get("weight_decay", 0.0))
+
     def on_train_end(self, net, **kwargs):
         net.__dict__.pop("train_step_single", None)  # the class's step again (and pickles)
 

@@ -333,6 +333,11 @@ def summarise(results, against="untrained", label=""):
     return rows
 
 
+def gain_cell(row):
+    """A row's paired gain as a table cell: ``+g ± clips; ± seeds``."""
+    return f"{row['gain']:+.2f} ± {row['ci95_clips']:.2f}; ± {row['ci95_seeds']:.2f}"
+
+
 def markdown(rows, command):
     lines = ["# Few-shot accuracy by backbone depth, trained vs untrained", "",
              f"Command: `{command}`", "",
@@ -348,8 +353,7 @@ def markdown(rows, command):
                                          DEPTHS.index(r["depth"]))):
         lines.append(f"| {r['variant']} | {r['split']} | {r['norm']} | {r['depth']} | "
                      f"{r['setting']} | {len(r['seeds'])} | {r['trained']:.2f} | "
-                     f"{r['untrained']:.2f} | {r['gain']:+.2f} ± {r['ci95_clips']:.2f}; "
-                     f"± {r['ci95_seeds']:.2f} |")
+                     f"{r['untrained']:.2f} | {gain_cell(r)} |")
     return "\n".join(lines) + "\n"
 
 

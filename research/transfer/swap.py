@@ -32,7 +32,7 @@ from sklearn.pipeline import Pipeline
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
 
-from .layers import block_embeddings, centre_of, centred_l2, per_clip, seed_networks
+from .layers import block_embeddings, centre_of, centred_l2, gain_cell, per_clip, seed_networks
 from .study import task_features
 
 #: every hybrid of three blocks: "T" trained, "-" untrained
@@ -90,8 +90,7 @@ def markdown(rows, command):
              "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['split']} | {r['setting']} | `{r['hybrid']}` | {len(r['seeds'])} "
-                     f"| {r['accuracy']:.2f} | {r['gain']:+.2f} ± {r['ci95_clips']:.2f}; "
-                     f"± {r['ci95_seeds']:.2f} |")
+                     f"| {r['accuracy']:.2f} | {gain_cell(r)} |")
     return "\n".join(lines) + "\n"
 
 
