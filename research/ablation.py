@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
+from research.averaging import WeightAverage
 from research.cosine import TrainTemperature
 from research.depth import LowerBlockReconstruction, SlowBlock
 from research.mixup import QueryMixup
@@ -172,14 +173,15 @@ def _check_setup(path, setup, what):
 
 
 #: a variant's config key -> the lever callback it trains with (research/cosine.py,
-#: supcon.py, mixup.py, protomaml.py, projection.py, depth.py), made from the key's value
+#: supcon.py, mixup.py, protomaml.py, projection.py, depth.py, averaging.py), made from the
+#: key's value
 LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
           "simclr": partial(TwoViewSupCon, positives="clip"), "mixup": QueryMixup,
           "fomaml": FirstOrderMAML,
           "fomaml_authors": partial(FirstOrderMAML, inner_lr=0.2, mean_distance=True,
                                     batch_stats=True),
           "head": lambda _: ProjectionHead(), "slow_last": SlowBlock,
-          "recon": LowerBlockReconstruction}
+          "recon": LowerBlockReconstruction, "swa": WeightAverage}
 
 
 def lever_callbacks(cfg):

@@ -93,7 +93,8 @@ def _row(pairs, **labels):
     return {**labels, "n": len(pairs),
             "ensemble": 100 * float(np.mean([a.mean() for a, _ in pairs])),
             "reference": 100 * float(np.mean([b.mean() for _, b in pairs])),
-            "gain": g["gain"], "ci95_clips": g["ci95_clips"], "per_seed": list(g["per_seed"])}
+            "gain": g["gain"], "ci95_clips": g["ci95_clips"], "ci95_seeds": g["ci95_seeds"],
+            "per_seed": list(g["per_seed"])}
 
 
 def _gain_rows(kind, label, split, setting, per_ens):
@@ -128,11 +129,18 @@ def score(ensembles, embs, splits, passes):
 
 VERSUS_NOTE = ("A variant against a reference as the library predicts (each network's "
                "centred, unit-norm embeddings), paired seed by seed on the same clips and "
-               "episodes; points ± 95% CI over the clips (seeds averaged per clip).")
+               "episodes; points ± 95% CI over the clips (seeds averaged per clip); with "
+               "more than one seed, then ± the 95% t-interval over the seeds.")
 ENSEMBLE_NOTE = ("Ensemble: members' centred, unit-norm embeddings concatenated. Gain: the "
                  "ensemble minus the mean of its members (or its best member, by mean accuracy "
                  "on that split), paired on the same clips and episodes; ensembles of one kind "
                  "pooled (n); points ± 95% CI over the clips.")
+
+
+def _seed_part(row):
+    """``; ± seeds`` where the row has a seed interval (versus rows of two seeds or more)."""
+    ci = row.get("ci95_seeds")
+    return "" if ci is None or not np.isfinite(ci) else f"; ± {ci:.2f}"
 
 
 def markdown(rows, command, versus=False):
@@ -145,7 +153,7 @@ def markdown(rows, command, versus=False):
     for r in rows:
         lines.append(f"| {r['kind']} | {r['tta']} | {r['split']} | {r['setting']} | {r['n']} "
                      f"| {r['against']} | {r['ensemble']:.2f} | {r['reference']:.2f} | "
-                     f"{r['gain']:+.2f} ± {r['ci95_clips']:.2f} |")
+                     f"{r['gain']:+.2f} ± {r['ci95_clips']:.2f}{_seed_part(r) if versus else ''} |")
     return "\n".join(lines) + "\n"
 
 

@@ -80,6 +80,10 @@ VARIANTS = {
     # research/results/depth/RULES.md; fixed, not tuned)
     "base_slow_last": ("baseline", {"slow_last": 0.1}),
     "base_recon": ("baseline", {"recon": 1.0}),
+    # the equal-weight mean of the weights after every epoch from the first learning-rate
+    # drop on, batch norm estimated again, instead of the best epoch's weights
+    # (research/averaging.py, research/results/averaging/RULES.md; fixed, not tuned)
+    "base_swa": ("baseline", {"swa": "first_drop"}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",

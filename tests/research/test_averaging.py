@@ -1,0 +1,99 @@
+"""research.averaging: the mean of the weights along training instead of the best epoch's."""
+
+import io
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+from research.ablation import lever_callbacks
+from research.averaging import WeightAverage, reestimate_batch_norm
+from research.variants import variant_config
+
+from ..conftest import tiny_clf
+
+
+class Recorder(WeightAverage):
+    """Keeps every epoch's parameters and the batch-norm statistics the last epoch left."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.snapshots = []
+        super().on_train_begin(net, **kwargs)
+
+    def on_epoch_end(self, net, **kwargs):
+        self.snapshots.append({k: p.detach().clone()
+                               for k, p in net.module_.named_parameters()})
+        super().on_epoch_end(net, **kwargs)
+
+    def on_train_end(self, net, **kwargs):
+        self.last_buffers = {k: b.clone() for k, b in net.module_.named_buffers()}
+        super().on_train_end(net, **kwargs)
+
+
+def _fit(X, y, callbacks=None):
+    return tiny_clf(max_epochs=5, lr_step=2, validation_classes=4, val_n_episodes=20,
+                    callbacks=callbacks).fit(X, y)
+
+
+def test_the_kept_weights_are_the_mean_of_the_epochs_from_the_first_drop(small_logmel):
+    X, y = small_logmel
+    rec = Recorder()
+    clf = _fit(X, y, [("swa", rec)])
+    assert rec.first_epoch_ == 3 and rec.n_averaged_ == 3  # epochs 3, 4, 5 of 5
+    for k, p in clf.net_.module_.named_parameters():
+        mean = torch.stack([s[k] for s in rec.snapshots[2:]]).mean(dim=0)
+        torch.testing.assert_close(p.detach(), mean)
+        # not any single epoch's weights (the best-epoch rule's pick is replaced)
+        if p.ndim > 1:
+            assert all(not torch.allclose(p.detach(), s[k]) for s in rec.snapshots)
+    # batch norm was estimated again: its statistics are not those training left
+    means = [k for k in rec.last_buffers if k.endswith("running_mean")]
+    assert means
+    buffers = dict(clf.net_.module_.named_buffers())
+    assert all(not torch.allclose(buffers[k], rec.last_buffers[k]) for k in means)
+    assert rec._X is None and rec._mean is None  # nothing kept with the model
+    joblib.dump(clf, io.BytesIO())
+
+
+def test_training_itself_is_unchanged(small_logmel):
+    X, y = small_logmel
+    plain = _fit(X, y)
+    swa = _fit(X, y, [("swa", WeightAverage(start=2))])
+    for key in ("train_loss", "valid_acc"):
+        assert plain.net_.history[:, key] == swa.net_.history[:, key]
+    # the same trajectory, other kept weights, and other predictions from them
+    assert not np.allclose(plain.embed(X), swa.embed(X))
+
+
+def test_batch_norm_is_the_cumulative_mean_over_the_batches():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    module.eval()
+    X = torch.randn(40, 3)
+    assert reestimate_batch_norm(module, X, module, batch_size=10) == 1
+    bn = module[1]
+    with torch.no_grad():
+        h = module[0](X).reshape(4, 10, 4)
+    torch.testing.assert_close(bn.running_mean, h.mean(dim=1).mean(dim=0))
+    torch.testing.assert_close(bn.running_var, h.var(dim=1, unbiased=True).mean(dim=0))
+    assert bn.momentum == 0.1 and not module.training  # both as they were
+    assert reestimate_batch_norm(torch.nn.Linear(3, 4), X, lambda x: x) == 0
+
+
+@pytest.mark.parametrize("start", [0, -1, 1.5, True, "last"])
+def test_a_bad_start_is_refused(start):
+    with pytest.raises(ValueError, match="start must be 'first_drop' or an epoch >= 1"):
+        WeightAverage(start=start)
+
+
+def test_a_start_after_the_last_epoch_is_refused(small_logmel):
+    X, y = small_logmel
+    with pytest.raises(ValueError, match="starts at epoch 9, after the last \\(3\\)"):
+        tiny_clf(max_epochs=3, callbacks=[("swa", WeightAverage(start=9))]).fit(X, y)
+
+
+def test_the_variant_trains_with_the_average():
+    _, cfg = variant_config("base_swa")
+    (key, cb), = lever_callbacks(cfg)
+    assert key == "swa" and isinstance(cb, WeightAverage) and cb.start == "first_drop"
