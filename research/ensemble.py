@@ -94,7 +94,9 @@ def _row(pairs, **labels):
             "ensemble": 100 * float(np.mean([a.mean() for a, _ in pairs])),
             "reference": 100 * float(np.mean([b.mean() for _, b in pairs])),
             "gain": g["gain"], "ci95_clips": g["ci95_clips"], "ci95_seeds": g["ci95_seeds"],
-            "per_seed": list(g["per_seed"])}
+            "per_seed": list(g["per_seed"]),
+            "ensemble_per_seed": [100 * float(a.mean()) for a, _ in pairs],
+            "reference_per_seed": [100 * float(b.mean()) for _, b in pairs]}
 
 
 def _gain_rows(kind, label, split, setting, per_ens):

@@ -83,7 +83,13 @@ def test_versus_pairs_a_variant_with_its_reference_seed_by_seed(tmp_path, monkey
     assert {(r["split"], r["setting"]) for r in rows} == {
         (s, k) for s in ("val", "probe") for k in ("5w1s", "5w5s")}
     assert all(r["gain"] > 20 and r["n"] == 2 and len(r["per_seed"]) == 2 for r in rows)
-    assert (tmp_path / "versus.md").read_text().startswith("# Training variant")
+    for r in rows:  # each seed's two accuracies, their gain, and the interval over seeds
+        assert np.allclose(np.subtract(r["ensemble_per_seed"], r["reference_per_seed"]),
+                           r["per_seed"])
+        assert np.isclose(np.mean(r["ensemble_per_seed"]), r["ensemble"])
+    md = (tmp_path / "versus.md").read_text()
+    assert md.startswith("# Training variant")
+    assert all(f"{r['ci95_clips']:.2f}; ± {r['ci95_seeds']:.2f} |" in md for r in rows)
 
 
 def test_member_embeddings_are_the_librarys_centred_embeddings_at_unit_norm(small_logmel,
