@@ -212,8 +212,13 @@ def seed_networks(out, variant, seed, X, y, split, device="cpu"):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["render"]:  # python -m research.transfer.layers render NAME.json ...
+        return render(argv[1:])
     p = argparse.ArgumentParser(prog="python -m research.transfer.layers",
-                                description=__doc__.split("\n\n")[0])
+                                description=__doc__.split("\n\n")[0],
+                                epilog="`render NAME.json ...` writes NAME.md again from a "
+                                       "run's json (today's table, nothing scored).")
     p.add_argument("--out", required=True)
     p.add_argument("--variants", nargs="+", default=["base_ref"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -334,8 +339,22 @@ def summarise(results, against="untrained", label=""):
 
 
 def gain_cell(row):
-    """A row's paired gain as a table cell: ``+g ± clips; ± seeds``."""
-    return f"{row['gain']:+.2f} ± {row['ci95_clips']:.2f}; ± {row['ci95_seeds']:.2f}"
+    """A row's paired gain as a table cell: ``+g ± clips; ± seeds`` (``; ± n/a`` for a
+    table written before the seed interval was recorded, or of one seed)."""
+    seeds = row.get("ci95_seeds")
+    seeds = "n/a" if seeds is None or not np.isfinite(seeds) else f"{seeds:.2f}"
+    return f"{row['gain']:+.2f} ± {row['ci95_clips']:.2f}; ± {seeds}"
+
+
+def render(paths):
+    """Write each ``NAME.json`` of this module again as ``NAME.md`` with today's table (the
+    run's own command kept): nothing is scored again."""
+    for path in map(Path, paths):
+        rec = json.loads(path.read_text())
+        if not isinstance(rec, dict) or "summary" not in rec:
+            raise SystemExit(f"{path}: not a research.transfer.layers output (no 'summary')")
+        path.with_suffix(".md").write_text(markdown(rec["summary"], rec["command"]))
+        log(f"{path.with_suffix('.md')}: written from {path.name}")
 
 
 def markdown(rows, command):

@@ -556,6 +556,28 @@ def test_layers_summary_keeps_per_seed_gains_in_seed_order():
     assert row["gain"] == pytest.approx(50.0) and np.isfinite(row["ci95_seeds"])
 
 
+def test_layers_render_writes_the_table_again_from_the_json(tmp_path):
+    import json
+
+    from research.transfer import layers
+
+    row = {"variant": "base_ref", "split": "spoken_words", "norm": "centred_l2",
+           "depth": "block3", "setting": "5w1s", "seeds": [0, 1, 2], "trained": 55.0,
+           "untrained": 54.0, "gain": 1.0, "ci95_clips": 1.5}
+    old = {**row, "split": "instruments"}  # written before the seed interval was kept
+    (tmp_path / "t.json").write_text(json.dumps({"command": "python -m x --out y",
+                                                 "summary": [{**row, "ci95_seeds": 4.25},
+                                                             old]}))
+    (tmp_path / "t.md").write_text("stale")
+    layers.main(["render", str(tmp_path / "t.json")])
+    md = (tmp_path / "t.md").read_text()
+    assert "Command: `python -m x --out y`" in md
+    assert "| +1.00 ± 1.50; ± 4.25 |" in md and "| +1.00 ± 1.50; ± n/a |" in md
+    (tmp_path / "bad.json").write_text(json.dumps({"rows": []}))
+    with pytest.raises(SystemExit, match="not a research.transfer.layers output"):
+        layers.main(["render", str(tmp_path / "bad.json")])
+
+
 def test_transfer_epochs_ranks_the_kept_epoch_against_the_gain(tmp_path):
     import json
 
