@@ -14,9 +14,11 @@ generalises better, and it reads the validation classes for nothing.
     run's random streams). After every epoch from ``start`` on, the parameters join an equal-
     weight running mean. At the end of training the mean replaces the weights the best-epoch
     rule restored, and the batch-norm statistics, which do not belong to the averaged weights,
-    are estimated again by one pass over the training clips in training mode (each clip
-    circularly shifted as in training, by a stream seeded from a copy of the run's, which
-    is left untouched), as a cumulative mean.
+    are estimated again in training mode over one epoch of training episodes (the net's
+    ``n_episodes`` episodes of its ``n_way``, ``k_shot`` and ``n_query``, each clip
+    circularly shifted as in training; episodes and shifts from a stream seeded from a copy
+    of the run's, which is left untouched), as a cumulative mean: batches like those that
+    made the statistics of the best-epoch weights.
     ``start="first_drop"``: the first epoch after the first learning-rate drop.
 
 It replaces nothing in the library: a callback of a ``research.ablation`` run, as
@@ -29,16 +31,17 @@ import copy
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 from research.supcon import OwnTrainingStep
+from sklearn_hallu.sampling import EpisodeSampler
 
 __all__ = ["WeightAverage", "reestimate_batch_norm"]
 
 
-def reestimate_batch_norm(module, X, forward, batch_size=50):
+def reestimate_batch_norm(module, batches, forward):
     """Reset ``module``'s batch-norm statistics and estimate them again as the cumulative
-    mean over ``forward(X[i:i + batch_size])`` batches in training mode (no gradients).
+    mean over ``forward(batch)`` for each of ``batches``, in training mode, no gradients.
 
     Returns the number of batch-norm layers re-estimated.
     """
@@ -53,8 +56,8 @@ def reestimate_batch_norm(module, X, forward, batch_size=50):
     module.train()
     try:
         with torch.no_grad():
-            for i in range(0, len(X), batch_size):
-                forward(X[i:i + batch_size])
+            for batch in batches:
+                forward(batch)
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
@@ -78,6 +81,8 @@ class WeightAverage(Callback):
         Epochs in the mean.
     first_epoch_ : int
         The first of them.
+    n_batch_norm_ : int
+        Batch-norm layers whose statistics were estimated again.
     """
 
     def __init__(self, start="first_drop"):
@@ -86,13 +91,19 @@ class WeightAverage(Callback):
             raise ValueError(f"start must be 'first_drop' or an epoch >= 1, got {start!r}")
         self.start = start
 
-    def on_train_begin(self, net, X=None, **kwargs):
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        OwnTrainingStep.check_plain_baseline(self, net, raw_distances=False)
+        stops = [cb.patience for _, cb in net.callbacks_
+                 if isinstance(cb, EarlyStopping) and cb.patience < net.spec["max_epochs"]]
+        if stops:
+            raise ValueError("WeightAverage averages up to the last epoch: train without "
+                             f"early stopping (patience=None), got patience={stops[0]}")
         self.first_epoch_ = (net.spec["lr_step"] + 1 if self.start == "first_drop"
                              else self.start)
         if self.first_epoch_ > net.spec["max_epochs"]:
             raise ValueError(f"WeightAverage starts at epoch {self.first_epoch_}, after the "
                              f"last ({net.spec['max_epochs']}): lower start or train longer")
-        self.n_averaged_, self._mean, self._X = 0, None, X
+        self.n_averaged_, self._mean, self._X, self._y = 0, None, X, y
 
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) < self.first_epoch_:
@@ -113,11 +124,20 @@ class WeightAverage(Callback):
             with torch.no_grad():
                 for k, p in net.module_.named_parameters():
                     p.copy_(self._mean[k])
-            seed = int(copy.deepcopy(net.episode_rng).randint(2**31 - 1))
-            rng = np.random.RandomState(seed)
-            reestimate_batch_norm(net.module_, self._X,
-                                  lambda xb: net.infer(OwnTrainingStep.shifted(net, xb, rng)))
-            print(f"Weights: the mean of epochs {self.first_epoch_}-{len(net.history)} "
-                  f"({self.n_averaged_} epochs), batch norm estimated again on "
-                  f"{len(self._X)} training clips.")
-        self._mean = self._X = None  # not saved with the model
+            self.n_batch_norm_ = reestimate_batch_norm(
+                net.module_, self._episodes(net), lambda xb: net.infer(xb))
+            print(f"Weights: the mean of epochs {self.first_epoch_}-"
+                  f"{self.first_epoch_ + self.n_averaged_ - 1} ({self.n_averaged_} epochs); "
+                  f"batch norm estimated again on {net.spec['n_episodes']} training "
+                  "episodes.")
+        self._mean = self._X = self._y = None  # not saved with the model
+
+    def _episodes(self, net):
+        """One epoch of training-like episodes, each clip shifted, from a copy of the run's
+        stream (the run's own stream is not advanced)."""
+        rng = np.random.RandomState(int(copy.deepcopy(net.episode_rng).randint(2**31 - 1)))
+        spec = net.spec
+        sampler = EpisodeSampler(self._y, spec["n_way"], spec["k_shot"], spec["n_query"],
+                                 spec["n_episodes"], random_state=rng)
+        for idx in sampler:
+            yield OwnTrainingStep.shifted(net, self._X[idx], rng)

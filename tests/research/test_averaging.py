@@ -31,15 +31,17 @@ class Recorder(WeightAverage):
         super().on_train_end(net, **kwargs)
 
 
-def _fit(X, y, callbacks=None):
+def _fit(X, y, callbacks=None, **kw):
     return tiny_clf(max_epochs=5, lr_step=2, validation_classes=4, val_n_episodes=20,
-                    callbacks=callbacks).fit(X, y)
+                    callbacks=callbacks, **kw).fit(X, y)
 
 
-def test_the_kept_weights_are_the_mean_of_the_epochs_from_the_first_drop(small_logmel):
+@pytest.mark.parametrize("checkpoint", ["best", "best_after_last_drop"])
+def test_the_kept_weights_are_the_mean_of_the_epochs_from_the_first_drop(small_logmel,
+                                                                         checkpoint):
     X, y = small_logmel
     rec = Recorder()
-    clf = _fit(X, y, [("swa", rec)])
+    clf = _fit(X, y, [("swa", rec)], checkpoint=checkpoint)
     assert rec.first_epoch_ == 3 and rec.n_averaged_ == 3  # epochs 3, 4, 5 of 5
     for k, p in clf.net_.module_.named_parameters():
         mean = torch.stack([s[k] for s in rec.snapshots[2:]]).mean(dim=0)
@@ -47,13 +49,24 @@ def test_the_kept_weights_are_the_mean_of_the_epochs_from_the_first_drop(small_l
         # not any single epoch's weights (the best-epoch rule's pick is replaced)
         if p.ndim > 1:
             assert all(not torch.allclose(p.detach(), s[k]) for s in rec.snapshots)
-    # batch norm was estimated again: its statistics are not those training left
+    assert rec._X is None and rec._y is None and rec._mean is None  # not kept with the model
+    joblib.dump(clf, io.BytesIO())
+
+
+def test_batch_norm_is_estimated_again_over_one_epoch_of_training_episodes(small_logmel):
+    X, y = small_logmel
+    rec = Recorder()
+    clf = _fit(X, y, [("swa", rec)])
+    n_episodes = clf.net_.spec["n_episodes"]
+    norms = [m for m in clf.net_.module_.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert rec.n_batch_norm_ == len(norms) >= 3
+    # counted from zero again: one batch per episode of the epoch, then back to momentum
+    assert all(int(m.num_batches_tracked) == n_episodes for m in norms)
+    assert all(m.momentum == 0.1 for m in norms)
     means = [k for k in rec.last_buffers if k.endswith("running_mean")]
-    assert means
     buffers = dict(clf.net_.module_.named_buffers())
     assert all(not torch.allclose(buffers[k], rec.last_buffers[k]) for k in means)
-    assert rec._X is None and rec._mean is None  # nothing kept with the model
-    joblib.dump(clf, io.BytesIO())
 
 
 def test_training_itself_is_unchanged(small_logmel):
@@ -62,6 +75,9 @@ def test_training_itself_is_unchanged(small_logmel):
     swa = _fit(X, y, [("swa", WeightAverage(start=2))])
     for key in ("train_loss", "valid_acc"):
         assert plain.net_.history[:, key] == swa.net_.history[:, key]
+    # the run's episode stream is where training left it (the pass drew from a copy)
+    a, b = plain.net_.episode_rng.get_state(), swa.net_.episode_rng.get_state()
+    assert np.array_equal(a[1], b[1]) and a[2:] == b[2:]
     # the same trajectory, other kept weights, and other predictions from them
     assert not np.allclose(plain.embed(X), swa.embed(X))
 
@@ -71,14 +87,14 @@ def test_batch_norm_is_the_cumulative_mean_over_the_batches():
     module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
     module.eval()
     X = torch.randn(40, 3)
-    assert reestimate_batch_norm(module, X, module, batch_size=10) == 1
+    assert reestimate_batch_norm(module, X.split(10), module) == 1
     bn = module[1]
     with torch.no_grad():
         h = module[0](X).reshape(4, 10, 4)
     torch.testing.assert_close(bn.running_mean, h.mean(dim=1).mean(dim=0))
     torch.testing.assert_close(bn.running_var, h.var(dim=1, unbiased=True).mean(dim=0))
     assert bn.momentum == 0.1 and not module.training  # both as they were
-    assert reestimate_batch_norm(torch.nn.Linear(3, 4), X, lambda x: x) == 0
+    assert reestimate_batch_norm(torch.nn.Linear(3, 4), X.split(10), lambda x: x) == 0
 
 
 @pytest.mark.parametrize("start", [0, -1, 1.5, True, "last"])
@@ -91,6 +107,17 @@ def test_a_start_after_the_last_epoch_is_refused(small_logmel):
     X, y = small_logmel
     with pytest.raises(ValueError, match="starts at epoch 9, after the last \\(3\\)"):
         tiny_clf(max_epochs=3, callbacks=[("swa", WeightAverage(start=9))]).fit(X, y)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(patience=2, validation_classes=4, val_n_episodes=20), "without early stopping"),
+    (dict(spec_augment={"freq": (1, 4)}), "without spec_augment"),
+    (dict(time_shift=(1, 3), time_shift_per="episode"), "time_shift_per='clip'"),
+])
+def test_what_it_cannot_average_is_refused(small_logmel, kw, match):
+    X, y = small_logmel
+    with pytest.raises(ValueError, match=match):
+        tiny_clf(max_epochs=3, callbacks=[("swa", WeightAverage(start=1))], **kw).fit(X, y)
 
 
 def test_the_variant_trains_with_the_average():
