@@ -156,7 +156,27 @@ def markdown(rows, command, versus=False):
         lines.append(f"| {r['kind']} | {r['tta']} | {r['split']} | {r['setting']} | {r['n']} "
                      f"| {r['against']} | {r['ensemble']:.2f} | {r['reference']:.2f} | "
                      f"{r['gain']:+.2f} ± {r['ci95_clips']:.2f}{_seed_part(r) if versus else ''} |")
+    spread = [r for r in rows if len(r.get("ensemble_per_seed", ())) > 1] if versus else []
+    if spread:
+        lines += ["", "Spread over the seeds: standard deviation of each seed's mean accuracy "
+                  "(points).", "", "| shifts | split | setting | seeds | variant | reference |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['tta']} | {r['split']} | {r['setting']} | {r['n']} | "
+                  f"{np.std(r['ensemble_per_seed'], ddof=1):.2f} | "
+                  f"{np.std(r['reference_per_seed'], ddof=1):.2f} |" for r in spread]
     return "\n".join(lines) + "\n"
+
+
+def render(paths):
+    """Write each ``NAME.json`` of this module again as ``NAME.md`` (today's table, the
+    run's own command kept): nothing is scored again."""
+    for path in map(Path, paths):
+        rec = json.loads(path.read_text())
+        if not isinstance(rec, dict) or "rows" not in rec or "command" not in rec:
+            raise SystemExit(f"{path}: not a research.ensemble output (no 'rows')")
+        md = markdown(rec["rows"], rec["command"], versus=" versus " in f" {rec['command']} ")
+        path.with_suffix(".md").write_text(md)
+        log(f"{path.with_suffix('.md')}: written from {path.name}")
 
 
 def _lever_splits(args, members):
@@ -315,6 +335,8 @@ def main(argv=None):
     w.add_argument("--passes", type=int, default=10)
     w.add_argument("--data-home", default=None)
     w.add_argument("--name", default="versus")
+    r = sub.add_parser("render", help="write NAME.md again from NAME.json (nothing scored)")
+    r.add_argument("paths", nargs="+")
     t = sub.add_parser("test", help="one look at the test classes (rule 2)")
     t.add_argument("--out", required=True, help="folder of the ensembles' results.json")
     t.add_argument("--reference", required=True,
@@ -333,6 +355,8 @@ def main(argv=None):
              else [parse_member(m) for m in spec.split("+")])
     except ValueError as e:
         p.error(str(e))
+    if args.stage == "render":
+        return render(args.paths)
     {"validate": validate, "versus": versus, "test": test_stage}[args.stage](args, argv)
 
 

@@ -65,6 +65,13 @@ def test_test_stage_pairs_with_the_reproduction(esc50_root, tmp_path):
     assert "5-way 1-shot" in (tmp_path / "gain" / "gain.md").read_text()
 
 
+def _write_json(path, obj):
+    import json
+
+    path.write_text(json.dumps(obj))
+    return path
+
+
 def test_versus_pairs_a_variant_with_its_reference_seed_by_seed(tmp_path, monkeypatch):
     import json
 
@@ -90,6 +97,15 @@ def test_versus_pairs_a_variant_with_its_reference_seed_by_seed(tmp_path, monkey
     md = (tmp_path / "versus.md").read_text()
     assert md.startswith("# Training variant")
     assert all(f"{r['ci95_clips']:.2f}; ± {r['ci95_seeds']:.2f} |" in md for r in rows)
+    r = rows[0]
+    assert (f"| {r['split']} | {r['setting']} | 2 | "
+            f"{np.std(r['ensemble_per_seed'], ddof=1):.2f} | "
+            f"{np.std(r['reference_per_seed'], ddof=1):.2f} |") in md  # the spread table
+    (tmp_path / "versus.md").write_text("stale")
+    ensemble.main(["render", str(tmp_path / "versus.json")])
+    assert (tmp_path / "versus.md").read_text() == md
+    with pytest.raises(SystemExit, match="not a research.ensemble output"):
+        ensemble.main(["render", str(_write_json(tmp_path / "bad.json", {"summary": []}))])
 
 
 def test_member_embeddings_are_the_librarys_centred_embeddings_at_unit_norm(small_logmel,
