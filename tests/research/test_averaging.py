@@ -124,3 +124,26 @@ def test_the_variant_trains_with_the_average():
     _, cfg = variant_config("base_swa")
     (key, cb), = lever_callbacks(cfg)
     assert key == "swa" and isinstance(cb, WeightAverage) and cb.start == "first_drop"
+
+
+def test_trajectory_rows_pair_the_kept_model_with_its_own_best_and_last_epochs():
+    from research.averaging import trajectory_markdown, trajectory_rows
+
+    rng = np.random.RandomState(0)
+    scored = {}
+    for seed, best in ((3, 2), (4, 1)):
+        hist = [{"epoch": e + 1, **{f"probe_{k}": rng.rand(6).round(1).tolist()
+                                    for k in ("5w1s", "5w5s")}} for e in range(3)]
+        kept = {k: np.asarray(hist[best - 1][f"probe_{k}"]) + 0.1 for k in ("5w1s", "5w5s")}
+        scored[seed] = ({"best_epoch": best, "history": hist}, kept)
+    rows = trajectory_rows(scored)
+    best = [r for r in rows if r["against"] == "best"]
+    assert all(r["gain"] == pytest.approx(10.0) and r["per_seed"] == pytest.approx([10, 10])
+               for r in best)
+    assert all(r["epochs"] == [2, 1] for r in best)
+    last = [r for r in rows if r["against"] == "last"]
+    assert all(r["epochs"] == [3, 3] for r in last)
+    want = np.mean([np.mean(scored[s][1]["5w1s"]) - np.mean(scored[s][0]["history"][2][
+        "probe_5w1s"]) for s in (3, 4)]) * 100
+    assert last[0]["gain"] == pytest.approx(want)
+    assert "| best | 5w1s | 2 |" in trajectory_markdown(rows, "cmd")
