@@ -104,6 +104,17 @@ class InitWholeBranch(Callback):
         net.module_.backbones[0].load_state_dict(clf.net_.module_.backbones[0].state_dict())
 
 
+def paper_per_clip(emb, y, passes, random_state):
+    """``{"5w1s": ..., "5w5s": ...}``: each clip's accuracy over ``passes`` passes of the
+    paper's protocol on embeddings ``emb`` (the episodes of ``random_state``)."""
+    out = {}
+    for n_way, k_shot in SETTINGS:
+        res = episodic_accuracy(emb, y, n_way=n_way, k_shot=k_shot, protocol="paper",
+                                n_repeats=passes, random_state=random_state)
+        out[f"{n_way}w{k_shot}s"] = res.correct.reshape(passes, len(y)).mean(axis=0)
+    return out
+
+
 #: Seeds the choice of the probe classes among the 35 training classes (``--probe``).
 PROBE_SEED = 20261127
 #: Checkpoint-selection rules compared on the probe classes (``selection``).
@@ -137,12 +148,9 @@ class ProbeScore(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         emb = net.forward(self.X).numpy()
-        for n_way, k_shot in SETTINGS:
-            res = episodic_accuracy(emb, self.y, n_way=n_way, k_shot=k_shot, protocol="paper",
-                                    n_repeats=self.passes,
-                                    random_state=EPISODE_SEED + self.seed_offset)
-            per_clip = res.correct.reshape(self.passes, len(self.y)).mean(axis=0)
-            net.history.record(f"{self.prefix}_{n_way}w{k_shot}s", per_clip.round(4).tolist())
+        scores = paper_per_clip(emb, self.y, self.passes, EPISODE_SEED + self.seed_offset)
+        for key, per_clip in scores.items():
+            net.history.record(f"{self.prefix}_{key}", per_clip.round(4).tolist())
         if self.more_episodes:
             res = episodic_accuracy(emb, self.y, n_way=5, k_shot=5, n_query=5,
                                     n_episodes=self.more_episodes,
@@ -227,13 +235,7 @@ def score(model, Xva, yva, passes):
     clf = model[-1] if isinstance(model, Pipeline) else model
     Xv = model[:-1].transform(Xva) if isinstance(model, Pipeline) else Xva
     emb = clf.embed(Xv)
-    out = {}
-    for n_way, k_shot in SETTINGS:
-        res = episodic_accuracy(emb, yva, n_way=n_way, k_shot=k_shot, protocol="paper",
-                                n_repeats=passes, random_state=EPISODE_SEED)
-        per_clip = res.correct.reshape(passes, len(yva)).mean(axis=0)
-        out[f"{n_way}w{k_shot}s"] = per_clip.tolist()
-    return out
+    return {k: v.tolist() for k, v in paper_per_clip(emb, yva, passes, EPISODE_SEED).items()}
 
 
 def _scoring_callbacks(model, X, y, probe, va, args):

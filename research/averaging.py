@@ -40,6 +40,7 @@ import torch
 from skorch.callbacks import Callback, EarlyStopping
 
 from research.supcon import OwnTrainingStep
+from research.transfer.layers import gain_cell
 from sklearn_hallu.sampling import EpisodeSampler
 
 __all__ = ["WeightAverage", "reestimate_batch_norm"]
@@ -159,16 +160,11 @@ def probe_per_clip(model, X, y, passes, episode_seed):
     """Per-clip accuracies of a saved model on clips ``X`` as ``research.ablation``'s probe
     scorer reads them after every epoch: raw embeddings, one view, no shift, the paper's
     protocol, ``passes`` passes of the episodes of ``episode_seed``."""
-    from sklearn_hallu.sampling import episodic_accuracy
+    from research.ablation import paper_per_clip  # ablation imports this module
 
     clf = model[-1] if hasattr(model, "steps") else model
     emb = clf.net_.forward(X[:, None] if X.ndim == 3 else X).numpy()
-    out = {}
-    for n_way, k_shot in ((5, 1), (5, 5)):
-        res = episodic_accuracy(emb, y, n_way=n_way, k_shot=k_shot, protocol="paper",
-                                n_repeats=passes, random_state=episode_seed)
-        out[f"{n_way}w{k_shot}s"] = res.correct.reshape(passes, len(y)).mean(axis=0)
-    return out
+    return paper_per_clip(emb, y, passes, episode_seed)
 
 
 def epoch_of(run, which):
@@ -183,20 +179,21 @@ def trajectory_rows(scored):
     """
     from sklearn_hallu.model_selection import paired_clip_gain
 
+    runs = [scored[s] for s in sorted(scored)]
     rows = []
     for which in EPOCHS:
+        epochs = [epoch_of(run, which) for run, _ in runs]
         for setting in ("5w1s", "5w5s"):
-            pairs = [(np.asarray(kept[setting]), np.asarray(
-                run["history"][epoch_of(run, which) - 1][f"probe_{setting}"]))
-                for _, (run, kept) in sorted(scored.items())]
+            pairs = [(np.asarray(kept[setting]),
+                      np.asarray(run["history"][e - 1][f"probe_{setting}"]))
+                     for (run, kept), e in zip(runs, epochs)]
             g = paired_clip_gain(pairs)
             rows.append({"against": which, "setting": setting, "seeds": sorted(scored),
                          "kept": 100 * float(np.mean([a.mean() for a, _ in pairs])),
                          "epoch": 100 * float(np.mean([b.mean() for _, b in pairs])),
                          "gain": g["gain"], "ci95_clips": g["ci95_clips"],
                          "ci95_seeds": g["ci95_seeds"], "per_seed": list(g["per_seed"]),
-                         "epochs": [epoch_of(run, which) for _, (run, _) in
-                                    sorted(scored.items())]})
+                         "epochs": epochs})
     return rows
 
 
@@ -213,8 +210,7 @@ def trajectory_markdown(rows, command):
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['against']} | {r['setting']} | {len(r['seeds'])} | "
-                     f"{r['kept']:.2f} | {r['epoch']:.2f} | {r['gain']:+.2f} ± "
-                     f"{r['ci95_clips']:.2f}; ± {r['ci95_seeds']:.2f} | "
+                     f"{r['kept']:.2f} | {r['epoch']:.2f} | {gain_cell(r)} | "
                      f"{', '.join(map(str, r['epochs']))} |")
     return "\n".join(lines) + "\n"
 

@@ -36,7 +36,7 @@ from sklearn.pipeline import Pipeline
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
 
-from .transfer.layers import per_clip, tta_embeddings
+from .transfer.layers import gain_cell, per_clip, rewrite_tables, tta_embeddings
 
 __all__ = ["parse_ensemble", "parse_member", "unit_centred", "ensemble_embedding", "main"]
 
@@ -139,12 +139,6 @@ ENSEMBLE_NOTE = ("Ensemble: members' centred, unit-norm embeddings concatenated.
                  "pooled (n); points ± 95% CI over the clips.")
 
 
-def _seed_part(row):
-    """``; ± seeds`` where the row has a seed interval (versus rows of two seeds or more)."""
-    ci = row.get("ci95_seeds")
-    return "" if ci is None or not np.isfinite(ci) else f"; ± {ci:.2f}"
-
-
 def markdown(rows, command, versus=False):
     title = ("Training variant against its reference" if versus
              else "Ensembles of trained networks against their members")
@@ -153,9 +147,10 @@ def markdown(rows, command, versus=False):
              "| ensemble kind | shifts | split | setting | n | against | ensemble | reference "
              "| gain |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        cell = (gain_cell(r, missing=None) if versus
+                else f"{r['gain']:+.2f} ± {r['ci95_clips']:.2f}")
         lines.append(f"| {r['kind']} | {r['tta']} | {r['split']} | {r['setting']} | {r['n']} "
-                     f"| {r['against']} | {r['ensemble']:.2f} | {r['reference']:.2f} | "
-                     f"{r['gain']:+.2f} ± {r['ci95_clips']:.2f}{_seed_part(r) if versus else ''} |")
+                     f"| {r['against']} | {r['ensemble']:.2f} | {r['reference']:.2f} | {cell} |")
     spread = [r for r in rows if len(r.get("ensemble_per_seed", ())) > 1] if versus else []
     if spread:
         lines += ["", "Spread over the seeds: standard deviation of each seed's mean accuracy "
@@ -168,15 +163,9 @@ def markdown(rows, command, versus=False):
 
 
 def render(paths):
-    """Write each ``NAME.json`` of this module again as ``NAME.md`` (today's table, the
-    run's own command kept): nothing is scored again."""
-    for path in map(Path, paths):
-        rec = json.loads(path.read_text())
-        if not isinstance(rec, dict) or "rows" not in rec or "command" not in rec:
-            raise SystemExit(f"{path}: not a research.ensemble output (no 'rows')")
-        md = markdown(rec["rows"], rec["command"], versus=" versus " in f" {rec['command']} ")
-        path.with_suffix(".md").write_text(md)
-        log(f"{path.with_suffix('.md')}: written from {path.name}")
+    """Write each ``NAME.json`` of this module again as ``NAME.md`` (today's table)."""
+    rewrite_tables(paths, "rows", lambda rows, command: markdown(
+        rows, command, versus=" versus " in f" {command} "), "research.ensemble")
 
 
 def _lever_splits(args, members):

@@ -338,23 +338,32 @@ def summarise(results, against="untrained", label=""):
     return rows
 
 
-def gain_cell(row):
-    """A row's paired gain as a table cell: ``+g ± clips; ± seeds`` (``; ± n/a`` for a
-    table written before the seed interval was recorded, or of one seed)."""
+def gain_cell(row, missing="n/a"):
+    """A row's paired gain as a table cell: ``+g ± clips; ± seeds``. Without a seed interval
+    (a table written before it was recorded, or of one seed): ``; ± missing``, or nothing
+    after the clips' interval when ``missing`` is None."""
+    cell = f"{row['gain']:+.2f} ± {row['ci95_clips']:.2f}"
     seeds = row.get("ci95_seeds")
-    seeds = "n/a" if seeds is None or not np.isfinite(seeds) else f"{seeds:.2f}"
-    return f"{row['gain']:+.2f} ± {row['ci95_clips']:.2f}; ± {seeds}"
+    if seeds is not None and np.isfinite(seeds):
+        return f"{cell}; ± {seeds:.2f}"
+    return cell if missing is None else f"{cell}; ± {missing}"
+
+
+def rewrite_tables(paths, key, to_markdown, what):
+    """Write each ``NAME.json`` again as ``NAME.md`` with ``to_markdown(rows, command)`` (the
+    run's own command kept; nothing scored again); ``key``: where the json keeps its rows,
+    ``what``: the module that writes such files, named when a file is not one."""
+    for path in map(Path, paths):
+        rec = json.loads(path.read_text())
+        if not isinstance(rec, dict) or key not in rec or "command" not in rec:
+            raise SystemExit(f"{path}: not a {what} output (no '{key}')")
+        path.with_suffix(".md").write_text(to_markdown(rec[key], rec["command"]))
+        log(f"{path.with_suffix('.md')}: written from {path.name}")
 
 
 def render(paths):
-    """Write each ``NAME.json`` of this module again as ``NAME.md`` with today's table (the
-    run's own command kept): nothing is scored again."""
-    for path in map(Path, paths):
-        rec = json.loads(path.read_text())
-        if not isinstance(rec, dict) or "summary" not in rec:
-            raise SystemExit(f"{path}: not a research.transfer.layers output (no 'summary')")
-        path.with_suffix(".md").write_text(markdown(rec["summary"], rec["command"]))
-        log(f"{path.with_suffix('.md')}: written from {path.name}")
+    """Write each ``NAME.json`` of this module again as ``NAME.md`` with today's table."""
+    rewrite_tables(paths, "summary", markdown, "research.transfer.layers")
 
 
 def markdown(rows, command):
