@@ -189,7 +189,8 @@ LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
           "fomaml_authors": partial(FirstOrderMAML, inner_lr=0.2, mean_distance=True,
                                     batch_stats=True),
           "head": lambda _: ProjectionHead(), "slow_last": SlowBlock,
-          "recon": LowerBlockReconstruction, "swa": WeightAverage}
+          "recon": LowerBlockReconstruction, "swa": WeightAverage,
+          "swa_hold": lambda f: WeightAverage(hold_lr=f)}
 
 
 def lever_callbacks(cfg):

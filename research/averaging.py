@@ -21,6 +21,15 @@ generalises better, and it reads the validation classes for nothing.
     made the statistics of the best-epoch weights.
     ``start="first_drop"``: the first epoch after the first learning-rate drop.
 
+``WeightAverage(hold_lr=f)`` (variant ``base_swa_hold``, rule
+``research/results/averaging/RULES_hold.md``)
+    SWA as its authors run it: from ``start`` on, the learning rate is held at ``f`` times
+    the initial one to the end (the run's later drops are skipped), so that the averaged
+    epochs still move. ``base_swa`` averaged epochs at 1/10 and then 1/100 of the lr, and
+    its mean came out as the last epoch's network (``same_trajectory.md``); holding the
+    lr at 1/10 from the first drop keeps the trajectory exploring while the mean is taken.
+    Everything before ``start`` is ``base_ref``'s training, step for step.
+
 It replaces nothing in the library: a callback of a ``research.ablation`` run, as
 ``research/depth.py`` is.
 
@@ -81,6 +90,10 @@ class WeightAverage(Callback):
     start : "first_drop" or int, default="first_drop"
         The first epoch (1-based) whose weights join the mean; ``"first_drop"``: the epoch
         after the first learning-rate drop (``lr_step + 1``).
+    hold_lr : float in (0, 1] or None, default=None
+        From ``start`` to the end, every parameter group's learning rate is ``hold_lr``
+        times its initial one (the step schedule's later drops are skipped). ``None``:
+        the run's schedule is left as it is (training unchanged).
 
     Attributes
     ----------
@@ -92,11 +105,17 @@ class WeightAverage(Callback):
         Batch-norm layers whose statistics were estimated again.
     """
 
-    def __init__(self, start="first_drop"):
+    def __init__(self, start="first_drop", hold_lr=None):
         if start != "first_drop" and (isinstance(start, bool) or not isinstance(start, int)
                                       or start < 1):
             raise ValueError(f"start must be 'first_drop' or an epoch >= 1, got {start!r}")
+        if hold_lr is not None and (isinstance(hold_lr, bool)
+                                    or not isinstance(hold_lr, (int, float))
+                                    or not 0 < hold_lr <= 1):
+            raise ValueError("hold_lr must be None or a fraction of the initial learning "
+                             f"rate in (0, 1], got {hold_lr!r}")
         self.start = start
+        self.hold_lr = hold_lr
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         OwnTrainingStep.check_plain_baseline(self, net, raw_distances=False)
@@ -112,9 +131,21 @@ class WeightAverage(Callback):
                              f"last ({net.spec['max_epochs']}): lower start or train longer")
         self.n_averaged_, self._mean, self._X, self._y = 0, None, X, y
 
+    def on_epoch_begin(self, net, **kwargs):
+        """Hold the learning rate from ``start`` on (the step scheduler, which acts at the end
+        of each epoch, may have lowered it; this runs before the epoch's first step)."""
+        if self.hold_lr is None or len(net.history) < self.first_epoch_:
+            return
+        for group in net.optimizer_.param_groups:
+            group["lr"] = group.get("initial_lr", net.lr) * self.hold_lr
+        self._held = net.optimizer_.param_groups[0]["lr"]
+
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) < self.first_epoch_:
             return
+        if self.hold_lr is not None and "event_lr" in net.history[-1]:
+            # the scheduler logged the lr it had set, before this epoch's hold
+            net.history.record("event_lr", self._held)
         params = dict(net.module_.named_parameters())
         with torch.no_grad():
             if self._mean is None:

@@ -84,6 +84,8 @@ VARIANTS = {
     # drop on, batch norm estimated again, instead of the best epoch's weights
     # (research/averaging.py, research/results/averaging/RULES.md; fixed, not tuned)
     "base_swa": ("baseline", {"swa": "first_drop"}),
+    # the same mean, the lr held at 1/10 of the initial from the first drop to the end
+    "base_swa_hold": ("baseline", {"swa_hold": 0.1}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",

@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from research.ablation import lever_callbacks
 from research.averaging import WeightAverage, reestimate_batch_norm
@@ -147,3 +148,47 @@ def test_trajectory_rows_pair_the_kept_model_with_its_own_best_and_last_epochs()
         "probe_5w1s"]) for s in (3, 4)]) * 100
     assert last[0]["gain"] == pytest.approx(want)
     assert "| best | 5w1s | 2 |" in trajectory_markdown(rows, "cmd")
+
+
+class LrLog(Callback):
+    """The learning rate of every training step, by epoch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.lrs = []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.lrs.append([])
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self.lrs[-1].append(net.optimizer_.param_groups[0]["lr"])
+
+
+def test_the_held_lr_replaces_the_later_drops_and_training_before_start_is_unchanged(
+        small_logmel):
+    X, y = small_logmel
+    kw = dict(max_epochs=6, lr_step=2, lr=0.01)
+    plain, held = LrLog(), LrLog()
+    a = tiny_clf(callbacks=[("log", plain)], **kw).fit(X, y)
+    b = tiny_clf(callbacks=[("swa", WeightAverage(hold_lr=0.5)), ("log", held)], **kw).fit(X, y)
+    per_epoch = [sorted(set(e)) for e in held.lrs]
+    assert [sorted(set(e)) for e in plain.lrs] == [[0.01], [0.01], [0.001], [0.001],
+                                                   [0.0001], [0.0001]]
+    assert per_epoch == [[0.01], [0.01], [0.005], [0.005], [0.005], [0.005]]
+    # the log says so too (the scheduler's own record would be stale after a drop)
+    assert b.net_.history[:, "event_lr"] == pytest.approx([0.01, 0.01] + [0.005] * 4)
+    # the first two epochs are base_ref's, step for step
+    assert a.net_.history[:2, "train_loss"] == b.net_.history[:2, "train_loss"]
+    assert a.net_.history[2, "train_loss"] != b.net_.history[2, "train_loss"]
+
+
+@pytest.mark.parametrize("hold_lr", [0, -0.1, 1.5, True, "0.1"])
+def test_a_bad_hold_lr_is_refused(hold_lr):
+    with pytest.raises(ValueError, match="hold_lr must be None or a fraction"):
+        WeightAverage(hold_lr=hold_lr)
+
+
+def test_the_hold_variant_holds_a_tenth():
+    _, cfg = variant_config("base_swa_hold")
+    (key, cb), = lever_callbacks(cfg)
+    assert key == "swa_hold" and cb.start == "first_drop" and cb.hold_lr == 0.1
