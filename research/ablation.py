@@ -221,6 +221,7 @@ def build(model, cfg, args, seed, val_classes):
         n_threads=args.threads, random_state=seed, verbose=args.verbose,
         callbacks=callbacks or None,
         embedding_norm=None,  # raw, as every run here was scored (embedding_norm.py compares)
+        checkpoint="best",  # as every run here was kept (`selection` compares the rules)
         spec_augment=cfg.get("spec_augment"), pretrain_epochs=cfg.get("pretrain_epochs", 0),
     )
     if model == "baseline":

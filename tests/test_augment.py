@@ -109,3 +109,19 @@ def test_checkpoint_after_the_last_drop_keeps_a_late_epoch(small_views):
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
     with pytest.raises(ValueError, match="patience=3 must be None"):
         tiny_clf(**params, patience=3).fit(X, y)
+
+
+def test_the_default_checkpoint_is_the_late_rule_unless_training_stops_early(small_views):
+    X, y = small_views
+    params = dict(max_epochs=4, lr_step=2, validation_classes=4, val_n_episodes=20)
+    auto = tiny_clf(**params).fit(X, y)
+    assert auto.checkpoint == "auto"
+    late = tiny_clf(**params, checkpoint="best_after_last_drop").fit(X, y)
+    assert [h["valid_acc_best"] for h in auto.history_] == \
+        [h["valid_acc_best"] for h in late.history_]
+    np.testing.assert_array_equal(auto.predict_proba(X), late.predict_proba(X))
+    # with patience, "auto" keeps the best of all epochs, as checkpoint="best" does
+    stop = tiny_clf(**params, patience=3).fit(X, y)
+    best = tiny_clf(**params, patience=3, checkpoint="best").fit(X, y)
+    assert "valid_acc_best" not in stop.history_[-1]
+    np.testing.assert_array_equal(stop.predict_proba(X), best.predict_proba(X))

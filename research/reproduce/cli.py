@@ -130,8 +130,11 @@ def _add_training_extras(p):
                         "up to WT frames per clip, e.g. 2,16,2,16 (default: none)")
     p.add_argument("--pretrain-epochs", type=int, default=0,
                    help="passes of supervised pre-training before the episodes (default 0)")
-    p.add_argument("--checkpoint", default="best", choices=["best", "best_after_last_drop"],
-                   help="which validation epoch to keep (default best)")
+    p.add_argument("--checkpoint", default="best_after_last_drop",
+                   choices=["best", "best_after_last_drop"],
+                   help="which validation epoch to keep (default best_after_last_drop, the "
+                        "library's since 0.3.0; runs made before it kept 'best' and record "
+                        "no checkpoint: rerun their stages with --checkpoint best)")
     p.add_argument("--class-split", type=int, default=0, metavar="SEED",
                    help="ESC-50 only: the 35/5/10 class split esc50_class_split(SEED) "
                         "(default 0, the paper's); another seed draws another split, to "

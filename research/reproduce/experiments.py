@@ -221,7 +221,8 @@ def fit_or_load(kind, cfg, seed, split_hz, X, y, path, *, stage, timings, tag, r
 
 def _check_same_classes(path, saved, wanted):
     """``--stage test`` reuses a model whatever its recipe, but never one trained on
-    another class split: it would be tested on classes it trained on."""
+    another class split (it would be tested on classes it trained on), nor one kept by
+    another checkpoint rule than the run records."""
     for key in ("class_split", "val_classes"):
         if key == "val_classes" and key not in saved:  # an early model: not recorded
             continue
@@ -231,6 +232,12 @@ def _check_same_classes(path, saved, wanted):
                 f"{key}={wanted.get(key)!r}: its test classes may be among that model's "
                 "training classes. Test it with the options it was trained with (its recipe "
                 f"is in {path.with_suffix('.json')}), or train one for this split.")
+    kept, asked = saved.get("checkpoint", "best"), wanted.get("checkpoint", "best")
+    if kept != asked:  # the run's config would say a rule the weights were not kept by
+        raise ValueError(
+            f"{path}: its weights were kept by checkpoint={kept!r}, and this run has "
+            f"checkpoint={asked!r}. Test it with --checkpoint {kept} (models saved before "
+            "0.3.0 kept 'best'), or train one with this rule.")
 
 
 def _with_embedding_norm(model, cfg, X, y):

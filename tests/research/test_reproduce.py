@@ -98,6 +98,12 @@ def _check_resume_and_test_stage(esc50_root, out, res, md, capsys, monkeypatch):
     assert again["models"]["baseline"]["mean"] == res["models"]["baseline"]["mean"]
     assert again["models"]["baseline"]["per_seed"][0]["trained_at"] == {
         "commit": res["commit"], "loaded": True}
+    # a model is never tested under another checkpoint rule than the one that kept it
+    with pytest.raises(ValueError, match="kept by checkpoint='best_after_last_drop', and "
+                                         "this run has checkpoint='best'"):
+        reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(out),
+                        "--stage", "test", "--models", "baseline", "--device", "cpu",
+                        "--checkpoint", "best"])
     flagged = (out / "results.md").read_text()
     assert f"**Trained at another commit** (loaded, not retrained by this run): baseline " \
            f"seed 0 at `{res['commit']}`" in flagged
@@ -185,7 +191,8 @@ def test_train_way_reaches_every_model_and_keeps_older_models():
         assert (clf.n_way, clf.k_shot, clf.val_n_way) == (20, 5, 5)
     # the recipe file of a model saved before --train-way existed (5-way, no key; copied
     # from docs/results/cpu_long_per_view/models/baseline_seed0.json) still matches the
-    # default run's recipe; a 20-way run's does not
+    # recipe of a run with its checkpoint rule (`best`, the default until 0.3.0, recorded
+    # by no key); a 20-way run's does not, nor a run with today's default rule
     logmel = {"crop": "start", "dtype": "float32", "duration": 5.0, "fmax": 8000.0,
               "fmin": 0.0, "hop_length": 502, "htk": False, "n_fft": 1024, "n_mels": 128,
               "ref": "max", "sr": 16000, "top_db": 80.0}
@@ -198,7 +205,9 @@ def test_train_way_reaches_every_model_and_keeps_older_models():
         '"pooling": "time_mean", "recipe": "long", "seed": 0, "split_hz": 2000.0, '
         '"time_shift": true, "time_shift_per": "clip", "val_classes": [6, 12, 23, 24, 37], '
         '"val_episodes": 300}')
-    assert recipe_key("baseline", {**_cfg(), "logmel": logmel}, 0, 2000.0) == saved
+    old = _cfg("--checkpoint", "best")
+    assert recipe_key("baseline", {**old, "logmel": logmel}, 0, 2000.0) == saved
+    assert recipe_key("baseline", {**_cfg(), "logmel": logmel}, 0, 2000.0) != saved
     assert recipe_key("baseline", {**cfg, "logmel": logmel}, 0, 2000.0) != saved
     from research.reproduce.report import markdown_table
 
