@@ -205,11 +205,14 @@ def test_reproduce_records_the_new_training_settings_only_when_set():
     from research.reproduce.cli import build_parser
     from research.reproduce.run import _config
 
+    old = _config(build_parser().parse_args(["--device", "cpu", "--checkpoint", "best"]))
+    assert not {"spec_augment", "pretrain_epochs", "checkpoint"} & set(old)  # old keys kept
+    # today's default rule is recorded: models kept by 'best' (no key) are not reused
     plain = _config(build_parser().parse_args(["--device", "cpu"]))
-    assert not {"spec_augment", "pretrain_epochs", "checkpoint"} & set(plain)  # old keys kept
+    assert plain["checkpoint"] == "best_after_last_drop"
+    assert not {"spec_augment", "pretrain_epochs"} & set(plain)
     cfg = _config(build_parser().parse_args(
-        ["--device", "cpu", "--spec-augment", "2,16,2,8", "--pretrain-epochs", "30",
-         "--checkpoint", "best_after_last_drop"]))
+        ["--device", "cpu", "--spec-augment", "2,16,2,8", "--pretrain-epochs", "30"]))
     assert cfg["spec_augment"] == {"freq": [2, 16], "time": [2, 8]}
     assert cfg["pretrain_epochs"] == 30 and cfg["checkpoint"] == "best_after_last_drop"
     from research.reproduce.experiments import reproduce_model
@@ -229,11 +232,14 @@ def test_reproduce_test_time_shifts_reuse_the_models(small_views):
 
     from ..conftest import tiny_clf
 
-    plain = _config(build_parser().parse_args(["--device", "cpu"]))
+    plain = _config(build_parser().parse_args(["--device", "cpu", "--checkpoint", "best"]))
     assert "test_time_shifts" not in plain
-    tta = _config(build_parser().parse_args(["--device", "cpu", "--test-time-shifts", "8"]))
+    tta = _config(build_parser().parse_args(["--device", "cpu", "--test-time-shifts", "8",
+                                             "--checkpoint", "best"]))
     assert tta["test_time_shifts"] == 8
     assert _extras_text(tta) == "test time shifts 8, " and _extras_text(plain) == ""
+    late = _config(build_parser().parse_args(["--device", "cpu"]))
+    assert _extras_text(late) == "checkpoint best_after_last_drop, "
     # a prediction setting: the saved models of a plain run are reused
     assert recipe_key("baseline", tta, 0, 2000.0) == recipe_key("baseline", plain, 0, 2000.0)
     with pytest.raises(SystemExit):
