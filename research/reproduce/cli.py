@@ -133,8 +133,8 @@ def _add_training_extras(p):
     p.add_argument("--checkpoint", default="best_after_last_drop",
                    choices=["best", "best_after_last_drop"],
                    help="which validation epoch to keep (default best_after_last_drop, the "
-                        "library's since 0.3.0; runs made before it kept 'best' and record "
-                        "no checkpoint: rerun their stages with --checkpoint best)")
+                        "library's default; runs made before it became the default kept 'best' "
+                        "and record no checkpoint: rerun their stages with --checkpoint best)")
     p.add_argument("--class-split", type=int, default=0, metavar="SEED",
                    help="ESC-50 only: the 35/5/10 class split esc50_class_split(SEED) "
                         "(default 0, the paper's); another seed draws another split, to "

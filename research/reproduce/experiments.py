@@ -237,7 +237,7 @@ def _check_same_classes(path, saved, wanted):
         raise ValueError(
             f"{path}: its weights were kept by checkpoint={kept!r}, and this run has "
             f"checkpoint={asked!r}. Test it with --checkpoint {kept} (models saved before "
-            "0.3.0 kept 'best'), or train one with this rule.")
+            "the late rule became the default kept 'best'), or train one with this rule.")
 
 
 def _with_embedding_norm(model, cfg, X, y):

@@ -134,8 +134,6 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         choice always use raw embeddings.
 
         .. versionadded:: 0.2.0
-        .. versionchanged:: 0.3.0
-           ``"batch_centered_l2"``.
     test_time_shifts : int, default=1
         Test-time augmentation: a clip's embedding (for prototypes, predictions and
         the centring of ``embedding_norm``) is the mean of the embeddings of this many
@@ -183,8 +181,9 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         (``patience`` must be None).
 
         .. versionadded:: 0.2.0
-        .. versionchanged:: 0.3.0
-           The default is ``"auto"`` (the late rule); it was ``"best"``.
+           With ``"auto"`` as the default: a fit with ``validation_classes`` and no
+           ``patience`` keeps a late epoch, where 0.1.0 kept the best of all epochs
+           (``checkpoint="best"``).
     train_backbone : bool, default=True
         ``False``: ``fit`` keeps the current backbones (untrained ones, seeded
         by ``random_state``, if there are none) and only computes prototypes.
@@ -443,7 +442,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         return self
 
     def _checkpoint_rule(self):
-        """``checkpoint`` with ``"auto"`` resolved (models saved before 0.3.0 have none)."""
+        """``checkpoint`` with ``"auto"`` resolved (models saved before it existed have none)."""
         rule = getattr(self, "checkpoint", "best")
         if rule == "auto":
             return "best" if self.patience is not None else "best_after_last_drop"

@@ -191,7 +191,7 @@ def test_train_way_reaches_every_model_and_keeps_older_models():
         assert (clf.n_way, clf.k_shot, clf.val_n_way) == (20, 5, 5)
     # the recipe file of a model saved before --train-way existed (5-way, no key; copied
     # from docs/results/cpu_long_per_view/models/baseline_seed0.json) still matches the
-    # recipe of a run with its checkpoint rule (`best`, the default until 0.3.0, recorded
+    # recipe of a run with its checkpoint rule (`best`, the default until stop 39, recorded
     # by no key); a 20-way run's does not, nor a run with today's default rule
     logmel = {"crop": "start", "dtype": "float32", "duration": 5.0, "fmax": 8000.0,
               "fmin": 0.0, "hop_length": 502, "htk": False, "n_fft": 1024, "n_mels": 128,
