@@ -42,6 +42,7 @@ from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
 from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
 from research.supcon import TwoViewSupCon
 from research.transfer.curve import transfer_callbacks
+from research.transfer.layers import paper_per_clip
 from research.variants import REFERENCE, VARIANTS, reference_of, variant_config
 from sklearn_hallu import FrequencyMaskTransformer, HalluAudioClassifier, LogMelTransformer
 from sklearn_hallu.datasets import ESC50_CLASS_NAMES, esc50_class_split, fetch_esc50
@@ -102,17 +103,6 @@ class InitWholeBranch(Callback):
         base = joblib.load(self.path)
         clf = base[-1] if isinstance(base, Pipeline) else base
         net.module_.backbones[0].load_state_dict(clf.net_.module_.backbones[0].state_dict())
-
-
-def paper_per_clip(emb, y, passes, random_state):
-    """``{"5w1s": ..., "5w5s": ...}``: each clip's accuracy over ``passes`` passes of the
-    paper's protocol on embeddings ``emb`` (the episodes of ``random_state``)."""
-    out = {}
-    for n_way, k_shot in SETTINGS:
-        res = episodic_accuracy(emb, y, n_way=n_way, k_shot=k_shot, protocol="paper",
-                                n_repeats=passes, random_state=random_state)
-        out[f"{n_way}w{k_shot}s"] = res.correct.reshape(passes, len(y)).mean(axis=0)
-    return out
 
 
 #: Seeds the choice of the probe classes among the 35 training classes (``--probe``).

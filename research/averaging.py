@@ -49,7 +49,7 @@ import torch
 from skorch.callbacks import Callback, EarlyStopping
 
 from research.supcon import OwnTrainingStep
-from research.transfer.layers import gain_cell
+from research.transfer.layers import gain_cell, paper_per_clip
 from sklearn_hallu.sampling import EpisodeSampler
 
 __all__ = ["WeightAverage", "reestimate_batch_norm"]
@@ -191,8 +191,6 @@ def probe_per_clip(model, X, y, passes, episode_seed):
     """Per-clip accuracies of a saved model on clips ``X`` as ``research.ablation``'s probe
     scorer reads them after every epoch: raw embeddings, one view, no shift, the paper's
     protocol, ``passes`` passes of the episodes of ``episode_seed``."""
-    from research.ablation import paper_per_clip  # ablation imports this module
-
     clf = model[-1] if hasattr(model, "steps") else model
     emb = clf.net_.forward(X[:, None] if X.ndim == 3 else X).numpy()
     return paper_per_clip(emb, y, passes, episode_seed)

@@ -144,13 +144,20 @@ NORMS = {
 }
 
 
-def per_clip(emb, y, passes):
+def paper_per_clip(emb, y, passes, random_state):
+    """``{"5w1s": ..., "5w5s": ...}``: each clip's accuracy over ``passes`` passes of the
+    paper's protocol on embeddings ``emb`` (the episodes of ``random_state``)."""
     out = {}
     for n_way, k_shot in SETTINGS:
         res = episodic_accuracy(emb, y, n_way=n_way, k_shot=k_shot, protocol="paper",
-                                n_repeats=passes, random_state=LAYER_SEED)
+                                n_repeats=passes, random_state=random_state)
         out[f"{n_way}w{k_shot}s"] = res.correct.reshape(passes, len(y)).mean(axis=0)
     return out
+
+
+def per_clip(emb, y, passes):
+    """:func:`paper_per_clip` on the episodes every network, depth and norm here shares."""
+    return paper_per_clip(emb, y, passes, LAYER_SEED)
 
 
 def per_clip_support_centred(emb, y, passes, chunk=256):

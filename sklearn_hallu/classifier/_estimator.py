@@ -442,11 +442,10 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         return self
 
     def _checkpoint_rule(self):
-        """``checkpoint`` with ``"auto"`` resolved (models saved before it existed have none)."""
-        rule = getattr(self, "checkpoint", "best")
-        if rule == "auto":
+        """``checkpoint`` with ``"auto"`` resolved."""
+        if self.checkpoint == "auto":
             return "best" if self.patience is not None else "best_after_last_drop"
-        return rule
+        return self.checkpoint
 
     def _train(self, X, y, seeds, split_rng):
         train_mask = split_validation(y, self.validation_classes, split_rng)
