@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
@@ -76,6 +77,12 @@ def mean_accuracy(entry, setting, seeds):
     return sum(accs) / len(accs)
 
 
+def seed_sd(entry, setting, seeds):
+    """Standard deviation over ``seeds`` of a model's per-seed accuracy in ``setting``."""
+    accs = [p["test"][setting]["accuracy"] for p in entry["per_seed"] if p["seed"] in seeds]
+    return statistics.stdev(accs) if len(accs) > 1 else float("nan")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="FOLDER:MODEL, e.g. runs/x:halluaudio")
@@ -116,6 +123,10 @@ def main(argv=None):
             f"| {s} | {mean_accuracy(ma, s, seeds):.2f} | {mean_accuracy(mb, s, seeds):.2f} | "
             f"{g['gain']:+.2f} | {g['ci95_clips']:.2f} | {g['ci95_seeds']:.2f} | "
             + ", ".join(f"{x:+.2f}" for x in g["per_seed"]) + f" | {paper} |")
+    lines += ["", "Spread over the seeds: standard deviation of each seed's accuracy, model / "
+              "baseline.", "", "| setting | model | baseline |", "|---|---|---|"]
+    lines += [f"| {s} | {seed_sd(ma, s, seeds):.2f} | {seed_sd(mb, s, seeds):.2f} |"
+              for s in SETTING_NAMES]
     md = "\n".join(lines) + "\n"
     (Path(args.out) / "gain.md").write_text(md)
     print(md)

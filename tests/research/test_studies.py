@@ -41,6 +41,8 @@ def test_cross_run_gain_pairs_clips_and_refuses_other_episodes(tmp_path):
     assert g["gain"] == pytest.approx(12.5)
     md = (tmp_path / "out" / "gain.md").read_text()
     assert "| 5-way 1-shot | 62.50 | 50.00 | +12.50 |" in md  # seed 2 of b left out
+    # the spread over the same seeds: sd of 75 and 50, of 50 and 50
+    assert "| 5-way 1-shot | 17.68 | 0.00 |" in md
     other = _run(tmp_path / "c", "baseline", {0: [0, 1, 0, 1]}, repeats=20)
     with pytest.raises(SystemExit, match="tested differently.*repeats"):
         cross.main(["--model", model, "--baseline", other, "--out", str(tmp_path / "x")])
