@@ -4,7 +4,8 @@ Rule: ``research/results/width/RULES_supcon.md``. In the spirit of Sgouropoulos 
 (2025, arXiv 2509.10074: SpecAugment views and a supervised contrastive loss beside the
 prototypical loss), without their attention fusion of the views: each clip of a training
 episode is seen twice, each view with its own circular time shift (the library's range)
-and its own SpecAugment bands; the loss is the prototypical loss of each view (their
+and its own SpecAugment bands (the library's ``random_time_shift`` and ``spec_augment``,
+the draws the library's own step makes); the loss is the prototypical loss of each view (their
 mean) plus ``weight`` times the supervised contrastive loss of Khosla et al. (2020) over
 the 2N unit-norm embeddings, positives being the other clips and views of the same class.
 Prediction is unchanged (one view, no masks).
@@ -22,13 +23,14 @@ would follow if the lever were kept). Baseline (one-view models) only.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
-__all__ = ["supcon_loss", "augment", "OwnTrainingStep", "TwoViewSupCon"]
+from sklearn_hallu.nn import random_time_shift, spec_augment
+
+__all__ = ["supcon_loss", "OwnTrainingStep", "TwoViewSupCon"]
 
 
 def supcon_loss(z, labels, temperature=0.1):
@@ -47,30 +49,6 @@ def supcon_loss(z, labels, temperature=0.1):
     keep = n_pos > 0
     mean_pos = log_prob.masked_fill(~pos, 0.0).sum(1)[keep] / n_pos[keep]
     return -mean_pos.mean()
-
-
-def augment(X, rng, shift, bands):
-    """One view of each clip of ``X`` (n, ..., mels, frames): a circular time shift drawn in
-    ``shift`` (inclusive) per clip, then per clip ``n`` bands of up to ``w`` mel rows and of
-    up to ``w`` frames (``bands = {"freq": (n, w), "time": (n, w)}``) set to NaN, which the
-    encoder reads as the training mean."""
-    n, n_mels, n_frames = X.shape[0], X.shape[-2], X.shape[-1]
-    s = torch.as_tensor(rng.randint(shift[0], shift[1] + 1, size=n), device=X.device)
-    cols = (torch.arange(n_frames, device=X.device)[None, :] - s[:, None]) % n_frames
-    X = torch.gather(X, -1, cols.reshape((n,) + (1,) * (X.ndim - 2) + (n_frames,))
-                     .expand_as(X))
-    mask = torch.zeros((n, n_mels, n_frames), dtype=torch.bool, device=X.device)
-    for key, size in (("freq", n_mels), ("time", n_frames)):
-        count, width = bands.get(key, (0, 0))
-        for _ in range(int(count)):
-            w = rng.randint(0, width + 1, size=n)
-            start = (rng.random_sample(n) * (size - w + 1)).astype(np.int64)
-            pos = np.arange(size)[None, :]
-            band = torch.as_tensor((pos >= start[:, None]) & (pos < (start + w)[:, None]),
-                                   device=X.device)
-            mask |= band[:, :, None] if key == "freq" else band[:, None, :]
-    return X.masked_fill(mask.reshape((n,) + (1,) * (X.ndim - 3) + (n_mels, n_frames)),
-                         float("nan"))
 
 
 class OwnTrainingStep(Callback):
@@ -99,7 +77,7 @@ class OwnTrainingStep(Callback):
         it (no draw without a shift)."""
         Xi = to_tensor(Xi, device=net.device)
         shift = net.spec["time_shift"]
-        return Xi if shift is None else augment(Xi, rng, shift, {})
+        return Xi if shift is None else random_time_shift(Xi, shift, "clip", rng)
 
     @staticmethod
     def sgd_like_net(net, params):
@@ -147,7 +125,8 @@ class TwoViewSupCon(OwnTrainingStep):
             net._set_training(True)
             Xi, yi = unpack_data(batch)
             Xi, yi = to_tensor(Xi, device=net.device), to_tensor(yi, device=net.device)
-            views = [net.infer(augment(Xi, rng, shift, callback.bands), **fit_params)
+            views = [net.infer(spec_augment(random_time_shift(Xi, shift, "clip", rng),
+                                            callback.bands, rng), **fit_params)
                      for _ in range(2)]
             proto = sum(net.get_loss(e, yi, X=Xi, training=True) for e in views) / 2
             z = torch.nn.functional.normalize(torch.cat(views), dim=1)

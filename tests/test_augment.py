@@ -5,14 +5,14 @@ import pytest
 import torch
 
 from sklearn_hallu import persistence
-from sklearn_hallu.classifier._engine import _spec_augment
+from sklearn_hallu.nn import random_time_shift, spec_augment
 
 from .conftest import tiny_clf
 
 
 def test_bands_are_within_widths_and_shared_by_the_views():
     X = torch.zeros(50, 3, 16, 40)
-    out = _spec_augment(X, {"freq": (1, 5), "time": (1, 7)}, np.random.RandomState(0))
+    out = spec_augment(X, {"freq": (1, 5), "time": (1, 7)}, np.random.RandomState(0))
     assert torch.count_nonzero(X) == 0  # the input is left as it was
     blank = torch.isnan(out)
     for clip in blank:
@@ -31,11 +31,30 @@ def test_bands_are_within_widths_and_shared_by_the_views():
 
 def test_one_view_input_and_time_only():
     X = torch.ones(20, 8, 30)
-    out = _spec_augment(X, {"time": (2, 4)}, np.random.RandomState(1))
+    out = spec_augment(X, {"time": (2, 4)}, np.random.RandomState(1))
     blank = torch.isnan(out)
     assert not blank.all(dim=2).any()  # no frequency band
     assert blank.any()
     assert (blank.all(dim=1).sum(dim=1) <= 8).all()  # at most 2 bands of 4 frames
+
+
+def test_time_shift_per_clip_moves_each_clip_and_its_views_together():
+    X = torch.arange(4 * 2 * 3 * 10, dtype=torch.float32).reshape(4, 2, 3, 10)
+    assert torch.equal(random_time_shift(X, (3, 3), "clip", np.random.RandomState(0)),
+                       torch.roll(X, 3, dims=-1))  # exactly 3 frames, circularly
+    out = random_time_shift(X, (0, 9), "clip", np.random.RandomState(2))
+    shifts = []
+    for clip, moved in zip(X, out):
+        s = [k for k in range(10) if torch.equal(torch.roll(clip, k, dims=-1), moved)]
+        assert len(s) == 1  # every view and mel row of a clip moved by the same count
+        shifts.append(s[0])
+    assert len(set(shifts)) > 1  # clips draw their own shifts
+    whole = random_time_shift(X, (0, 9), "episode", np.random.RandomState(2))
+    k = [k for k in range(10) if torch.equal(torch.roll(X, k, dims=-1), whole)]
+    assert len(k) == 1  # one draw rolls the whole batch
+    assert torch.equal(X, torch.arange(240, dtype=torch.float32).reshape(4, 2, 3, 10))
+    with pytest.raises(ValueError, match="per must be 'clip' or 'episode', got 'batch'"):
+        random_time_shift(X, (0, 1), "batch", np.random.RandomState(0))
 
 
 def test_augmented_training_is_seeded_and_differs_from_plain(small_views):

@@ -20,7 +20,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import DataLoader
 
-from ..nn import PrototypicalLoss, StandardizedEncoder
+from ..nn import PrototypicalLoss, StandardizedEncoder, random_time_shift, spec_augment
 from ..sampling import EpisodeSampler, check_episode_feasible
 from ._callbacks import (
     BestEpochAfter,
@@ -140,59 +140,16 @@ class _EpisodicNet(NeuralNet):
         Xi = to_tensor(Xi, device=self.device)
         shift = self.spec["time_shift"]
         if shift is not None:
-            Xi = _random_time_shift(Xi, tuple(shift), self.spec["time_shift_per"],
-                                    self.episode_rng)
+            Xi = random_time_shift(Xi, tuple(shift), self.spec["time_shift_per"],
+                                  self.episode_rng)
         masks = self.spec.get("spec_augment")  # absent in models saved before 0.2.0
         if masks:
-            Xi = _spec_augment(Xi, masks, self.episode_rng)
+            Xi = spec_augment(Xi, masks, self.episode_rng)
         emb = self.infer(Xi, **fit_params)
         loss = self.get_loss(emb, yi, X=Xi, training=True)
         loss.backward()
         self.history.record_batch("train_acc", self.criterion_.last_accuracy)
         return {"loss": loss, "y_pred": emb}
-
-
-def _random_time_shift(X, shift, per, rng):
-    """Roll ``X`` (..., n_frames) circularly along time by random frame counts.
-
-    ``per="clip"`` draws one shift in ``[low, high]`` for every clip (all views of a
-    clip move together) and applies them with one gather; ``per="episode"`` rolls
-    the whole batch by a single draw.
-    """
-    lo, hi = shift
-    if per == "episode":
-        return torch.roll(X, int(rng.randint(lo, hi + 1)), dims=-1)
-    n, w = X.shape[0], X.shape[-1]
-    s = torch.from_numpy(rng.randint(lo, hi + 1, size=n)).to(X.device)
-    idx = (torch.arange(w, device=X.device)[None, :] - s[:, None]) % w  # out[j] = x[j - s]
-    idx = idx.reshape((n,) + (1,) * (X.ndim - 2) + (w,)).expand_as(X)
-    return torch.gather(X, -1, idx)
-
-
-def _spec_augment(X, masks, rng):
-    """Blank random bands of mel rows and of frames of each clip (SpecAugment).
-
-    Park et al. (2019)'s frequency and time masking: for each key of ``masks``
-    (``"freq"``: rows, ``"time"``: frames), ``n_masks`` bands per clip, each of a
-    width drawn in ``[0, max_width]`` at a random place. Masked cells become NaN,
-    which the encoder reads as the training mean (as FrequencyMaskTransformer's
-    ``fill="nan"``); every view of a clip gets the same bands. ``X`` is not changed.
-    """
-    n = X.shape[0]
-    for key, axis in (("freq", -2), ("time", -1)):
-        n_masks, max_width = masks.get(key, (0, 0))
-        size = X.shape[axis]
-        pos = torch.arange(size, device=X.device)
-        for _ in range(int(n_masks)):
-            width = rng.randint(0, min(int(max_width), size) + 1, size=n)
-            start = (rng.random_sample(n) * (size - width + 1)).astype(np.int64)
-            start, width = torch.from_numpy(start), torch.from_numpy(width)
-            band = (pos[None, :] >= start[:, None]) & (pos[None, :] < (start + width)[:, None])
-            shape = (n,) + (1,) * (X.ndim - 2) + (size,)
-            if axis == -2:
-                shape = (n,) + (1,) * (X.ndim - 3) + (size, 1)
-            X = X.masked_fill(band.reshape(shape).to(X.device), float("nan"))
-    return X
 
 
 class _ArrayEpisodes:

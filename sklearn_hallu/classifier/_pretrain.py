@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from ._engine import _random_time_shift, _spec_augment
+from ..nn import random_time_shift, spec_augment
 
 __all__ = ["supervised_pretrain"]
 
@@ -72,10 +72,10 @@ def supervised_pretrain(net, X, y, *, epochs, rng, seed, batch_size=64, verbose=
             idx = np.sort(order[start:start + batch_size])
             Xb = torch.from_numpy(X[idx]).to(device)
             if spec["time_shift"] is not None:
-                Xb = _random_time_shift(Xb, tuple(spec["time_shift"]), spec["time_shift_per"],
-                                        rng)
+                Xb = random_time_shift(Xb, tuple(spec["time_shift"]), spec["time_shift_per"],
+                                       rng)
             if spec.get("spec_augment"):
-                Xb = _spec_augment(Xb, spec["spec_augment"], rng)
+                Xb = spec_augment(Xb, spec["spec_augment"], rng)
             logits = head(module(Xb))
             yb = y_t[idx].to(device)
             loss = loss_fn(logits, yb)

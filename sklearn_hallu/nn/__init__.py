@@ -1,5 +1,7 @@
-"""PyTorch building blocks: backbone, encoders, prototype routines and the episode loss."""
+"""PyTorch building blocks: backbone, encoders, prototype routines, the episode loss and
+training-time augmentation."""
 
+from ._augment import random_time_shift, spec_augment
 from ._backbone import Backbone, ConvBlock, MultiViewEncoder
 from ._encoder import StandardizedEncoder
 from ._fused import BatchNormPoolReLU, FusedConvBlock
@@ -27,4 +29,6 @@ __all__ = [
     "prototypical_loss",
     "embedding_stats",
     "centered_l2",
+    "random_time_shift",
+    "spec_augment",
 ]

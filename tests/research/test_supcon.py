@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from research.supcon import TwoViewSupCon, augment, supcon_loss
+from research.supcon import TwoViewSupCon, supcon_loss
 from research.variants import variant_config
 
 from ..conftest import tiny_clf
@@ -25,15 +25,6 @@ def test_supcon_loss_by_hand():
     # a lone class has no positive: its anchor is left out, not a NaN
     lone = supcon_loss(z[:3], labels[:3], t)
     assert torch.isfinite(lone)
-
-
-def test_augment_shifts_and_masks_each_clip_on_its_own():
-    X = torch.arange(2 * 8 * 10, dtype=torch.float32).reshape(2, 8, 10)
-    rng = np.random.RandomState(0)
-    out = augment(X, rng, (3, 3), {"freq": (0, 0), "time": (0, 0)})
-    assert torch.equal(out, torch.roll(X, 3, dims=-1))  # a shift of exactly 3 frames
-    masked = augment(X, np.random.RandomState(1), (0, 0), {"freq": (1, 8), "time": (1, 10)})
-    assert torch.isnan(masked).any() and torch.equal(torch.isnan(X), torch.zeros_like(X).bool())
 
 
 def test_two_view_supcon_changes_training_and_the_model_pickles(small_logmel):
