@@ -390,6 +390,19 @@ def load_runs(out):
     return [json.loads(t) for t in texts if t.strip() != "SKIP"]
 
 
+def saved_run(out, variant, seed, y, split):
+    """One finished run under ``out``: its record, its kept model, and the mask of its
+    probe clips in ``y`` (the training clips' targets of ``split``)."""
+    out = Path(out)
+    path = out / "runs" / f"{variant}_seed{seed}.json"
+    if not path.is_file():
+        raise SystemExit(f"no run {path}: train it first with `python -m research.ablation "
+                         f"run --out {out} --variants {variant} --seeds {seed} ...`")
+    run = json.loads(path.read_text())
+    probe = np.isin(y, probe_classes(split, len(run.get("probe_classes") or [])))
+    return run, joblib.load(out / "models" / f"{variant}_seed{seed}.joblib"), probe
+
+
 def cmd_report(args):
     runs = load_runs(args.out)
     rows = summarize(runs)

@@ -252,9 +252,7 @@ def main(argv=None):
     import sys
     from pathlib import Path
 
-    import joblib
-
-    from research.ablation import EPISODE_SEED, training_clips
+    from research.ablation import EPISODE_SEED, saved_run, training_clips
     from research.reproduce.features import log
 
     p = argparse.ArgumentParser(prog="python -m research.averaging",
@@ -267,15 +265,13 @@ def main(argv=None):
     p.add_argument("--name", default="same_trajectory")
     args = p.parse_args(argv)
     out = Path(args.out)
-    y, _, features, keep = training_clips(args.data_home, args.features_cache)
+    y, split, features, keep = training_clips(args.data_home, args.features_cache)
     X, scored = None, {}
     for seed in args.seeds:
-        run = json.loads((out / "runs" / f"{args.variant}_seed{seed}.json").read_text())
-        probe = np.isin(y, run["probe_classes"])
+        run, model, probe = saved_run(out, args.variant, seed, y, split)
         if y[probe].tolist() != run["probe_clip_target"]:
             raise SystemExit(f"seed {seed}: the probe clips differ from the run's")
         X = features(run["config"]["n_fft"], keep) if X is None else X
-        model = joblib.load(out / "models" / f"{args.variant}_seed{seed}.joblib")
         scored[seed] = (run, probe_per_clip(model, X[probe], y[probe], run["probe_passes"],
                                             EPISODE_SEED + 1))
         log(f"{args.variant} seed {seed}: scored")

@@ -37,7 +37,6 @@ import sys
 import time
 from pathlib import Path
 
-import joblib
 import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
@@ -192,7 +191,7 @@ def main(argv=None):
                         "research.ablation run --features-cache)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from research.ablation import probe_classes, training_clips
+    from research.ablation import saved_run, training_clips
     from research.variants import variant_config
 
     out = Path(args.out)
@@ -202,9 +201,7 @@ def main(argv=None):
         _, cfg = variant_config(variant)
         X = features(cfg["n_fft"], keep)
         for seed in args.seeds:
-            run = json.loads((out / "runs" / f"{variant}_seed{seed}.json").read_text())
-            probe = np.isin(y, probe_classes(split, len(run["probe_classes"])))
-            model = joblib.load(out / "models" / f"{variant}_seed{seed}.joblib")
+            _, model, probe = saved_run(out, variant, seed, y, split)
             views = (model[:-1].transform(X) if isinstance(model, Pipeline) else X)
             for name, mask in (("val", np.isin(y, split["validation"])), ("probe", probe)):
                 for n_way, k_shot in SETTINGS:

@@ -204,17 +204,14 @@ def untrained_twin(variant, seed, args_ns, split):
 def seed_networks(out, variant, seed, X, y, split, device="cpu"):
     """A run's trained model of ``seed``, its untrained twin fitted on the run's training
     clips, and the masks of the probe and validation clips of ``y``."""
-    from research.ablation import probe_classes
+    from research.ablation import saved_run
 
-    out = Path(out)
-    run = json.loads((out / "runs" / f"{variant}_seed{seed}.json").read_text())
-    probe = np.isin(y, probe_classes(split, len(run["probe_classes"])))
+    run, trained, probe = saved_run(out, variant, seed, y, split)
     va = np.isin(y, split["validation"])
     ns = argparse.Namespace(epochs=run["epochs"], episodes=run["episodes"],
                             lr_step=run["lr_step"], channels=run["channels"], device=device,
                             threads=2, verbose=0, out=str(out))
     twin = untrained_twin(variant, seed, ns, split).fit(X[~probe], y[~probe])
-    trained = joblib.load(out / "models" / f"{variant}_seed{seed}.joblib")
     return trained, twin, probe, va
 
 

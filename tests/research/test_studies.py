@@ -237,3 +237,23 @@ def test_width_variants_build_the_wider_backbone():
         clf = model[-1] if hasattr(model, "steps") else model
         assert clf.channels == (width,) * 3, name
     assert ablation.reference_of("hallu_pv_wide128") == "hallu_per_view"
+
+
+def test_saved_run_gives_the_record_model_and_probe_mask(tmp_path):
+    import joblib
+    import numpy as np
+
+    ablation = _script("ablation")
+    split = {"train": list(range(10)), "validation": [10, 11]}
+    probe = ablation.probe_classes(split, 2)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "runs" / "v_seed3.json").write_text(json.dumps({"probe_classes": probe}))
+    joblib.dump({"weights": [1, 2]}, tmp_path / "models" / "v_seed3.joblib")
+    y = np.repeat(np.arange(12), 2)
+    run, model, mask = ablation.saved_run(tmp_path, "v", 3, y, split)
+    assert run["probe_classes"] == probe and model == {"weights": [1, 2]}
+    assert sorted(set(y[mask])) == probe and mask.sum() == 4
+    with pytest.raises(SystemExit, match=r"no run .*v_seed4\.json: train it first with "
+                                         r"`python -m research\.ablation run"):
+        ablation.saved_run(tmp_path, "v", 4, y, split)
