@@ -392,15 +392,20 @@ def load_runs(out):
 
 def saved_run(out, variant, seed, y, split):
     """One finished run under ``out``: its record, its kept model, and the mask of its
-    probe clips in ``y`` (the training clips' targets of ``split``)."""
+    probe clips in ``y`` (targets of the training and validation clips of ``split``)."""
     out = Path(out)
     path = out / "runs" / f"{variant}_seed{seed}.json"
-    if not path.is_file():
-        raise SystemExit(f"no run {path}: train it first with `python -m research.ablation "
-                         f"run --out {out} --variants {variant} --seeds {seed} ...`")
+    model = out / "models" / f"{variant}_seed{seed}.joblib"
+    for need in (path, model):  # models/ is not committed: a fresh clone trains them
+        if not need.is_file():
+            raise SystemExit(f"no {need}: train it first with `python -m research.ablation "
+                             f"run --out {out} --variants {variant} --seeds {seed} ...`")
     run = json.loads(path.read_text())
-    probe = np.isin(y, probe_classes(split, len(run.get("probe_classes") or [])))
-    return run, joblib.load(out / "models" / f"{variant}_seed{seed}.joblib"), probe
+    if not run.get("probe_classes"):
+        raise SystemExit(f"{path} has no probe classes: make the runs with "
+                         "`python -m research.ablation run --probe 5 ...`")
+    probe = np.isin(y, probe_classes(split, len(run["probe_classes"])))
+    return run, joblib.load(model), probe
 
 
 def cmd_report(args):

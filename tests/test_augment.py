@@ -57,6 +57,33 @@ def test_time_shift_per_clip_moves_each_clip_and_its_views_together():
         random_time_shift(X, (0, 1), "batch", np.random.RandomState(0))
 
 
+def test_draws_follow_the_documented_order():
+    # replay: the shifts, then per frequency band the widths then the places, then time
+    X = torch.randn(3, 2, 12, 20)
+    rng = np.random.RandomState(7)
+    out = spec_augment(random_time_shift(X, (-4, 6), "clip", rng),
+                       {"freq": (2, 5), "time": (1, 8)}, rng)
+    replay = np.random.RandomState(7)
+    shifts = replay.randint(-4, 7, size=3)
+    blank = np.zeros((3, 12, 20), dtype=bool)
+    for n_masks, width, size, axis in ((2, 5, 12, 0), (1, 8, 20, 1)):
+        for _ in range(n_masks):
+            w = replay.randint(0, width + 1, size=3)
+            start = (replay.random_sample(3) * (size - w + 1)).astype(np.int64)
+            for c in range(3):
+                if axis == 0:
+                    blank[c, start[c]:start[c] + w[c], :] = True
+                else:
+                    blank[c, :, start[c]:start[c] + w[c]] = True
+    for c in range(3):
+        for v in range(2):
+            want = np.roll(X[c, v].numpy(), shifts[c], axis=-1)
+            got = out[c, v].numpy()
+            np.testing.assert_array_equal(np.isnan(got), blank[c])
+            np.testing.assert_array_equal(got[~blank[c]], want[~blank[c]])
+    assert replay.randint(1 << 30) == rng.randint(1 << 30)  # nothing else was drawn
+
+
 def test_augmented_training_is_seeded_and_differs_from_plain(small_views):
     X, y = small_views
     aug = {"freq": (1, 3), "time": (1, 4)}

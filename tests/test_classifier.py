@@ -208,6 +208,10 @@ def test_trains_on_gpu(small_views):
     X, y = small_views
     clf = tiny_clf(device="cuda").fit(X, y)
     assert clf.predict_proba(X).shape == (len(X), 12)
+    # the augmented step and supervised pre-training draw their bands on the batch's device
+    aug = tiny_clf(device="cuda", spec_augment={"freq": (1, 3), "time": (1, 4)},
+                   time_shift=(1, 4), pretrain_epochs=1).fit(X, y)
+    assert np.isfinite(aug.predict_proba(X)).all()
 
 
 def test_verbose_prints_epoch_log(small_views, capsys):

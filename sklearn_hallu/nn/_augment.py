@@ -23,7 +23,7 @@ def random_time_shift(X, shift, per, rng):
     shift : tuple of (int, int)
         The inclusive range ``(low, high)`` the shift in frames is drawn from.
     per : {"clip", "episode"}
-        ``"clip"`` draws one shift for every clip (all views of a clip move together)
+        ``"clip"`` draws one shift per clip (all views of a clip move together)
         and applies them with one gather; ``"episode"`` rolls the whole batch by a
         single draw.
     rng : numpy.random.RandomState
@@ -32,7 +32,8 @@ def random_time_shift(X, shift, per, rng):
     Returns
     -------
     torch.Tensor
-        A new tensor of the shape of ``X``; ``X`` is not changed.
+        A new tensor of the shape of ``X``, frame ``j`` of a clip shifted by ``s`` being
+        frame ``j - s`` of the input (as ``torch.roll``); ``X`` is not changed.
 
     Examples
     --------
@@ -68,14 +69,18 @@ def spec_augment(X, masks, rng):
     masks : dict
         ``{"freq": (n_masks, max_width), "time": (n_masks, max_width)}``; either key may
         be left out. For each, ``n_masks`` bands per clip, each of a width drawn in
-        ``[0, max_width]`` at a random place (as ``HalluAudioClassifier(spec_augment=...)``).
+        ``[0, min(max_width, axis size)]`` at a random place (as
+        ``HalluAudioClassifier(spec_augment=...)``, which checks the keys and values).
+        The draws come in that order: the frequency bands, then the time bands; per band,
+        the widths of all clips, then their places.
     rng : numpy.random.RandomState
         The source of the draws.
 
     Returns
     -------
     torch.Tensor
-        A new tensor of the shape of ``X``; ``X`` is not changed.
+        A tensor of the shape of ``X``; ``X`` is not changed (without any band, ``X``
+        itself is returned).
 
     Examples
     --------

@@ -254,6 +254,12 @@ def test_saved_run_gives_the_record_model_and_probe_mask(tmp_path):
     run, model, mask = ablation.saved_run(tmp_path, "v", 3, y, split)
     assert run["probe_classes"] == probe and model == {"weights": [1, 2]}
     assert sorted(set(y[mask])) == probe and mask.sum() == 4
-    with pytest.raises(SystemExit, match=r"no run .*v_seed4\.json: train it first with "
+    with pytest.raises(SystemExit, match=r"no .*v_seed4\.json: train it first with "
                                          r"`python -m research\.ablation run"):
+        ablation.saved_run(tmp_path, "v", 4, y, split)
+    (tmp_path / "runs" / "v_seed4.json").write_text(json.dumps({"probe_classes": []}))
+    with pytest.raises(SystemExit, match=r"no .*models/v_seed4\.joblib: train it first"):
+        ablation.saved_run(tmp_path, "v", 4, y, split)
+    joblib.dump({}, tmp_path / "models" / "v_seed4.joblib")
+    with pytest.raises(SystemExit, match=r"v_seed4\.json has no probe classes: .*--probe 5"):
         ablation.saved_run(tmp_path, "v", 4, y, split)
