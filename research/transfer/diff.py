@@ -8,6 +8,11 @@ centre, what a user gets by switching the option::
     python -m research.transfer.diff --model benchmarks/results/transfer/default_batch_centre \\
         --reference benchmarks/results/transfer/default \\
         --out benchmarks/results/transfer/default_batch_centre/vs_default.md
+
+``--other-models`` pairs two studies of different models of the same seeds (two
+checkpoint rules, say): each seed's episodes are still the same, which the untrained
+twins show by scoring every clip alike in both studies (checked; the pairing is refused
+otherwise). Its ``training`` rows are the difference of what training adds.
 """
 
 from __future__ import annotations
@@ -57,6 +62,23 @@ def paired_trained(model, reference, net="trained", kinds=None):
     return rows
 
 
+def _check_twins(model, reference, kinds=None):
+    """Refuse unless the untrained twins of every shared kind, seed, task and setting
+    score each clip alike in both studies: then the clips and episodes are the same."""
+    for kind, kind_ref in ([tuple(kinds)] if kinds else [(k, k) for k in model["per_model"]]):
+        seeds = model["per_model"].get(kind, {})
+        ref = reference["per_model"].get(kind_ref, {})
+        for s in set(seeds) & set(ref):
+            for task, settings in seeds[s].items():
+                for setting, rec in settings.items():
+                    if rec["untrained_per_clip"] != ref[s][task][setting]["untrained_per_clip"]:
+                        raise SystemExit(
+                            f"{kind} seed {s}, {task} {setting}: the untrained twins score "
+                            "the clips differently, so the studies did not use the same "
+                            "clips and episodes (or the same task folders); they cannot "
+                            "be paired")
+
+
 def same_models(run_a, run_b):
     """True for one run, or two runs whose saved models are byte for byte the same files
     (a reproduction's models copied to test them another way)."""
@@ -90,13 +112,21 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="the .md to write (a .json beside it)")
     p.add_argument("--kinds", nargs=2, default=None, metavar=("MODEL_KIND", "REFERENCE_KIND"),
                    help="pair one model kind with another (e.g. halluaudio baseline)")
+    p.add_argument("--other-models", action="store_true",
+                   help="the studies scored other models of the same seeds (e.g. two "
+                        "checkpoint rules); their untrained twins must score alike")
     args = p.parse_args(argv)
     recs = [json.loads((Path(f) / "transfer.json").read_text())
             for f in (args.model, args.reference)]
-    if not same_models(recs[0]["run"], recs[1]["run"]) or recs[0]["repeats"] != recs[1]["repeats"]:
+    if recs[0]["repeats"] != recs[1]["repeats"] or not (
+            args.other_models or same_models(recs[0]["run"], recs[1]["run"])):
         raise SystemExit(f"the two studies scored other models or passes: {recs[0]['run']} "
-                         f"({recs[0]['repeats']}) vs {recs[1]['run']} ({recs[1]['repeats']})")
-    nets = ("trained", "untrained", "training") if args.kinds else ("trained", "untrained")
+                         f"({recs[0]['repeats']}) vs {recs[1]['run']} ({recs[1]['repeats']})"
+                         "; --other-models pairs other models of the same seeds")
+    if args.other_models:
+        _check_twins(*recs, kinds=args.kinds)
+    nets = (("trained", "untrained", "training") if args.kinds or args.other_models
+            else ("trained", "untrained"))
     rows = {(*k, net): g for net in nets
             for k, g in paired_trained(*recs, net=net, kinds=args.kinds).items()}
     command = "python -m research.transfer.diff " + " ".join(sys.argv[1:] if argv is None

@@ -527,9 +527,23 @@ def test_diff_pairs_the_trained_networks_of_two_studies(tmp_path):
     assert trained["gain"] == pytest.approx(100 / 6)  # one clip of 3 gained, in one seed of 2
     assert next(r for r in rows if r["network"] == "untrained")["gain"] == 0
     record("c", [[1, 1, 1], [1, 1, 1]], run="runs/other")
-    with pytest.raises(SystemExit, match="other models"):
+    with pytest.raises(SystemExit, match="other models.*--other-models pairs"):
         diff.main(["--model", str(tmp_path / "c"), "--reference", str(tmp_path / "b"),
                    "--out", str(out)])
+    # other models of the same seeds (e.g. another checkpoint rule) pair when asked,
+    # with what training adds; not when their untrained twins saw other episodes
+    diff.main(["--model", str(tmp_path / "c"), "--reference", str(tmp_path / "b"),
+               "--out", str(out), "--other-models"])
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [r["network"] for r in rows] == ["trained", "untrained", "training"]
+    assert rows[0]["gain"] == pytest.approx(200 / 3) and rows[1]["gain"] == 0  # 2 of 3 clips
+    assert rows[2]["gain"] == pytest.approx(rows[0]["gain"])
+    rec = json.loads((tmp_path / "c" / "transfer.json").read_text())
+    rec["per_model"]["baseline"]["1"]["words"]["5w1s"]["untrained_per_clip"] = [0.5, 0, 1]
+    (tmp_path / "c" / "transfer.json").write_text(json.dumps(rec))
+    with pytest.raises(SystemExit, match="baseline seed 1, words 5w1s: the untrained twins"):
+        diff.main(["--model", str(tmp_path / "c"), "--reference", str(tmp_path / "b"),
+                   "--out", str(out), "--other-models"])
     # one kind against another within one study: the same episodes per seed
     rec = json.loads((tmp_path / "a" / "transfer.json").read_text())
     rec["per_model"]["halluaudio"] = json.loads(
