@@ -541,9 +541,19 @@ def test_diff_pairs_the_trained_networks_of_two_studies(tmp_path):
     rec = json.loads((tmp_path / "c" / "transfer.json").read_text())
     rec["per_model"]["baseline"]["1"]["words"]["5w1s"]["untrained_per_clip"] = [0.5, 0, 1]
     (tmp_path / "c" / "transfer.json").write_text(json.dumps(rec))
-    with pytest.raises(SystemExit, match="baseline seed 1, words 5w1s: the untrained twins"):
+    with pytest.raises(SystemExit, match="baseline seed 1, words 5w1s: the untrained twins "
+                                         "score 2 of 3 clips differently"):
         diff.main(["--model", str(tmp_path / "c"), "--reference", str(tmp_path / "b"),
                    "--out", str(out), "--other-models"])
+    # a near-tie flipped in one clip of many (another machine's rounding) still pairs
+    a = {"per_model": {"k": {"0": {"t": {"s": {"untrained_per_clip": [0.5] * 200}}}}}}
+    b = json.loads(json.dumps(a))
+    b["per_model"]["k"]["0"]["t"]["s"]["untrained_per_clip"][7] = 0.55
+    assert diff._check_twins(a, b) == (1, 200)
+    b["per_model"]["k"]["0"]["t"]["s"]["untrained_per_clip"][8] = 0.55
+    b["per_model"]["k"]["0"]["t"]["s"]["untrained_per_clip"][9] = 0.55
+    with pytest.raises(SystemExit, match="score 3 of 200 clips differently"):
+        diff._check_twins(a, b)
     # one kind against another within one study: the same episodes per seed
     rec = json.loads((tmp_path / "a" / "transfer.json").read_text())
     rec["per_model"]["halluaudio"] = json.loads(
