@@ -19,6 +19,7 @@ from sklearn_hallu.datasets import (
     fetch_kaggle18,
     kaggle18_class_split,
 )
+from sklearn_hallu.exceptions import DataNotFoundError
 
 __all__ = ["log", "load_features", "DATASET_LOGMEL", "KAGGLE18_CURATION"]
 
@@ -75,8 +76,12 @@ def load_features(data_home, cache, *, quick, logmel=None, dataset="esc50"):
     key = json.dumps(key, sort_keys=True, default=str)
     feats = _read_cache(cache, key)
     if feats is None:
-        clips, feats = (_esc50_clips(data_home, quick) if curation is None
-                        else _kaggle18_clips(data_home, curation))
+        try:
+            clips, feats = (_esc50_clips(data_home, quick) if curation is None
+                            else _kaggle18_clips(data_home, curation))
+        except DataNotFoundError as exc:  # the research commands take --data-home
+            raise DataNotFoundError(f"{exc} From a research command: --data-home DIR.") \
+                from exc
         log(f"features: log-mel of {len(clips)} clips ({params})")
         t0 = time.perf_counter()
         feats["X"] = transformer.transform(clips)

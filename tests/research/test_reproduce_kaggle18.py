@@ -110,7 +110,8 @@ def test_missing_kaggle18_says_what_to_fetch(isolated):
                         "--device", "cpu"])
     msg = str(err.value)
     for part in ("could not be downloaded", "network unreachable (test)",
-                 "zenodo.org/records/2552860", "FSDKaggle2018.audio_train/*.wav", KAGGLE18_ENV):
+                 "zenodo.org/records/2552860", "FSDKaggle2018.audio_train/*.wav", KAGGLE18_ENV,
+                 "From a research command: --data-home DIR."):
         assert part in msg
 
 
