@@ -71,15 +71,19 @@ def where(machine):
     return ", ".join(str(m.get("gpu", m.get("device"))) for m in ms)
 
 
+def _accuracies(entry, setting, seeds):
+    """A model's accuracy in ``setting`` on each of ``seeds``."""
+    return [p["test"][setting]["accuracy"] for p in entry["per_seed"] if p["seed"] in seeds]
+
+
 def mean_accuracy(entry, setting, seeds):
     """A model's accuracy in ``setting``, averaged over ``seeds`` only."""
-    accs = [p["test"][setting]["accuracy"] for p in entry["per_seed"] if p["seed"] in seeds]
-    return sum(accs) / len(accs)
+    return statistics.fmean(_accuracies(entry, setting, seeds))
 
 
 def seed_sd(entry, setting, seeds):
     """Standard deviation over ``seeds`` of a model's per-seed accuracy in ``setting``."""
-    accs = [p["test"][setting]["accuracy"] for p in entry["per_seed"] if p["seed"] in seeds]
+    accs = _accuracies(entry, setting, seeds)
     return statistics.stdev(accs) if len(accs) > 1 else float("nan")
 
 

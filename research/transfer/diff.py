@@ -40,27 +40,32 @@ def _per_clip(rec, net):
     return rec[f"{net}_per_clip"]
 
 
+def _shared_cells(model, reference, kinds=None):
+    """``(kind, seed, task, setting, record, reference record)`` of every kind, seed, task
+    and setting both ``transfer.json`` records hold (seeds in order); ``kinds=(a, b)``:
+    kind ``a`` of ``model`` against kind ``b`` of ``reference``."""
+    for kind, kind_ref in ([tuple(kinds)] if kinds else [(k, k) for k in model["per_model"]]):
+        seeds = model["per_model"].get(kind, {})
+        ref = reference["per_model"].get(kind_ref, {})
+        for s in sorted(set(seeds) & set(ref), key=int):
+            for task, settings in seeds[s].items():
+                for setting, rec in settings.items():
+                    yield kind, s, task, setting, rec, ref[s][task][setting]
+
+
 def paired_trained(model, reference, net="trained", kinds=None):
     """``{(kind, task, setting): gain dict}``: ``model``'s ``net`` minus ``reference``'s
     on the seeds both hold (two ``transfer.json`` records). ``kinds=(a, b)`` pairs kind
     ``a`` of ``model`` with kind ``b`` of ``reference`` (both studies score every kind of
     a run on the same episodes per seed), e.g. HalluAudio against the baseline."""
-    rows = {}
-    pairs = ([(kinds[0], reference["per_model"].get(kinds[1], {}))] if kinds else
-             [(k, reference["per_model"].get(k, {})) for k in model["per_model"]])
-    for kind, ref in pairs:
-        seeds = model["per_model"].get(kind, {})
-        common = sorted(set(seeds) & set(ref), key=int)
-        if not common:
-            continue
-        for task, settings in seeds[common[0]].items():
-            for setting in settings:
-                pairs = [(_per_clip(seeds[s][task][setting], net),
-                          _per_clip(ref[s][task][setting], net)) for s in common]
-                rows[(kind, task, setting)] = {**paired_clip_gain(pairs), "seeds": common}
-    if not rows:
+    cells = {}
+    for kind, s, task, setting, rec, ref in _shared_cells(model, reference, kinds):
+        cells.setdefault((kind, task, setting), []).append(
+            (s, (_per_clip(rec, net), _per_clip(ref, net))))
+    if not cells:
         raise SystemExit("the two studies share no model kind and seed")
-    return rows
+    return {key: {**paired_clip_gain([p for _, p in by_seed]),
+                  "seeds": [s for s, _ in by_seed]} for key, by_seed in cells.items()}
 
 
 def _check_twins(model, reference, kinds=None, tolerance=0.01):
@@ -70,25 +75,19 @@ def _check_twins(model, reference, kinds=None, tolerance=0.01):
     another machine's rounding flips (one pass of one clip in a few thousand); other
     episodes change most clips' scores."""
     differ = total = 0
-    for kind, kind_ref in ([tuple(kinds)] if kinds else [(k, k) for k in model["per_model"]]):
-        seeds = model["per_model"].get(kind, {})
-        ref = reference["per_model"].get(kind_ref, {})
-        for s in sorted(set(seeds) & set(ref), key=int):
-            for task, settings in seeds[s].items():
-                for setting, rec in settings.items():
-                    a = np.asarray(rec["untrained_per_clip"], dtype=float)
-                    b = np.asarray(ref[s][task][setting]["untrained_per_clip"], dtype=float)
-                    if a.shape != b.shape:
-                        raise SystemExit(f"{kind} seed {s}, {task} {setting}: {len(a)} "
-                                         f"against {len(b)} clips: other task folders")
-                    n = int(np.sum(~np.isclose(a, b)))
-                    if n > tolerance * len(a):
-                        raise SystemExit(
-                            f"{kind} seed {s}, {task} {setting}: the untrained twins score "
-                            f"{n} of {len(a)} clips differently, so the studies did not use "
-                            "the same clips and episodes (or the same task folders); they "
-                            "cannot be paired")
-                    differ, total = differ + n, total + len(a)
+    for kind, s, task, setting, rec, ref in _shared_cells(model, reference, kinds):
+        a = np.asarray(rec["untrained_per_clip"], dtype=float)
+        b = np.asarray(ref["untrained_per_clip"], dtype=float)
+        if a.shape != b.shape:
+            raise SystemExit(f"{kind} seed {s}, {task} {setting}: {len(a)} against "
+                             f"{len(b)} clips: other task folders")
+        n = int(np.sum(~np.isclose(a, b)))
+        if n > tolerance * len(a):
+            raise SystemExit(
+                f"{kind} seed {s}, {task} {setting}: the untrained twins score {n} of "
+                f"{len(a)} clips differently, so the studies did not use the same clips "
+                "and episodes (or the same task folders); they cannot be paired")
+        differ, total = differ + n, total + len(a)
     return differ, total
 
 
