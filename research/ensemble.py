@@ -40,6 +40,10 @@ from .transfer.layers import gain_cell, per_clip, rewrite_tables, tta_embeddings
 
 __all__ = ["parse_ensemble", "parse_member", "unit_centred", "ensemble_embedding", "main"]
 
+#: The poolings whose last block :func:`~research.transfer.layers.block_embeddings` reads
+#: as the model embeds (``flatten`` is not among them).
+TIME_POOLINGS = ("time_mean", "time_mean_max", "time_mean_std")
+
 
 def parse_ensemble(spec):
     """``"base_ref:0+base_ref:1"`` -> ``[("base_ref", 0), ("base_ref", 1)]``."""
@@ -177,9 +181,10 @@ def _lever_splits(args, members):
     runs = {m: _find_model(args.models, *m) for m in members}
     other = [f"{v}:{s}" for (v, s), (_, run) in runs.items()
              if run.get("model", "baseline") != "baseline"
-             or run["config"].get("pooling") != "time_mean"]
-    if other:  # _member_embeddings reads the first backbone's time-mean output only
-        raise SystemExit(f"members must be time-mean baselines (one view), got {other}")
+             or run["config"].get("pooling") not in TIME_POOLINGS]
+    if other:  # _member_embeddings reads the first backbone's pooled output only
+        raise SystemExit("members must be baselines (one view) pooled over time "
+                         f"({', '.join(TIME_POOLINGS)}), got {other}")
     held_out = {tuple(run.get("probe_classes", ())) for _, run in runs.values()}
     if len(held_out) != 1 or any(run["config"]["n_fft"] != 1024 for _, run in runs.values()):
         raise SystemExit("the members must share their probe classes and n_fft 1024, got "

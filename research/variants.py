@@ -86,6 +86,11 @@ VARIANTS = {
     "base_swa": ("baseline", {"swa": "first_drop"}),
     # the same mean, the lr held at 1/10 of the initial from the first drop to the end
     "base_swa_hold": ("baseline", {"swa_hold": 0.1}),
+    # the last block pooled over time as PANNs do (mean + max) or as x-vectors do (mean and
+    # standard deviation side by side): sklearn_hallu.nn.pool_feature_map
+    # (research/results/pooling/RULES.md)
+    "base_pool_meanmax": ("baseline", {"pooling": "time_mean_max"}),
+    "base_pool_meanstd": ("baseline", {"pooling": "time_mean_std"}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",

@@ -369,6 +369,24 @@ def test_flatten_pooling_keeps_where_in_time(small_views):
     np.testing.assert_array_equal(flat.predict(X[one]), y[one])
 
 
+def test_time_poolings_train_predict_and_size_the_embedding(small_views):
+    X, y = small_views
+    dims = {}
+    for pooling in ("time_mean", "time_mean_max", "time_mean_std"):
+        clf = tiny_clf(max_epochs=1, pooling=pooling).fit(X, y)
+        proba = clf.predict_proba(X[:5])
+        assert np.isfinite(proba).all() and np.allclose(proba.sum(1), 1)
+        dims[pooling] = clf.embed(X[:1]).shape[1]
+    assert dims["time_mean_max"] == dims["time_mean"]
+    assert dims["time_mean_std"] == 2 * dims["time_mean"]
+
+
+def test_unknown_pooling_is_refused_at_fit(small_views):
+    X, y = small_views
+    with pytest.raises(ValueError, match="pooling"):
+        tiny_clf(pooling="attention").fit(X, y)
+
+
 def test_per_view_weight_adds_each_views_loss(small_views):
     X, y = small_views
     loss = {w: tiny_clf(max_epochs=1, n_episodes=1, per_view_weight=w).fit(X, y)

@@ -1,14 +1,18 @@
 """Torch building blocks (sklearn_hallu.nn): prototypes, loss, standardised encoder."""
 
 import numpy as np
+import pytest
 import torch
 
 from sklearn_hallu.nn import (
+    POOLINGS,
+    Backbone,
     PrototypicalLoss,
     StandardizedEncoder,
     centered_l2,
     class_prototypes,
     embedding_stats,
+    pool_feature_map,
     prototype_logits,
     prototypes,
 )
@@ -91,3 +95,49 @@ def test_temperature_makes_the_episode_loss_a_scaled_cosine():
     torch.testing.assert_close(prototypical_loss(emb * 100, 3, 2, views, temperature=10.0)[0],
                                loss)
     assert not torch.allclose(prototypical_loss(emb, 3, 2, views)[0], loss)
+
+
+def test_pool_feature_map_pools_over_time_only():
+    z = torch.rand(3, 5, 2, 7, dtype=torch.float64)  # (batch, channels, mel cells, time cells)
+    mean, top = z.mean(-1), z.amax(-1)
+    torch.testing.assert_close(pool_feature_map(z, "time_mean"), mean)
+    torch.testing.assert_close(pool_feature_map(z, "time_mean_max"), mean + top)
+    stats = pool_feature_map(z, "time_mean_std")
+    assert stats.shape == (3, 5, 4)  # mean cells, then deviation cells, per channel
+    torch.testing.assert_close(stats[..., :2], mean)
+    torch.testing.assert_close(stats[..., 2:], torch.sqrt(z.var(-1, unbiased=False) + 1e-5))
+    assert pool_feature_map(z, "flatten") is z
+    # the order of the time cells does not matter to any of them but flatten
+    perm = z[..., torch.randperm(7)]
+    for how in ("time_mean", "time_mean_max", "time_mean_std"):
+        torch.testing.assert_close(pool_feature_map(perm, how), pool_feature_map(z, how))
+
+
+def test_statistics_pooling_has_a_finite_gradient_on_a_constant_map():
+    z = torch.ones(2, 3, 2, 4, requires_grad=True)  # no variation over time: var 0
+    pool_feature_map(z, "time_mean_std").sum().backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_unknown_pooling_is_named_with_the_choices():
+    with pytest.raises(ValueError, match=r"pooling must be one of .*'time_mean_std'.*'avg'"):
+        pool_feature_map(torch.zeros(1, 1, 1, 1), "avg")
+    with pytest.raises(ValueError, match="got 'avg'"):
+        Backbone(pooling="avg")
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_grouped_views_keep_their_own_cells_under_every_pooling(pooling):
+    # two views as one grouped network: each view's part of the embedding must depend on
+    # that view's input only, as with one backbone per view
+    torch.manual_seed(0)
+    net = Backbone(channels=(4, 4, 4), pooling=pooling, groups=2).eval()
+    X = torch.randn(2, 2, 32, 64)
+    Y = X.clone()
+    Y[:, 1] = torch.randn(2, 32, 64)  # change view 2 only
+    with torch.no_grad():
+        a, b = net(X), net(Y)
+    half = a.shape[1] // 2
+    assert a.shape[1] == 2 * net.output_dim(32, 64)
+    torch.testing.assert_close(a[:, :half], b[:, :half])
+    assert not torch.allclose(a[:, half:], b[:, half:])

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from sklearn_hallu import FrequencyMaskTransformer, LogMelTransformer
+from sklearn_hallu.nn import POOLINGS
 from sklearn_hallu.utils import tune_cpu_allocator
 
 from .run import COMMAND, PRESETS, RECIPES, run
@@ -76,7 +77,7 @@ def build_parser(parser=None):
                    help="retrain every model, even those a previous run finished")
     p.add_argument("--channels", default=None,
                    help="backbone widths, e.g. 128,256,384 (Chou); default 64,64,64")
-    p.add_argument("--pooling", default="time_mean", choices=["time_mean", "flatten"],
+    p.add_argument("--pooling", default="time_mean", choices=list(POOLINGS),
                    help="backbone output pooling (default time_mean)")
     p.add_argument("--split-hz", type=float, default=None,
                    help="HalluAudio split; default: best of --sweep on validation, else 2000")

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
+from sklearn_hallu.nn import pool_feature_map
 from sklearn_hallu.sampling import episodic_accuracy, paper_episodes
 
 from .study import task_features
@@ -42,7 +43,8 @@ DEPTHS = (*BLOCKS, *COMBOS)
 
 
 def block_embeddings(clf, X, batch=200):
-    """``{block1, block2, block3, all}`` -> (n_clips, dim) time-averaged block outputs."""
+    """``{block1, block2, block3}`` -> (n_clips, dim) block outputs averaged over time; the
+    last block's pooled as the model pools it (``pooling``: its embedding)."""
     module = clf.net_.module_
     module.eval()
     backbone = module.backbones[0]
@@ -56,8 +58,9 @@ def block_embeddings(clf, X, batch=200):
             if module.channels_last:
                 z = z.contiguous(memory_format=torch.channels_last)
             for name, block in zip(BLOCKS, backbone.blocks):
-                z = block(z)
-                outs[name].append(z.mean(dim=-1).flatten(1))
+                z = block(z)  # the last block pooled as the model pools, the others averaged
+                pooling = backbone.pooling if name == BLOCKS[-1] else "time_mean"
+                outs[name].append(pool_feature_map(z, pooling).flatten(1))
     emb = {k: torch.cat(v).cpu().numpy().astype(np.float64) for k, v in outs.items()}
     return emb
 

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import DocLinkMixin, Interval, StrOptions
-from ..nn import centered_l2, class_prototypes, embedding_stats, prototype_logits
+from ..nn import POOLINGS, centered_l2, class_prototypes, embedding_stats, prototype_logits
 from ..sampling import check_episode_feasible
 from ..utils.validation import (
     check_labels,
@@ -85,10 +85,13 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     channels : tuple of int, default=(64, 64, 64)
         Widths of the three conv blocks (Chou et al.'s are ``(128, 256, 384)``;
         the repository's ``benchmarks/bench_train.py`` measures the speed of each).
-    pooling : {"time_mean", "flatten"}, default="time_mean"
+    pooling : {"time_mean", "time_mean_max", "time_mean_std", "flatten"}, \
+            default="time_mean"
         How each backbone's last feature map becomes a vector: averaged over
         time (the embedding ignores when the sound happens; Chou et al. pool
-        over time too), or flattened.
+        over time too), the mean plus the maximum over time (PANNs' pooling),
+        the mean and the standard deviation over time side by side (twice the
+        size), or flattened (:func:`sklearn_hallu.nn.pool_feature_map`).
     time_shift : (int, int) or None, default=None
         Roll training clips circularly along time by a random number of frames
         in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
@@ -288,7 +291,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         "lr_step": [Interval(Integral, 1, None, closed="left")],
         "lr_gamma": [Interval(Real, 0, 1, closed="right")],
         "channels": [tuple, list],
-        "pooling": [StrOptions({"time_mean", "flatten"})],
+        "pooling": [StrOptions(set(POOLINGS))],
         "time_shift": [tuple, list, None],
         "time_shift_per": [StrOptions({"clip", "episode"})],
         "spec_augment": [dict, None],

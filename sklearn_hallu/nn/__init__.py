@@ -2,7 +2,7 @@
 training-time augmentation."""
 
 from ._augment import random_time_shift, spec_augment
-from ._backbone import Backbone, ConvBlock, MultiViewEncoder
+from ._backbone import POOLINGS, Backbone, ConvBlock, MultiViewEncoder, pool_feature_map
 from ._encoder import StandardizedEncoder
 from ._fused import BatchNormPoolReLU, FusedConvBlock
 from ._loss import PrototypicalLoss
@@ -19,6 +19,8 @@ __all__ = [
     "ConvBlock",
     "Backbone",
     "MultiViewEncoder",
+    "POOLINGS",
+    "pool_feature_map",
     "BatchNormPoolReLU",
     "FusedConvBlock",
     "StandardizedEncoder",

@@ -7,7 +7,62 @@ from torch import nn
 
 from ._fused import FusedConvBlock
 
-__all__ = ["ConvBlock", "Backbone", "MultiViewEncoder"]
+__all__ = ["ConvBlock", "Backbone", "MultiViewEncoder", "POOLINGS", "pool_feature_map"]
+
+#: How a backbone's last feature map (batch, channels, mel cells, time cells) becomes a
+#: vector: the values of ``pooling`` that :func:`pool_feature_map` accepts.
+POOLINGS = ("time_mean", "time_mean_max", "time_mean_std", "flatten")
+
+
+def pool_feature_map(z, pooling="time_mean"):
+    """Pool a feature map over time: what a backbone does after its last block.
+
+    Parameters
+    ----------
+    z : Tensor of shape (batch, channels, n_freq, n_time)
+        The last block's output.
+    pooling : str, default="time_mean"
+        One of :data:`POOLINGS`. ``"time_mean"``: the mean over time.
+        ``"time_mean_max"``: the mean plus the maximum over time (the global
+        pooling of Kong et al.'s PANNs, 2020), the same size.
+        ``"time_mean_std"``: the mean and the standard deviation over time side by
+        side (statistics pooling, Snyder et al.'s x-vectors, 2018), twice the size;
+        the deviation is ``sqrt(var + 1e-5)``, so that its gradient stays finite
+        where the map is constant over time.
+        ``"flatten"``: every cell kept.
+
+    Returns
+    -------
+    Tensor of shape (batch, channels, ...)
+        Channels first, so that grouped views stay apart:
+        ``(batch, channels, n_freq)`` for the mean and the mean plus max,
+        ``(batch, channels, 2 * n_freq)`` for the statistics and
+        ``(batch, channels, n_freq, n_time)`` for ``"flatten"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_hallu.nn import pool_feature_map
+    >>> z = torch.arange(8.0).reshape(1, 1, 2, 4)
+    >>> pool_feature_map(z, "time_mean")
+    tensor([[[1.5000, 5.5000]]])
+    >>> pool_feature_map(z, "time_mean_max")
+    tensor([[[ 4.5000, 12.5000]]])
+    >>> pool_feature_map(z, "time_mean_std").shape
+    torch.Size([1, 1, 4])
+    """
+    if pooling == "time_mean":
+        return z.mean(dim=-1)
+    if pooling == "time_mean_max":
+        return z.mean(dim=-1) + z.amax(dim=-1)
+    if pooling == "time_mean_std":
+        mean = z.mean(dim=-1)
+        std = torch.sqrt(z.var(dim=-1, unbiased=False) + 1e-5)
+        return torch.cat([mean, std], dim=-1)
+    if pooling == "flatten":
+        return z
+    raise ValueError(f"pooling must be one of {', '.join(map(repr, POOLINGS))}; "
+                     f"got {pooling!r}.")
 
 
 class ConvBlock(nn.Module):
@@ -40,11 +95,14 @@ class Backbone(nn.Module):
     channels : tuple of int
         Output channels of each block (the paper's 3 blocks; Chou et al. use
         (128, 256, 384)).
-    pooling : {"time_mean", "flatten"}
+    pooling : {"time_mean", "time_mean_max", "time_mean_std", "flatten"}
         ``"time_mean"`` averages the last block's output over time (frames)
         and keeps the frequency cells: the embedding does not depend on when a
         sound happens in the clip (Chou et al. pool over time with attention).
-        ``"flatten"`` keeps every time-frequency cell (Snell et al.'s conv-4).
+        ``"time_mean_max"`` adds the maximum over time to the mean, and
+        ``"time_mean_std"`` puts the standard deviation over time beside it
+        (:func:`pool_feature_map`). ``"flatten"`` keeps every time-frequency
+        cell (Snell et al.'s conv-4).
     groups : int, default=1
         Views run as one network of grouped convolutions (see ``fuse_views``
         of :class:`MultiViewEncoder`).
@@ -58,6 +116,9 @@ class Backbone(nn.Module):
 
     def __init__(self, channels=(64, 64, 64), pooling="time_mean", groups=1, fused=True):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(map(repr, POOLINGS))}; "
+                             f"got {pooling!r}.")
         blocks, c_in = [], groups
         for c in channels:
             if fused and groups == 1:
@@ -70,9 +131,7 @@ class Backbone(nn.Module):
         self.groups = groups
 
     def forward(self, x):  # x: (B, groups, H, W), one channel per view
-        z = self.blocks(x)
-        if self.pooling == "time_mean":
-            z = z.mean(dim=-1)
+        z = pool_feature_map(self.blocks(x), self.pooling)
         # (B, groups * C, ...) -> view-major flat embedding, as separate backbones give
         return z.reshape(z.shape[0], self.groups, -1).flatten(1)
 
@@ -99,7 +158,7 @@ class MultiViewEncoder(nn.Module):
         a band view then sees only its own mel rows (a variant of the model).
     channels_last : bool
         Run convolutions in channels-last memory format (faster on CPU).
-    pooling : {"time_mean", "flatten"}
+    pooling : {"time_mean", "time_mean_max", "time_mean_std", "flatten"}
         How each backbone turns its last feature map into a vector.
     fuse_views : bool
         Run the views' backbones as one network of grouped convolutions

@@ -26,7 +26,8 @@ class StandardizedEncoder(MultiViewEncoder):
         Window of each view, as in :class:`MultiViewEncoder`.
     channels_last : bool, default=True
         Channels-last memory format.
-    pooling : {"time_mean", "flatten"}, default="time_mean"
+    pooling : {"time_mean", "time_mean_max", "time_mean_std", "flatten"}, \
+            default="time_mean"
         How each backbone turns its last feature map into a vector.
     fuse_views : bool, default=False
         Grouped convolutions for all views at once.
