@@ -21,7 +21,7 @@ from sklearn_hallu.datasets import (
 )
 from sklearn_hallu.exceptions import DataNotFoundError
 
-__all__ = ["log", "load_features", "DATASET_LOGMEL", "KAGGLE18_CURATION"]
+__all__ = ["log", "load_features", "write_lever_cache", "DATASET_LOGMEL", "KAGGLE18_CURATION"]
 
 
 def log(msg):
@@ -70,10 +70,7 @@ def load_features(data_home, cache, *, quick, logmel=None, dataset="esc50"):
     transformer = LogMelTransformer(**{**DATASET_LOGMEL[dataset], **(logmel or {})})
     params = {k: v for k, v in sorted(transformer.get_params().items()) if k != "batch_size"}
     curation = _curation(dataset, quick)
-    key = {"logmel": params, "quick": bool(quick)}
-    if curation is not None:  # ESC-50's key stays as it was: its caches remain valid
-        key = {**key, "dataset": dataset, "curation": curation}
-    key = json.dumps(key, sort_keys=True, default=str)
+    key = _cache_key(params, quick, dataset, curation)
     feats = _read_cache(cache, key)
     if feats is None:
         try:
@@ -91,6 +88,14 @@ def load_features(data_home, cache, *, quick, logmel=None, dataset="esc50"):
             np.savez_compressed(cache, key=np.asarray(key), **feats)
             log(f"features: cached in {cache}")
     return {**feats, "logmel": params, "dataset": _dataset_info(dataset, curation, feats)}
+
+
+def _cache_key(params, quick, dataset, curation):
+    """What a cache file must hold as ``key`` to be read for these settings."""
+    key = {"logmel": params, "quick": bool(quick)}
+    if curation is not None:  # ESC-50's key stays as it was: its caches remain valid
+        key = {**key, "dataset": dataset, "curation": curation}
+    return json.dumps(key, sort_keys=True, default=str)
 
 
 def _curation(dataset, quick):
@@ -148,3 +153,56 @@ def _dataset_info(dataset, curation, feats):
     return {"class_split": kaggle18_class_split(), "class_names": KAGGLE18_CLASS_NAMES,
             "config": {"dataset": dataset,
                        "curation": {**curation, "n_per_class": int(n.max())}}}
+
+
+def write_lever_cache(data_home, out, *, dtype="float16", quick=False):
+    """Write the lever runs' features cache: ESC-50's training and validation classes.
+
+    The log-mel of :func:`load_features` (its cache key kept, so that
+    ``--features-cache`` reads the file as its own), the test classes left out and the
+    values stored as ``dtype`` (float16 to travel to a lent GPU: at most 0.03 dB off).
+
+    Parameters
+    ----------
+    data_home : str or None
+        Where ESC-50 is.
+    out : str or Path
+        The .npz file written.
+    dtype : str, default="float16"
+        How the log-mel values are stored.
+    quick : bool, default=False
+        12 clips of each class, as a ``--quick`` run reads them (a check).
+
+    Returns
+    -------
+    n_clips : int
+        Clips written (1600 for ESC-50; 480 when ``quick``).
+    """
+    feats = load_features(data_home, None, quick=quick)
+    key = _cache_key(feats["logmel"], quick, "esc50", None)
+    keep = ~np.isin(feats["target"], feats["dataset"]["class_split"]["test"])
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, key=np.asarray(key), target=feats["target"][keep],
+                        filenames=feats["filenames"][keep],
+                        X=feats["X"][keep].astype(dtype))
+    log(f"features: {int(keep.sum())} clips of the training and validation classes as "
+        f"{dtype} in {out}")
+    return int(keep.sum())
+
+
+def main(argv=None):
+    """``python -m research.reproduce.features OUT.npz``: the lever runs' ``F16`` cache."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m research.reproduce.features",
+                                description=write_lever_cache.__doc__.splitlines()[0])
+    p.add_argument("out", help="the .npz written, e.g. .gpu/esc50_f16.npz")
+    p.add_argument("--data-home", default=None, help="where ESC-50 is")
+    p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    p.add_argument("--quick", action="store_true", help="12 clips of each class (a check)")
+    args = p.parse_args(argv)
+    write_lever_cache(args.data_home, args.out, dtype=args.dtype, quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()

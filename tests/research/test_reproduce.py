@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from research.reproduce import cli as reproduce
+from research.reproduce.features import main as main_features
 from research.reproduce.paper import SETTING_NAMES
 from research.reproduce.run import _config
 
@@ -280,3 +281,25 @@ def test_committed_report_redraws_identically(run):
     folder = Path(__file__).resolve().parents[2] / "docs" / "results" / run
     results = json.loads((folder / "results.json").read_text())
     assert markdown_table(results).strip() == (folder / "results.md").read_text().strip()
+
+
+@pytest.mark.esc50
+def test_lever_cache_leaves_the_test_classes_out_and_reads_as_a_cache(esc50_root, tmp_path,
+                                                                      capsys):
+    from research.reproduce.features import load_features, write_lever_cache
+    from sklearn_hallu.datasets import esc50_class_split
+
+    out, home = tmp_path / "f16.npz", str(esc50_root)
+    main_features([str(out), "--data-home", home, "--quick"])
+    z = np.load(out)
+    assert z["X"].dtype == np.float16 and z["X"].shape == (480, 128, 160)
+    assert not np.isin(z["target"], esc50_class_split()["test"]).any()
+    capsys.readouterr()
+    feats = load_features(home, str(out), quick=True)  # read as the cache, not recomputed
+    assert "loading cache" in capsys.readouterr().out
+    full = load_features(home, None, quick=True)
+    keep = ~np.isin(full["target"], esc50_class_split()["test"])
+    np.testing.assert_array_equal(feats["filenames"], full["filenames"][keep])
+    assert np.abs(feats["X"].astype(np.float32) - full["X"][keep]).max() <= 0.05  # dB
+    assert write_lever_cache(home, tmp_path / "f32.npz", dtype="float32", quick=True) == 480
+    np.testing.assert_array_equal(np.load(tmp_path / "f32.npz")["X"], full["X"][keep])
