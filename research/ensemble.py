@@ -36,13 +36,15 @@ from sklearn.pipeline import Pipeline
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
 
-from .transfer.layers import gain_cell, per_clip, rewrite_tables, tta_embeddings
+from .transfer.layers import (
+    TIME_POOLINGS,
+    gain_cell,
+    per_clip,
+    rewrite_tables,
+    tta_embeddings,
+)
 
 __all__ = ["parse_ensemble", "parse_member", "unit_centred", "ensemble_embedding", "main"]
-
-#: The poolings whose last block :func:`~research.transfer.layers.block_embeddings` reads
-#: as the model embeds (``flatten`` is not among them).
-TIME_POOLINGS = ("time_mean", "time_mean_max", "time_mean_std")
 
 
 def parse_ensemble(spec):
@@ -182,7 +184,7 @@ def _lever_splits(args, members):
     other = [f"{v}:{s}" for (v, s), (_, run) in runs.items()
              if run.get("model", "baseline") != "baseline"
              or run["config"].get("pooling") not in TIME_POOLINGS]
-    if other:  # _member_embeddings reads the first backbone's pooled output only
+    if other:  # _member_embeddings reads the first backbone's own embedding only
         raise SystemExit("members must be baselines (one view) pooled over time "
                          f"({', '.join(TIME_POOLINGS)}), got {other}")
     held_out = {tuple(run.get("probe_classes", ())) for _, run in runs.values()}

@@ -19,13 +19,14 @@ import numpy as np
 from sklearn_hallu import HalluAudioClassifier, LogMelTransformer
 from sklearn_hallu.datasets import fetch_esc50
 from sklearn_hallu.model_selection import few_shot_report
+from sklearn_hallu.nn import POOLINGS
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data-home", default=None)
     p.add_argument("--ref", default="max", help="'max' or a float")
-    p.add_argument("--pooling", default="time_mean", choices=["time_mean", "flatten"])
+    p.add_argument("--pooling", default="time_mean", choices=list(POOLINGS))
     p.add_argument("--epochs", type=int, default=20)
     args = p.parse_args()
     ref = args.ref if args.ref == "max" else float(args.ref)

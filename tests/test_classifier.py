@@ -333,14 +333,16 @@ def test_standardize_makes_the_model_blind_to_level_and_scale(small_views):
     assert (c.net_.module_.mean.item(), c.net_.module_.std.item()) == (0.0, 1.0)
 
 
-def test_fuse_views_computes_the_same_function():
+@pytest.mark.parametrize("pooling", ["time_mean", "time_mean_max", "time_mean_std"])
+def test_fuse_views_computes_the_same_function(pooling):
     """Grouped convolutions with the separate backbones' weights give their embedding."""
     from sklearn_hallu.nn._backbone import MultiViewEncoder
 
     torch.manual_seed(0)
-    sep = MultiViewEncoder(n_views=3, channels=(4, 4, 4), channels_last=False)
+    sep = MultiViewEncoder(n_views=3, channels=(4, 4, 4), channels_last=False,
+                           pooling=pooling)
     fused = MultiViewEncoder(n_views=3, channels=(4, 4, 4), channels_last=False,
-                             fuse_views=True)
+                             fuse_views=True, pooling=pooling)
     assert fused.fused and len(fused.backbones) == 1
     with torch.no_grad():
         for i, block in enumerate(fused.backbones[0].blocks):
@@ -351,8 +353,8 @@ def test_fuse_views_computes_the_same_function():
             block.conv.weight.copy_(torch.cat([p.conv.weight for p in parts]))
             for name in ("weight", "bias", "running_mean", "running_var"):
                 getattr(block.bn, name).copy_(torch.cat([getattr(p.bn, name) for p in parts]))
-    X = torch.randn(5, 3, 32, 40)
-    sep.set_input_shape(32, 40), fused.set_input_shape(32, 40)
+    X = torch.randn(5, 3, 80, 160)  # last map: 2 mel x 3 time cells, so pooling matters
+    sep.set_input_shape(80, 160), fused.set_input_shape(80, 160)
     assert fused.view_slices == sep.view_slices
     with torch.no_grad():
         torch.testing.assert_close(fused.eval()(X), sep.eval()(X), rtol=1e-4, atol=1e-5)
@@ -369,21 +371,34 @@ def test_flatten_pooling_keeps_where_in_time(small_views):
     np.testing.assert_array_equal(flat.predict(X[one]), y[one])
 
 
-def test_time_poolings_train_predict_and_size_the_embedding(small_views):
+def test_time_poolings_train_predict_and_embed_as_pooled(small_views):
+    from sklearn_hallu.nn import pool_feature_map
+
     X, y = small_views
+    X = np.concatenate([X] * 5, axis=-1)  # 160 frames: 3 time cells after three poolings
     dims = {}
     for pooling in ("time_mean", "time_mean_max", "time_mean_std"):
-        clf = tiny_clf(max_epochs=1, pooling=pooling).fit(X, y)
+        clf = tiny_clf(max_epochs=1, pooling=pooling, fuse_views=False).fit(X, y)
         proba = clf.predict_proba(X[:5])
         assert np.isfinite(proba).all() and np.allclose(proba.sum(1), 1)
         dims[pooling] = clf.embed(X[:1]).shape[1]
+        # the network's output (what embed centres and scales) is the last block's map
+        # pooled as asked, view by view
+        module = clf.net_.module_.eval()
+        with torch.no_grad():
+            got = module(torch.from_numpy(X[:4]))
+            Z = torch.nan_to_num((torch.from_numpy(X[:4]) - module.mean) / module.std, nan=0.0)
+            want = [pool_feature_map(bb.blocks(Z[:, [v]]), pooling).flatten(1)
+                    for v, bb in enumerate(module.backbones)]
+        np.testing.assert_allclose(got.numpy(), torch.cat(want, 1).numpy(),
+                                   rtol=1e-4, atol=1e-5)
     assert dims["time_mean_max"] == dims["time_mean"]
     assert dims["time_mean_std"] == 2 * dims["time_mean"]
 
 
 def test_unknown_pooling_is_refused_at_fit(small_views):
     X, y = small_views
-    with pytest.raises(ValueError, match="pooling"):
+    with pytest.raises(ValueError, match="'pooling' parameter of HalluAudioClassifier"):
         tiny_clf(pooling="attention").fit(X, y)
 
 

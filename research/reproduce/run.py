@@ -171,6 +171,11 @@ def run(args):
     ids, y = data["class_split"], feats["target"]
     if cfg.get("class_split"):  # another draw of ESC-50's 35/5/10 split (not the paper's)
         ids = esc50_class_split(cfg["class_split"])
+    missing = sorted(set(np.concatenate([ids[k] for k in ids]).tolist()) - set(y.tolist()))
+    if missing:  # e.g. the lever runs' cache, which holds no test class
+        raise SystemExit(f"--features-cache {args.features_cache}: no clip of class(es) "
+                         f"{missing}, which this split needs. Give a cache written by "
+                         "`python -m research.reproduce` itself, or leave the option out.")
     split = {part: np.isin(y, ids[part]) for part in ("train", "validation", "test")}
     trval = split["train"] | split["validation"]
     cfg["val_classes"] = list(ids["validation"])

@@ -42,9 +42,15 @@ COMBOS = {"all": BLOCKS, "block23": ("block2", "block3")}
 DEPTHS = (*BLOCKS, *COMBOS)
 
 
+#: Poolings over time: a model pooled by one of these has its last block read as it pools
+#: it (its own embedding); the blocks before, and a ``flatten`` model's last, are averaged.
+TIME_POOLINGS = ("time_mean", "time_mean_max", "time_mean_std")
+
+
 def block_embeddings(clf, X, batch=200):
-    """``{block1, block2, block3}`` -> (n_clips, dim) block outputs averaged over time; the
-    last block's pooled as the model pools it (``pooling``: its embedding)."""
+    """``{block1, block2, block3}`` -> (n_clips, dim) block outputs pooled over time: the
+    mean, except the last block of a model pooled by one of :data:`TIME_POOLINGS`, which
+    is pooled as the model pools it (then ``block3`` is the model's embedding)."""
     module = clf.net_.module_
     module.eval()
     backbone = module.backbones[0]
@@ -58,8 +64,9 @@ def block_embeddings(clf, X, batch=200):
             if module.channels_last:
                 z = z.contiguous(memory_format=torch.channels_last)
             for name, block in zip(BLOCKS, backbone.blocks):
-                z = block(z)  # the last block pooled as the model pools, the others averaged
-                pooling = backbone.pooling if name == BLOCKS[-1] else "time_mean"
+                z = block(z)
+                own = name == BLOCKS[-1] and backbone.pooling in TIME_POOLINGS
+                pooling = backbone.pooling if own else "time_mean"
                 outs[name].append(pool_feature_map(z, pooling).flatten(1))
     emb = {k: torch.cat(v).cpu().numpy().astype(np.float64) for k, v in outs.items()}
     return emb

@@ -22,7 +22,7 @@ def pool_feature_map(z, pooling="time_mean"):
     z : Tensor of shape (batch, channels, n_freq, n_time)
         The last block's output.
     pooling : str, default="time_mean"
-        One of :data:`POOLINGS`. ``"time_mean"``: the mean over time.
+        One of ``POOLINGS``. ``"time_mean"``: the mean over time.
         ``"time_mean_max"``: the mean plus the maximum over time (the global
         pooling of Kong et al.'s PANNs, 2020), the same size.
         ``"time_mean_std"``: the mean and the standard deviation over time side by
@@ -61,8 +61,14 @@ def pool_feature_map(z, pooling="time_mean"):
         return torch.cat([mean, std], dim=-1)
     if pooling == "flatten":
         return z
-    raise ValueError(f"pooling must be one of {', '.join(map(repr, POOLINGS))}; "
-                     f"got {pooling!r}.")
+    _check_pooling(pooling)
+
+
+def _check_pooling(pooling):
+    """Raise a ValueError naming the choices unless ``pooling`` is one of them."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(map(repr, POOLINGS))}; "
+                         f"got {pooling!r}.")
 
 
 class ConvBlock(nn.Module):
@@ -116,9 +122,7 @@ class Backbone(nn.Module):
 
     def __init__(self, channels=(64, 64, 64), pooling="time_mean", groups=1, fused=True):
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(map(repr, POOLINGS))}; "
-                             f"got {pooling!r}.")
+        _check_pooling(pooling)
         blocks, c_in = [], groups
         for c in channels:
             if fused and groups == 1:

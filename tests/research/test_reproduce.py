@@ -303,3 +303,7 @@ def test_lever_cache_leaves_the_test_classes_out_and_reads_as_a_cache(esc50_root
     assert np.abs(feats["X"].astype(np.float32) - full["X"][keep]).max() <= 0.05  # dB
     assert write_lever_cache(home, tmp_path / "f32.npz", dtype="float32", quick=True) == 480
     np.testing.assert_array_equal(np.load(tmp_path / "f32.npz")["X"], full["X"][keep])
+    # a reproduction refuses it: it has no test class
+    with pytest.raises(SystemExit, match=r"no clip of class\(es\) \[.*\], which this split"):
+        reproduce.main(["--quick", "--data-home", home, "--out", str(tmp_path / "run"),
+                        "--features-cache", str(out)])

@@ -287,15 +287,17 @@ def test_test_stage_refuses_a_model_of_another_class_split(tmp_path):
                     tag="t")
 
 
-def test_layer_embeddings_end_with_the_models_own_embedding(small_logmel):
+@pytest.mark.parametrize("pooling", ["time_mean", "time_mean_max", "time_mean_std"])
+def test_layer_embeddings_end_with_the_models_own_embedding(small_logmel, pooling):
     import torch
 
     from research.transfer import layers
     from sklearn_hallu import HalluAudioClassifier
 
     S, y = small_logmel
+    S = np.concatenate([S] * 5, axis=-1)  # 3 time cells after the last block
     clf = HalluAudioClassifier(n_way=4, k_shot=2, n_query=2, max_epochs=1, channels=(8, 8, 8),
-                               random_state=0, n_threads=1).fit(S, y)
+                               random_state=0, n_threads=1, pooling=pooling).fit(S, y)
     parts = layers.block_embeddings(clf, S[:7], batch=3)
     with torch.no_grad():
         own = clf.net_.module_(torch.from_numpy(S[:7, None].astype(np.float32))).numpy()
