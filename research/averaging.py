@@ -48,6 +48,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, EarlyStopping
 
+from research._cli import command_line
 from research.supcon import OwnTrainingStep
 from research.transfer.layers import gain_cell, paper_per_clip
 from sklearn_hallu.sampling import EpisodeSampler
@@ -249,7 +250,6 @@ def main(argv=None):
     of ``DIR`` against the best and last epochs of their own runs on the probe classes."""
     import argparse
     import json
-    import sys
     from pathlib import Path
 
     from research.ablation import EPISODE_SEED, saved_run, training_clips
@@ -276,8 +276,7 @@ def main(argv=None):
                                             EPISODE_SEED + 1))
         log(f"{args.variant} seed {seed}: scored")
     rows = trajectory_rows(scored)
-    command = "python -m research.averaging " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = command_line("research.averaging", argv)
     (out / f"{args.name}.json").write_text(json.dumps({"command": command, "rows": rows}))
     md = trajectory_markdown(rows, command)
     (out / f"{args.name}.md").write_text(md)

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import joblib
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from research._cli import command_line
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
 
@@ -232,7 +232,7 @@ def validate(args, argv):
 
 
 def _write(args, argv, rows):
-    command = "python -m research.ensemble " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("research.ensemble", argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps({"command": command, "rows": rows}))
@@ -294,7 +294,7 @@ def test_stage(args, argv):
     if res["config"] != json.loads(json.dumps(cfg)):
         raise SystemExit(f"{path} holds ensembles scored with other settings (reference or "
                          "--tta); write to another --out")
-    command = "python -m research.ensemble " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("research.ensemble", argv)
     res["models"][args.kind] = model_entry(per_seed)
     res["commands"][args.kind] = command
     res.update(command=command, commit=git_commit(), seeds=[p["seed"] for p in per_seed])

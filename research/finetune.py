@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
 
+from research._cli import command_line
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
 from sklearn_hallu.sampling import paper_episodes
@@ -220,7 +220,7 @@ def main(argv=None):
                         f"{s} steps {100 * v.mean():.2f}" for s, v in per_clip.items())
                         + f" ({sec:.2f} s/episode)")
     summary = summarise(results, args.steps)
-    command = "python -m research.finetune " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("research.finetune", argv)
     stem = args.name or ("finetune" if args.norm == "raw" else f"finetune_{args.norm}")
     (out / f"{stem}.json").write_text(json.dumps({"command": command, "results": results,
                                                    "summary": summary}))

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from research._cli import command_line
 from research.reproduce.features import log
 
 #: setting -> environment variables (read by torch / oneDNN / MKL when they load)
@@ -139,8 +140,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     results = {name: run_setting(name, args, out) for name in args.settings}
     summary = summarise(results)
-    command = "python -m research.kernel_spread " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = command_line("research.kernel_spread", argv)
     (out / "kernel_spread.json").write_text(json.dumps({"command": command, **summary},
                                                        indent=1))
     (out / "kernel_spread.md").write_text(markdown(summary, command))

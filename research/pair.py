@@ -13,11 +13,11 @@ scoring)::
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from research._cli import command_line
 from research.ablation import SETTINGS, choose_epoch, load_runs
 from sklearn_hallu.model_selection import paired_clip_gain
 
@@ -81,7 +81,7 @@ def main(argv=None):
         p.error(f"--pairs: each must be VARIANT_A:VARIANT_B, got {bad}")
     runs = load_runs(args.out)  # every run file read once
     rows = [row for a, _, b in pairs for row in pair_rows(runs, a, b, args.seeds)]
-    command = "python -m research.pair " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("research.pair", argv)
     Path(args.out, f"{args.name}.json").write_text(json.dumps({"command": command,
                                                                 "rows": rows}, indent=1))
     md = markdown(rows, command)

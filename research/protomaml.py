@@ -33,13 +33,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 from pathlib import Path
 
 import torch
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
+from research._cli import command_line
 from research.finetune import pseudo_query_loss
 from research.supcon import OwnTrainingStep
 from sklearn_hallu.model_selection import paired_clip_gain
@@ -183,7 +183,7 @@ def main(argv=None):
         return name, path, variant, int(steps)
 
     args = p.parse_args(argv)
-    command = "python -m research.protomaml " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("research.protomaml", argv)
     md = (f"# Fine-tuned systems against a reference\n\nCommand: `{command}`\n\n"
           + compare([parse(t) for t in args.systems], parse(args.reference)))
     Path(args.out).write_text(md)

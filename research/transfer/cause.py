@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from research._cli import command_line
 from sklearn_hallu.model_selection import paired_clip_gain
 
 from .curve import kept_and_untrained, transfer_runs
@@ -177,8 +177,7 @@ def main(argv=None):
         p.error(str(exc))
     results = {label: compare_runs((folder, variant), (ref_folder, ref_variant))
                for label, folder, variant in runs}
-    command = "python -m research.transfer.cause " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = command_line("research.transfer.cause", argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"command": command, "reference": f"{ref_folder}:{ref_variant}",

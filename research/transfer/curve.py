@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
+from research._cli import command_line
 from sklearn_hallu.sampling import episodic_accuracy
 
 from .study import task_features
@@ -247,7 +248,6 @@ def plot_curves(summary, path):
 def main(argv=None):
     import argparse
     import json
-    import sys
 
     p = argparse.ArgumentParser(prog="python -m research.transfer.curve",
                                 description="Summarise the transfer curves of ablation runs.")
@@ -257,8 +257,7 @@ def main(argv=None):
     if not summary:
         raise SystemExit(f"no run in {args.out}/runs has transfer curves: run "
                          "python -m research.ablation run ... --transfer-curve DIR ...")
-    command = "python -m research.transfer.curve " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = command_line("research.transfer.curve", argv)
     out = Path(args.out)
     (out / "transfer_curves.json").write_text(json.dumps(summary, indent=1))
     (out / "transfer_curves.md").write_text(curve_markdown(summary, command))

@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from research._cli import command_line
 from sklearn_hallu.model_selection import paired_clip_gain
 
 __all__ = ["paired_trained", "same_models", "main"]
@@ -140,8 +140,7 @@ def main(argv=None):
             else ("trained", "untrained"))
     rows = {(*k, net): g for net in nets
             for k, g in paired_trained(*recs, net=net, kinds=args.kinds).items()}
-    command = "python -m research.transfer.diff " + " ".join(sys.argv[1:] if argv is None
-                                                              else argv)
+    command = command_line("research.transfer.diff", argv)
     out = Path(args.out)
     names = [Path(f).name + (f" {k}" if args.kinds else "")
              for f, k in zip((args.model, args.reference), args.kinds or ("", ""))]

@@ -10,10 +10,11 @@ nothing here was fixed before the runs, so it names a question, it does not answ
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from scipy.stats import spearmanr
+
+from research._cli import command_line
 
 
 def per_seed_table(out, name, variant="base_ref", norm="centred_l2", depth="block3"):
@@ -71,8 +72,7 @@ def main(argv=None):
     p.add_argument("--variant", default="base_ref")
     args = p.parse_args(argv)
     seeds, epochs, gains = per_seed_table(args.out, args.name, args.variant)
-    command = "python -m research.transfer.epochs " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = command_line("research.transfer.epochs", argv)
     md = markdown(seeds, epochs, gains, command)
     (Path(args.out) / f"{args.name}_epochs.md").write_text(md)
     print(md)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
 
+from research._cli import command_line
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
 from sklearn_hallu.nn import pool_feature_map
@@ -297,8 +298,7 @@ def main(argv=None):
     if args.against:
         summary += summarise(results, against="reference", label=f" vs {args.against[1]}")
 
-    command = "python -m research.transfer.layers " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = command_line("research.transfer.layers", argv)
     (out / f"{args.name}.json").write_text(json.dumps({"command": command,
                                                          "summary": summary}))
     (out / f"{args.name}.md").write_text(markdown(summary, command))

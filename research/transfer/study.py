@@ -27,6 +27,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from research._cli import command_line
 from sklearn_hallu import LogMelTransformer, final_estimator
 from sklearn_hallu.model_selection import few_shot_report, paired_clip_gain
 
@@ -190,7 +191,6 @@ def build_parser():
 
 
 def main(argv=None):
-    import sys
 
     args = build_parser().parse_args(argv)
     out = Path(args.out)
@@ -208,8 +208,7 @@ def main(argv=None):
         per_model.setdefault(kind, {})[seed] = compare(
             kind, seed, path, cfg, base, tasks, repeats=args.repeats, centre=args.centre)
     summary = summarise(per_model)
-    command = "python -m research.transfer.study " + " ".join(sys.argv[1:] if argv is None
-                                                               else argv)
+    command = command_line("research.transfer.study", argv)
     record = {"command": command, "run": str(args.run), "centre": args.centre,
               "repeats": args.repeats, "run_commit": results.get("commit"),
               "tasks": {k: {"clips": len(v[1]), "classes": len(set(v[1]))}

@@ -23,12 +23,12 @@ import argparse
 import copy
 import itertools
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from research._cli import command_line
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
 
@@ -128,8 +128,7 @@ def main(argv=None):
                                       splits, args.passes)
         log(f"{args.variant} seed {seed}: done")
     rows = summarise(by_seed)
-    command = "python -m research.transfer.swap " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = command_line("research.transfer.swap", argv)
     (out / f"{args.name}.json").write_text(json.dumps({"command": command, "rows": rows}))
     (out / f"{args.name}.md").write_text(markdown(rows, command))
     print(markdown(rows, command))

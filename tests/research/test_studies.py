@@ -263,3 +263,16 @@ def test_saved_run_gives_the_record_model_and_probe_mask(tmp_path):
     joblib.dump({}, tmp_path / "models" / "v_seed4.joblib")
     with pytest.raises(SystemExit, match=r"v_seed4\.json has no probe classes: .*--probe 5"):
         ablation.saved_run(tmp_path, "v", 4, y, split)
+
+
+def test_command_line_writes_paths_in_the_clone_relative(tmp_path, monkeypatch):
+    from research._cli import ROOT, command_line
+
+    monkeypatch.chdir(tmp_path)
+    line = command_line("research.pair", ["--out", str(ROOT / "research" / "results" / "x"),
+                                          "--data", str(tmp_path / "d"), "--other", "/elsewhere/y",
+                                          "--seeds", "0", "1"])
+    assert line == ("python -m research.pair --out research/results/x --data d "
+                    "--other /elsewhere/y --seeds 0 1")
+    monkeypatch.setattr("sys.argv", ["prog", "--seeds", "3"])
+    assert command_line("research.pair") == "python -m research.pair --seeds 3"
