@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from research._cli import command_line
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
-from sklearn_hallu.nn import pool_feature_map
+from sklearn_hallu.nn import POOLINGS, pool_feature_map
 from sklearn_hallu.sampling import episodic_accuracy, paper_episodes
 
 from .study import task_features
@@ -45,7 +45,7 @@ DEPTHS = (*BLOCKS, *COMBOS)
 
 #: Poolings over time: a model pooled by one of these has its last block read as it pools
 #: it (its own embedding); the blocks before, and a ``flatten`` model's last, are averaged.
-TIME_POOLINGS = ("time_mean", "time_mean_max", "time_mean_std")
+TIME_POOLINGS = tuple(p for p in POOLINGS if p != "flatten")
 
 
 def block_embeddings(clf, X, batch=200):
