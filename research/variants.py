@@ -91,6 +91,9 @@ VARIANTS = {
     # (research/results/pooling/RULES.md)
     "base_pool_meanmax": ("baseline", {"pooling": "time_mean_max"}),
     "base_pool_meanstd": ("baseline", {"pooling": "time_mean_std"}),
+    # no max pooling along time in the last block: the mean over time reads its 10 cells
+    # instead of 3 (HalluAudioClassifier(time_pool=...); research/results/time_pool/RULES.md)
+    "base_tpool1": ("baseline", {"time_pool": (4, 4, 1)}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",

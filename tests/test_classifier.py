@@ -541,3 +541,27 @@ def test_changing_test_time_shifts_after_fit_asks_for_the_statistics_again(small
     back = persistence.load(tmp_path / "m.skops")
     assert back.test_time_shifts == 3 and back.prototypes_shifts_ == 3
     np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_time_pool_trains_predicts_and_survives_persistence(small_views, tmp_path):
+    from sklearn_hallu.persistence import dump, load
+
+    X, y = small_views
+    X = np.concatenate([X] * 5, axis=-1)  # 160 frames: 10 time cells with (4, 4, 1)
+    clf = tiny_clf(max_epochs=1, time_pool=(4, 4, 1)).fit(X, y)
+    square = tiny_clf(max_epochs=1).fit(X, y)
+    assert clf.embed(X[:1]).shape == square.embed(X[:1]).shape
+    assert not np.allclose(clf.embed(X[:3]), square.embed(X[:3]))
+    dump(clf, tmp_path / "m.skops")
+    back = load(tmp_path / "m.skops")
+    assert back.net_.module_.backbones[0].blocks[2].bn.pool == (4, 1)
+    np.testing.assert_allclose(back.predict_proba(X[:5]), clf.predict_proba(X[:5]),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_time_pool_of_the_wrong_length_is_refused_before_training(small_views):
+    X, y = small_views
+    clf = tiny_clf(time_pool=(4, 1))
+    with pytest.raises(ValueError, match=r"time_pool must give one .* got \(4, 1\)"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")

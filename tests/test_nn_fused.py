@@ -213,3 +213,49 @@ def test_default_encoder_matches_in_float32_with_negative_scales():
     grads_p = dict(plain.named_parameters())
     for name, p in fast.named_parameters():
         torch.testing.assert_close(p.grad, grads_p[name].grad, rtol=1e-3, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("time_pool", [(4, 4, 1), (4, 2, 2), (2, 4, 1)])
+def test_time_pool_fused_backbone_is_the_plain_one(time_pool):
+    """Rectangular windows take the general fused path: same outputs and gradients."""
+    from sklearn_hallu.nn import Backbone
+
+    torch.manual_seed(0)
+    fused = Backbone(channels=(4, 4, 4), time_pool=time_pool).double()
+    plain = Backbone(channels=(4, 4, 4), time_pool=time_pool, fused=False).double()
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(3, 1, 64, 96, dtype=torch.float64)
+    for net in (fused, plain):
+        net(x).pow(2).sum().backward()
+    torch.testing.assert_close(fused(x), plain(x))
+    for a, b in zip(fused.parameters(), plain.parameters()):
+        torch.testing.assert_close(a.grad, b.grad)
+    with torch.no_grad():
+        torch.testing.assert_close(fused.eval()(x), plain.eval()(x))
+
+
+def test_time_pool_sets_the_time_cells_and_keeps_the_weights():
+    from sklearn_hallu.nn import Backbone, block_pools
+
+    assert block_pools(3) == [4, 4, 4] and block_pools(3, (4, 4, 1)) == [4, 4, (4, 1)]
+    square, unpooled = Backbone(), Backbone(time_pool=(4, 4, 1))
+    missing = unpooled.load_state_dict(square.state_dict())  # same parameter shapes
+    assert not missing.missing_keys and not missing.unexpected_keys
+    x = torch.randn(2, 1, 128, 160)
+    with torch.no_grad():
+        assert square.eval().blocks(x).shape[-2:] == (2, 3)  # 160 -> 40 -> 10 -> 3 cells
+        z = unpooled.eval().blocks(x)
+        assert z.shape[-2:] == (2, 10)
+        # the embedding is the mean of those 10 cells (the same size as with 3)
+        torch.testing.assert_close(unpooled(x), z.mean(-1).flatten(1))
+        assert square(x).shape == unpooled(x).shape
+        # the last block's time max is gone: its cells are block 3 pooled along mel only
+        inner = unpooled.blocks[1](unpooled.blocks[0](x))
+        bn = unpooled.blocks[2].bn
+        normed = torch.nn.functional.batch_norm(
+            unpooled.blocks[2].conv(inner), bn.running_mean, bn.running_var, bn.weight,
+            bn.bias, eps=bn.eps)
+        want = torch.relu(torch.nn.functional.max_pool2d(normed, (4, 1), ceil_mode=True))
+        torch.testing.assert_close(z, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"time_pool must give .* \(3 here\); got \(4, 4\)"):
+        Backbone(time_pool=(4, 4))

@@ -11,7 +11,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import DocLinkMixin, Interval, StrOptions
-from ..nn import POOLINGS, centered_l2, class_prototypes, embedding_stats, prototype_logits
+from ..nn import (
+    POOLINGS,
+    block_pools,
+    centered_l2,
+    class_prototypes,
+    embedding_stats,
+    prototype_logits,
+)
 from ..sampling import check_episode_feasible
 from ..utils.validation import (
     check_labels,
@@ -92,6 +99,17 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         over time too), the mean plus the maximum over time (PANNs' pooling),
         the mean and the standard deviation over time side by side (twice the
         size), or flattened (:func:`sklearn_hallu.nn.pool_feature_map`).
+    time_pool : tuple of int or None, default=None
+        Max pooling along time of each conv block, one size per entry of
+        ``channels``; along frequency every block pools 4 mel rows. ``None``
+        pools 4 frames in every block (the paper's backbone: 160 frames become 3
+        time cells before ``pooling``). ``(4, 4, 1)`` leaves the last block
+        unpooled along time, so that ``pooling`` averages 10 time cells, each
+        with the same receptive field as before: an embedding that depends
+        less on where the clip starts. The weights have the same shapes
+        either way (:func:`sklearn_hallu.nn.block_pools`).
+
+        .. versionadded:: 0.2.0
     time_shift : (int, int) or None, default=None
         Roll training clips circularly along time by a random number of frames
         in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
@@ -292,6 +310,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         "lr_gamma": [Interval(Real, 0, 1, closed="right")],
         "channels": [tuple, list],
         "pooling": [StrOptions(set(POOLINGS))],
+        "time_pool": [tuple, list, None],
         "time_shift": [tuple, list, None],
         "time_shift_per": [StrOptions({"clip", "episode"})],
         "spec_augment": [dict, None],
@@ -334,6 +353,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         lr_gamma=0.1,
         channels=(64, 64, 64),
         pooling="time_mean",
+        time_pool=None,
         time_shift=None,
         time_shift_per="clip",
         spec_augment=None,
@@ -371,6 +391,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self.lr_gamma = lr_gamma
         self.channels = channels
         self.pooling = pooling
+        self.time_pool = time_pool
         self.time_shift = time_shift
         self.time_shift_per = time_shift_per
         self.spec_augment = spec_augment
@@ -431,6 +452,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         X = self._check_X(X, fitted=keep_backbone)
         y = self._check_y(y, len(X))
         check_time_shift(self.time_shift)
+        block_pools(len(self.channels), self.time_pool)  # a clear error before any work
         check_spec_augment(self.spec_augment)
         if self.checkpoint == "best_after_last_drop" and self.patience is not None:
             raise ValueError(
@@ -763,14 +785,15 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         A model saved on a CUDA device loads on a machine without CUDA: the net
         goes to the CPU and ``device`` becomes ``"cpu"`` (with a skorch
         ``DeviceWarning``), so that ``predict`` and ``fit`` work there. A model
-        saved without ``embedding_norm`` keeps the raw metric it was made with.
+        saved without ``embedding_norm`` keeps the raw metric it was made with, and
+        one saved before ``time_pool`` existed gets ``None`` (what it was trained with).
 
         Parameters
         ----------
         state : dict
             The output of :meth:`__getstate__`.
         """
-        state = {"embedding_norm": None, "test_time_shifts": 1, **state}
+        state = {"embedding_norm": None, "test_time_shifts": 1, "time_pool": None, **state}
         if "prototypes_" in state:
             state.setdefault("prototypes_norm_", None)
         net_state = state.pop("_net_state", None)

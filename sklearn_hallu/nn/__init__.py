@@ -2,7 +2,14 @@
 training-time augmentation."""
 
 from ._augment import random_time_shift, spec_augment
-from ._backbone import POOLINGS, Backbone, ConvBlock, MultiViewEncoder, pool_feature_map
+from ._backbone import (
+    POOLINGS,
+    Backbone,
+    ConvBlock,
+    MultiViewEncoder,
+    block_pools,
+    pool_feature_map,
+)
 from ._encoder import StandardizedEncoder
 from ._fused import BatchNormPoolReLU, FusedConvBlock
 from ._loss import PrototypicalLoss
@@ -21,6 +28,7 @@ __all__ = [
     "MultiViewEncoder",
     "POOLINGS",
     "pool_feature_map",
+    "block_pools",
     "BatchNormPoolReLU",
     "FusedConvBlock",
     "StandardizedEncoder",

@@ -7,7 +7,8 @@ from torch import nn
 
 from ._fused import FusedConvBlock
 
-__all__ = ["ConvBlock", "Backbone", "MultiViewEncoder", "POOLINGS", "pool_feature_map"]
+__all__ = ["ConvBlock", "Backbone", "MultiViewEncoder", "POOLINGS", "pool_feature_map",
+           "block_pools"]
 
 #: How a backbone's last feature map (batch, channels, mel cells, time cells) becomes a
 #: vector: the values of ``pooling`` that :func:`pool_feature_map` accepts.
@@ -71,6 +72,40 @@ def _check_pooling(pooling):
                          f"got {pooling!r}.")
 
 
+def block_pools(n_blocks, time_pool=None, freq_pool=4):
+    """The max-pooling window of each conv block: ``freq_pool`` mel rows by its time pool.
+
+    Parameters
+    ----------
+    n_blocks : int
+        Number of blocks.
+    time_pool : sequence of int or None, default=None
+        Frames (or cells) pooled along time by each block; ``None`` pools
+        ``freq_pool`` everywhere (square windows, the paper's backbone).
+    freq_pool : int, default=4
+        Rows pooled along frequency by every block.
+
+    Returns
+    -------
+    list of int or (int, int)
+        One window per block: an int where it is square (the fast path of
+        :class:`~sklearn_hallu.nn.FusedConvBlock`), else ``(freq_pool, time)``.
+
+    Examples
+    --------
+    >>> from sklearn_hallu.nn import block_pools
+    >>> block_pools(3, (4, 4, 1))
+    [4, 4, (4, 1)]
+    """
+    if time_pool is None:
+        return [freq_pool] * n_blocks
+    time_pool = tuple(int(t) for t in time_pool)
+    if len(time_pool) != n_blocks or min(time_pool) < 1:
+        raise ValueError(f"time_pool must give one pooling size >= 1 per conv block "
+                         f"({n_blocks} here); got {time_pool!r}.")
+    return [freq_pool if t == freq_pool else (freq_pool, t) for t in time_pool]
+
+
 class ConvBlock(nn.Module):
     """3x3 convolution, batch norm, ReLU, 4x4 max pooling.
 
@@ -81,7 +116,7 @@ class ConvBlock(nn.Module):
     reduce to at least one cell after three blocks.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, pool: int = 4, groups: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, pool=4, groups: int = 1):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False,
                               groups=groups)
@@ -118,17 +153,21 @@ class Backbone(nn.Module):
         on CPU than the paper's eager order (the repository's ``benchmarks/bench_train.py``, variant
         ``fused_bn_pool``).
         ``False`` keeps the plain modules (a reference for tests).
+    time_pool : sequence of int or None, default=None
+        Max pooling along time of each block (:func:`block_pools`); ``None``:
+        4 in every block, as along frequency. The parameters do not depend on it.
     """
 
-    def __init__(self, channels=(64, 64, 64), pooling="time_mean", groups=1, fused=True):
+    def __init__(self, channels=(64, 64, 64), pooling="time_mean", groups=1, fused=True,
+                 time_pool=None):
         super().__init__()
         _check_pooling(pooling)
         blocks, c_in = [], groups
-        for c in channels:
+        for c, pool in zip(channels, block_pools(len(channels), time_pool)):
             if fused and groups == 1:
-                blocks.append(FusedConvBlock(c_in, c))
+                blocks.append(FusedConvBlock(c_in, c, pool=pool))
             else:
-                blocks.append(ConvBlock(c_in, c * groups, groups=groups))
+                blocks.append(ConvBlock(c_in, c * groups, pool=pool, groups=groups))
             c_in = c * groups
         self.blocks = nn.Sequential(*blocks)
         self.pooling = pooling
@@ -172,23 +211,27 @@ class MultiViewEncoder(nn.Module):
     fused_blocks : bool
         Ungrouped blocks as :class:`~sklearn_hallu.nn.FusedConvBlock` (the same
         function, faster; see :class:`Backbone`).
+    time_pool : sequence of int or None
+        Max pooling along time of each block (:class:`Backbone`).
 
     Input ``(B, n_views, H, W)``; output ``(B, sum of view dims)``. The slice of
     each view in the output is ``view_slices``, set by :meth:`set_input_shape`.
     """
 
     def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
-                 pooling="time_mean", fuse_views=False, fused_blocks=True):
+                 pooling="time_mean", fuse_views=False, fused_blocks=True, time_pool=None):
         super().__init__()
         self.n_views = n_views
         self.crops = crops
         self.channels_last = channels_last
         self.fused = bool(fuse_views) and crops is None and n_views > 1
         if self.fused:
-            self.backbones = nn.ModuleList([Backbone(tuple(channels), pooling, groups=n_views)])
+            self.backbones = nn.ModuleList([Backbone(tuple(channels), pooling, groups=n_views,
+                                                     time_pool=time_pool)])
         else:
             self.backbones = nn.ModuleList(
-                Backbone(tuple(channels), pooling, fused=fused_blocks) for _ in range(n_views)
+                Backbone(tuple(channels), pooling, fused=fused_blocks, time_pool=time_pool)
+                for _ in range(n_views)
             )
         self.view_slices = None
 

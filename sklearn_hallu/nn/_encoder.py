@@ -31,6 +31,8 @@ class StandardizedEncoder(MultiViewEncoder):
         How each backbone turns its last feature map into a vector.
     fuse_views : bool, default=False
         Grouped convolutions for all views at once.
+    time_pool : sequence of int or None, default=None
+        Max pooling along time of each conv block (``None``: 4 in each).
     mean : float, default=0.0
         Subtracted from the input.
     std : float, default=1.0
@@ -38,8 +40,9 @@ class StandardizedEncoder(MultiViewEncoder):
     """
 
     def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
-                 pooling="time_mean", fuse_views=False, mean=0.0, std=1.0):
-        super().__init__(n_views, channels, crops, channels_last, pooling, fuse_views)
+                 pooling="time_mean", fuse_views=False, mean=0.0, std=1.0, time_pool=None):
+        super().__init__(n_views, channels, crops, channels_last, pooling, fuse_views,
+                         time_pool=time_pool)
         self.register_buffer("mean", torch.tensor(float(mean)))
         self.register_buffer("std", torch.tensor(float(std)))
 

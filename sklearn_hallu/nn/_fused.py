@@ -121,8 +121,8 @@ class BatchNormPoolReLU(nn.BatchNorm2d):
     ----------
     num_features : int
         Channels of the input.
-    pool : int, default=4
-        Size and stride of the square pooling window.
+    pool : int or (int, int), default=4
+        Size and stride of the pooling window (rows, columns when a pair).
     eps : float, default=1e-5
         Added to the variance, as in ``BatchNorm2d``.
     momentum : float, default=0.1
@@ -394,8 +394,10 @@ class FusedConvBlock(nn.Module):
         Input channels.
     out_channels : int
         Output channels.
-    pool : int, default=4
-        Size and stride of the max pooling.
+    pool : int or (int, int), default=4
+        Size and stride of the max pooling. The fast first-block path needs a
+        square window (an int); a pair runs the convolution, then the fused
+        batch norm, pooling and ReLU.
     """
 
     def __init__(self, in_channels, out_channels, pool=4):
@@ -425,7 +427,8 @@ class FusedConvBlock(nn.Module):
 
     def forward(self, x):
         # the batch norm's own mode decides, as in ConvBlock (a frozen bn.eval() included)
-        if x.shape[1] == 1 and not x.requires_grad and self.bn.track_running_stats:
+        if (x.shape[1] == 1 and not x.requires_grad and self.bn.track_running_stats
+                and isinstance(self.bn.pool, int)):
             if self.bn.training:
                 return first_block(x, self.conv, self.bn)
             if not torch.is_grad_enabled():

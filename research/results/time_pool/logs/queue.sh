@@ -1,0 +1,24 @@
+# research/results/time_pool/RULES.md's queue, from a frozen worktree of the commit that
+# adds the rule, one job at a time on the 2-core CPU.
+cd /work/frozen-t
+export SKLEARN_HALLU_ESC50=/work/shared/data/esc50 PYTHONPATH=/work/frozen-t OMP_NUM_THREADS=2
+PY=/work/main/.venv/bin/python; F=/work/main/.gpu/esc50_f16.npz
+O=/work/main/research/results/time_pool; R=/work/main/research/results/pooling
+T="/work/transfer_data15/spoken_words /work/transfer_data15/instruments"
+S="0 1 2 3 4 5"
+# the control: base_ref seed 0 again, to compare with stop 41's history
+$PY -m research.ablation run --out $O/control --probe 5 --epochs 63 --lr-step 21 \
+  --features-cache $F --variants base_ref --seeds 0 --threads 2
+for s in $S; do
+  $PY -m research.ablation run --out $O --probe 5 --epochs 63 --lr-step 21 \
+    --features-cache $F --variants base_tpool1 --seeds $s --threads 2
+done
+$PY -m research.ensemble versus --out $O --models $O $R --variant base_tpool1 \
+  --reference base_ref --seeds $S --tta 1 8 --features-cache $F --name versus_base_tpool1
+$PY -m research.transfer.layers --out $O --variants base_tpool1 --seeds $S \
+  --depths block3 --norms centred_l2 --tta 1 --passes 10 --features-cache $F \
+  --name transfer --tasks $T
+$PY -m research.transfer.layers --out $O --variants base_tpool1 --seeds $S \
+  --depths block3 --norms centred_l2 --tta 1 --passes 10 --features-cache $F \
+  --name against_ref --against $R base_ref --tasks $T
+echo QUEUE DONE
