@@ -131,6 +131,9 @@ def _add_training_extras(p):
                         "up to WT frames per clip, e.g. 2,16,2,16 (default: none)")
     p.add_argument("--pretrain-epochs", type=int, default=0,
                    help="passes of supervised pre-training before the episodes (default 0)")
+    p.add_argument("--time-pool", default=None, metavar="T1,T2,T3",
+                   help="max pooling along time of each conv block, e.g. 4,4,1 "
+                        "(HalluAudioClassifier(time_pool=...); default: 4 in each)")
     p.add_argument("--checkpoint", default="best_after_last_drop",
                    choices=["best", "best_after_last_drop"],
                    help="which validation epoch to keep (default best_after_last_drop, the "

@@ -109,6 +109,12 @@ def _training_extras(args):
         extras["spec_augment"] = {"freq": [nf, wf], "time": [nt, wt]}
     if getattr(args, "pretrain_epochs", 0):
         extras["pretrain_epochs"] = args.pretrain_epochs
+    if getattr(args, "time_pool", None):
+        try:
+            extras["time_pool"] = [int(v) for v in args.time_pool.split(",")]
+        except ValueError:
+            raise SystemExit(f"--time-pool {args.time_pool!r}: give one integer per conv "
+                             "block, e.g. 4,4,1") from None
     if getattr(args, "checkpoint", "best") != "best":
         extras["checkpoint"] = args.checkpoint
     if getattr(args, "test_time_shifts", None) not in (None, 1):
