@@ -183,6 +183,13 @@ LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
           "swa_hold": lambda f: WeightAverage(hold_lr=f)}
 
 
+#: Variant settings ``build`` does not pass to the estimator under their own name: the
+#: features' ``n_fft``, the schedule factor, the initial branch, the masks' settings and
+#: the training levers (``tests/research`` checks that every other key reaches it).
+NOT_ESTIMATOR_KEYS = {"n_fft", "epochs_factor", "init_whole_from", "fill", "split_hz",
+                      *LEVERS}
+
+
 def lever_callbacks(cfg):
     """``[(key, callback)]`` of the training levers a variant's config sets."""
     return [(key, make(cfg[key])) for key, make in LEVERS.items() if cfg.get(key)]
@@ -213,6 +220,7 @@ def build(model, cfg, args, seed, val_classes):
         embedding_norm=None,  # raw, as every run here was scored (embedding_norm.py compares)
         checkpoint="best",  # as every run here was kept (`selection` compares the rules)
         spec_augment=cfg.get("spec_augment"), pretrain_epochs=cfg.get("pretrain_epochs", 0),
+        time_pool=cfg.get("time_pool"),
     )
     if model == "baseline":
         return clf

@@ -259,3 +259,5 @@ def test_time_pool_sets_the_time_cells_and_keeps_the_weights():
         torch.testing.assert_close(z, want, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match=r"time_pool must give .* \(3 here\); got \(4, 4\)"):
         Backbone(time_pool=(4, 4))
+    with pytest.raises(ValueError, match=r"got \(4, 1.5, 1\)"):
+        block_pools(3, (4, 1.5, 1))

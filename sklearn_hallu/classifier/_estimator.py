@@ -104,10 +104,12 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         ``channels``; along frequency every block pools 4 mel rows. ``None``
         pools 4 frames in every block (the paper's backbone: 160 frames become 3
         time cells before ``pooling``). ``(4, 4, 1)`` leaves the last block
-        unpooled along time, so that ``pooling`` averages 10 time cells, each
-        with the same receptive field as before: an embedding that depends
-        less on where the clip starts. The weights have the same shapes
-        either way (:func:`sklearn_hallu.nn.block_pools`).
+        unpooled along time, so that ``pooling`` averages its 10 time cells
+        (one per output of the last convolution, whose receptive field is
+        unchanged) instead of 3 maxima over 4 of them: an embedding that depends
+        less on where the clip starts. The weights have the same shapes either
+        way; with ``pooling="flatten"`` the embedding grows with the cells
+        (:func:`sklearn_hallu.nn.block_pools`).
 
         .. versionadded:: 0.2.0
     time_shift : (int, int) or None, default=None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import nn
 
@@ -99,15 +101,17 @@ def block_pools(n_blocks, time_pool=None, freq_pool=4):
     """
     if time_pool is None:
         return [freq_pool] * n_blocks
-    time_pool = tuple(int(t) for t in time_pool)
-    if len(time_pool) != n_blocks or min(time_pool) < 1:
+    time_pool = tuple(time_pool)
+    if (len(time_pool) != n_blocks
+            or not all(isinstance(t, Integral) and not isinstance(t, bool) and t >= 1
+                       for t in time_pool)):
         raise ValueError(f"time_pool must give one pooling size >= 1 per conv block "
                          f"({n_blocks} here); got {time_pool!r}.")
-    return [freq_pool if t == freq_pool else (freq_pool, t) for t in time_pool]
+    return [freq_pool if t == freq_pool else (freq_pool, int(t)) for t in time_pool]
 
 
 class ConvBlock(nn.Module):
-    """3x3 convolution, batch norm, ReLU, 4x4 max pooling.
+    """3x3 convolution, batch norm, ReLU, max pooling (4x4 unless ``pool`` says otherwise).
 
     The pooling is applied before the ReLU: ReLU is monotone, so
     ``maxpool(relu(x)) == relu(maxpool(x))`` exactly, and the ReLU (forward and

@@ -395,9 +395,9 @@ class FusedConvBlock(nn.Module):
     out_channels : int
         Output channels.
     pool : int or (int, int), default=4
-        Size and stride of the max pooling. The fast first-block path needs a
-        square window (an int); a pair runs the convolution, then the fused
-        batch norm, pooling and ReLU.
+        Size and stride of the max pooling. The fast first-block path needs the
+        window as an int (square); a pair, even a square one, runs the
+        convolution, then the fused batch norm, pooling and ReLU.
     """
 
     def __init__(self, in_channels, out_channels, pool=4):

@@ -276,3 +276,32 @@ def test_command_line_writes_paths_in_the_clone_relative(tmp_path, monkeypatch):
                     "--other /elsewhere/y --seeds 0 1")
     monkeypatch.setattr("sys.argv", ["prog", "--seeds", "3"])
     assert command_line("research.pair") == "python -m research.pair --seeds 3"
+
+
+def test_every_variant_setting_reaches_the_estimator():
+    """A variant's key that ``build`` drops would train the reference under the lever's
+    name: each key is an estimator parameter set to the variant's value, or one of the
+    settings ``build`` consumes otherwise."""
+    import argparse
+
+    from research.ablation import NOT_ESTIMATOR_KEYS, build
+    from research.variants import VARIANTS, variant_config
+
+    args = argparse.Namespace(epochs=2, episodes=3, lr_step=1, channels=8, device="cpu",
+                              threads=1, verbose=0, out="unused")
+    for name in VARIANTS:
+        kind, cfg = variant_config(name)
+        if cfg.get("init_whole_from"):
+            cfg = {k: v for k, v in cfg.items() if k != "init_whole_from"}
+        model = build(kind, cfg, args, 0, [1, 2, 3, 4, 5])
+        clf = model.named_steps["clf"] if hasattr(model, "named_steps") else model
+        params = clf.get_params()
+        for key, value in cfg.items():
+            if key in NOT_ESTIMATOR_KEYS:
+                continue
+            assert key in params, f"{name}: {key!r} is not passed to the estimator"
+            got = params[key]
+            want = tuple(value) if isinstance(value, list) else value
+            assert got == want, f"{name}: {key}={value!r} but the estimator has {got!r}"
+    kind, cfg = variant_config("base_tpool1")
+    assert build(kind, cfg, args, 0, [1, 2, 3, 4, 5]).time_pool == (4, 4, 1)
