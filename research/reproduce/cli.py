@@ -59,7 +59,9 @@ def build_parser(parser=None):
                         "lr/10 every 30 (the paper's Kaggle18 recipe, the default for "
                         "kaggle18); 'long_tta8' the long recipe with 8 test-time shifts at "
                         "prediction (the best on ESC-50's validation classes so far; its "
-                        "models are the long recipe's, reused)")
+                        "models are the long recipe's, reused); 'long_tpool_tta8' the same "
+                        "with --time-pool 4,4,1 (issue 23's candidate, level with "
+                        "'long_tta8' within noise on the test classes)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--episodes", type=int, default=None,
                    help="override the recipe's episodes per epoch")

@@ -225,6 +225,10 @@ def test_reproduce_records_the_new_training_settings_only_when_set():
     assert clf.time_pool == (4, 4, 1)
     with pytest.raises(SystemExit, match="four integers"):
         _config(build_parser().parse_args(["--device", "cpu", "--spec-augment", "2,16"]))
+    preset = _config(build_parser().parse_args(["--device", "cpu", "--recipe",
+                                                "long_tpool_tta8"]))
+    assert preset["time_pool"] == [4, 4, 1] and preset["test_time_shifts"] == 8
+    assert preset["recipe"] == "long" and preset["epochs"] == 63
     with pytest.raises(SystemExit, match="one integer per conv block"):
         _config(build_parser().parse_args(["--device", "cpu", "--time-pool", "4,x,1"]))
 
