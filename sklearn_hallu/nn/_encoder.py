@@ -31,12 +31,12 @@ class StandardizedEncoder(MultiViewEncoder):
         How each backbone turns its last feature map into a vector.
     fuse_views : bool, default=False
         Grouped convolutions for all views at once.
-    time_pool : sequence of int or None, default=None
-        Max pooling along time of each conv block (``None``: 4 in each).
     mean : float, default=0.0
         Subtracted from the input.
     std : float, default=1.0
         The input is divided by it after subtracting ``mean``.
+    time_pool : sequence of int or None, default=None
+        Max pooling along time of each conv block (``None``: 4 in each).
     """
 
     def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
