@@ -20,7 +20,13 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import DataLoader
 
-from ..nn import PrototypicalLoss, StandardizedEncoder, random_time_shift, spec_augment
+from ..nn import (
+    PrototypicalLoss,
+    StandardizedEncoder,
+    block_pools,
+    random_time_shift,
+    spec_augment,
+)
 from ..sampling import EpisodeSampler, check_episode_feasible
 from ._callbacks import (
     BestEpochAfter,
@@ -292,6 +298,11 @@ _NET_PARAMS = (
     "per_view_weight", "lr", "momentum", "weight_decay", "lr_step", "lr_gamma", "max_epochs",
     "batch_size", "time_shift", "time_shift_per", "spec_augment", "verbose", "time_pool",
 )
+
+
+def check_time_pool(time_pool, channels):
+    """Raise a ValueError naming ``time_pool`` unless it gives one size per conv block."""
+    block_pools(len(channels), time_pool)
 
 
 def make_net(p, X, *, crops, seeds, n_train, device, valid_callbacks=None):

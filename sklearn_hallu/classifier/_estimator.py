@@ -11,14 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import DocLinkMixin, Interval, StrOptions
-from ..nn import (
-    POOLINGS,
-    block_pools,
-    centered_l2,
-    class_prototypes,
-    embedding_stats,
-    prototype_logits,
-)
+from ..nn import POOLINGS, centered_l2, class_prototypes, embedding_stats, prototype_logits
 from ..sampling import check_episode_feasible
 from ..utils.validation import (
     check_labels,
@@ -28,6 +21,7 @@ from ..utils.validation import (
     check_views,
 )
 from ._engine import (
+    check_time_pool,
     make_net,
     resolve_crops,
     resolve_device,
@@ -100,16 +94,9 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         the mean and the standard deviation over time side by side (twice the
         size), or flattened (:func:`sklearn_hallu.nn.pool_feature_map`).
     time_pool : tuple of int or None, default=None
-        Max pooling along time of each conv block, one size per entry of
-        ``channels``; along frequency every block pools 4 mel rows. ``None``
-        pools 4 frames in every block (the paper's backbone: 160 frames become 3
-        time cells before ``pooling``). ``(4, 4, 1)`` leaves the last block
-        unpooled along time, so that ``pooling`` averages its 10 time cells
-        (one per output of the last convolution, whose receptive field is
-        unchanged) instead of 3 maxima over 4 of them: an embedding that depends
-        less on where the clip starts. The weights have the same shapes either
-        way; with ``pooling="flatten"`` the embedding grows with the cells
-        (:func:`sklearn_hallu.nn.block_pools`).
+        Max pooling along time of each conv block (4 mel rows along frequency in each).
+        ``None``: 4 frames each (160 frames -> 3 cells); ``(4, 4, 1)`` leaves the last
+        block unpooled: ``pooling`` averages 10 cells (:func:`sklearn_hallu.nn.block_pools`).
 
         .. versionadded:: 0.2.0
     time_shift : (int, int) or None, default=None
@@ -454,7 +441,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         X = self._check_X(X, fitted=keep_backbone)
         y = self._check_y(y, len(X))
         check_time_shift(self.time_shift)
-        block_pools(len(self.channels), self.time_pool)  # a clear error before any work
+        check_time_pool(self.time_pool, self.channels)
         check_spec_augment(self.spec_augment)
         if self.checkpoint == "best_after_last_drop" and self.patience is not None:
             raise ValueError(
@@ -786,9 +773,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
         A model saved on a CUDA device loads on a machine without CUDA: the net
         goes to the CPU and ``device`` becomes ``"cpu"`` (with a skorch
-        ``DeviceWarning``), so that ``predict`` and ``fit`` work there. A model
-        saved without ``embedding_norm`` keeps the raw metric it was made with, and
-        one saved before ``time_pool`` existed gets ``None`` (what it was trained with).
+        ``DeviceWarning``), so that ``predict`` and ``fit`` work there. Models saved
+        before ``embedding_norm`` or ``time_pool`` existed keep what they were made with.
 
         Parameters
         ----------
