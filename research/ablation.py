@@ -40,6 +40,7 @@ from research.protomaml import FirstOrderMAML
 from research.reproduce.features import load_features, log
 from research.reproduce.paper import PAPER_TABLES, SETTING_NAMES
 from research.reproduce.paper import SETTINGS as PAPER_SETTINGS
+from research.spectral import SpectralAugment
 from research.supcon import TwoViewSupCon
 from research.transfer.curve import transfer_callbacks
 from research.transfer.layers import paper_per_clip
@@ -171,8 +172,8 @@ def _check_setup(path, setup, what):
 
 
 #: a variant's config key -> the lever callback it trains with (research/cosine.py,
-#: supcon.py, mixup.py, protomaml.py, projection.py, depth.py, averaging.py), made from the
-#: key's value
+#: supcon.py, mixup.py, protomaml.py, projection.py, depth.py, averaging.py, spectral.py),
+#: made from the key's value
 LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
           "simclr": partial(TwoViewSupCon, positives="clip"), "mixup": QueryMixup,
           "fomaml": FirstOrderMAML,
@@ -180,7 +181,9 @@ LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
                                     batch_stats=True),
           "head": lambda _: ProjectionHead(), "slow_last": SlowBlock,
           "recon": LowerBlockReconstruction, "swa": WeightAverage,
-          "swa_hold": lambda f: WeightAverage(hold_lr=f)}
+          "swa_hold": lambda f: WeightAverage(hold_lr=f),
+          "fshift": partial(SpectralAugment, "shift"),
+          "filter_gain": partial(SpectralAugment, "gain")}
 
 
 #: Variant settings ``build`` does not pass to the estimator under their own name: the

@@ -94,6 +94,11 @@ VARIANTS = {
     # no max pooling along time in the last block: the mean over time reads its 10 cells
     # instead of 3 (HalluAudioClassifier(time_pool=...); research/results/time_pool/RULES.md)
     "base_tpool1": ("baseline", {"time_pool": (4, 4, 1)}),
+    # each training clip moved along the mel axis by up to 4 rows (about VTLP's 10 %), or
+    # given a random smooth equaliser of up to 6 dB (FilterAugment's linear type)
+    # (research/spectral.py, research/results/spectral/RULES.md; fixed, not tuned)
+    "base_fshift4": ("baseline", {"fshift": 4}),
+    "base_filtergain6": ("baseline", {"filter_gain": 6.0}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
