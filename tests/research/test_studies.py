@@ -278,6 +278,28 @@ def test_command_line_writes_paths_in_the_clone_relative(tmp_path, monkeypatch):
     assert command_line("research.pair") == "python -m research.pair --seeds 3"
 
 
+def test_command_line_from_a_worktree_writes_the_main_clone_relative(tmp_path, monkeypatch):
+    """A queue runs from a frozen worktree and writes into the main clone: its paths are
+    recorded relative to the main clone, as a user would type them there."""
+    import research._cli as cli
+
+    main, frozen = tmp_path / "main", tmp_path / "frozen"
+    (main / ".git" / "worktrees" / "frozen").mkdir(parents=True)
+    frozen.mkdir()
+    (frozen / ".git").write_text(f"gitdir: {main / '.git' / 'worktrees' / 'frozen'}\n")
+    assert cli.main_clone(frozen) == main
+    assert cli.main_clone(main) is None  # a clone's own .git is a folder
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / ".git").write_text("gitdir: /somewhere/else\n")
+    assert cli.main_clone(tmp_path / "odd") is None
+    monkeypatch.chdir(frozen)
+    monkeypatch.setattr(cli, "main_clone", lambda: main)
+    line = cli.command_line("research.pair", ["--out", str(main / "research" / "r"),
+                                              "--cache", str(main / ".gpu" / "f.npz"),
+                                              "--data", "/elsewhere/d"])
+    assert line == "python -m research.pair --out research/r --cache .gpu/f.npz --data /elsewhere/d"
+
+
 def test_every_variant_setting_reaches_the_estimator():
     """A variant's key that ``build`` drops would train the reference under the lever's
     name: each key is an estimator parameter set to the variant's value, or one of the
