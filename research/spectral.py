@@ -9,7 +9,9 @@
 - :func:`filter_gain`: FilterAugment's linear type (Nam et al. 2022): each clip's mel
   axis is cut into 3-5 bands of at least 6 rows, a gain in [-6, 6] dB is drawn at every
   band edge (the two ends included) and interpolated linearly between them, and the
-  curve is added to the log-mel (decibels), as a random smooth equaliser would.
+  curve is added to the log-mel (decibels), as a random smooth equaliser would. Unlike
+  the authors' code, which draws the band count and edges once per batch, every clip
+  draws its own bands here.
 
 Both act on each clip of a training episode after the library's time shift; the draws
 come from a generator of their own (seeded from the net's episode generator without
@@ -85,6 +87,8 @@ class SpectralAugment(OwnTrainingStep):
             raise ValueError(f"kind must be 'shift' or 'gain', got {kind!r}")
         if not value > 0:
             raise ValueError(f"value must be a positive number, got {value!r}")
+        if kind == "shift" and value != int(value):
+            raise ValueError(f"a shift is a whole number of mel rows, got {value!r}")
         self.kind, self.value = kind, value
 
     def augment(self, Xi, rng):

@@ -72,6 +72,9 @@ def test_the_lever_changes_training_and_nothing_else(small_logmel, kind, value,
     assert not np.allclose(losses[0], losses[1])
     assert np.isfinite(losses[1]).all()
     assert "train_step_single" not in augmented.net_.__dict__
+    # the episode generator made the same draws as the plain run's
+    a, b = plain.net_.episode_rng.get_state(), augmented.net_.episode_rng.get_state()
+    assert np.array_equal(a[1], b[1]) and a[2:] == b[2:]
     joblib.dump(augmented, io.BytesIO())
     assert augmented.predict(X[:4]).shape == (4,)
     # with the augmentation made the identity (still drawing from its generator), the
@@ -97,6 +100,8 @@ def test_variants_and_refusals(small_logmel):
         SpectralAugment("pitch", 2)
     with pytest.raises(ValueError, match="value must be a positive number, got 0"):
         SpectralAugment("shift", 0)
+    with pytest.raises(ValueError, match="a shift is a whole number of mel rows, got 2.5"):
+        SpectralAugment("shift", 2.5)
     with pytest.raises(ValueError, match="one-view baseline without spec_augment"):
         tiny_clf(max_epochs=1, spec_augment={"freq": (1, 2)},
                  callbacks=[("spec", SpectralAugment("shift", 2))]).fit(X, y)
