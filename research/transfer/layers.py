@@ -142,6 +142,30 @@ def centre_of(parts):
     return {k: e.mean(axis=0) for k, e in parts.items()}
 
 
+def whitener(e):
+    """``(mean, W)`` of clips ``e`` (n, dim): ``(x - mean) @ W`` whitens them (ZCA: ``W`` is
+    the inverse square root of their covariance, shrunk towards a multiple of the identity
+    by Ledoit and Wolf's (2004) closed form, so no constant is chosen here)."""
+    from sklearn.covariance import LedoitWolf
+
+    cov = LedoitWolf().fit(e).covariance_
+    vals, vecs = np.linalg.eigh(cov)
+    return e.mean(axis=0), (vecs / np.sqrt(np.maximum(vals, 1e-12))) @ vecs.T
+
+
+def whitened_l2(parts, base):
+    """Each depth's part centred and whitened by :func:`whitener` of ``base``'s part, then
+    at unit norm: centred-L2 where every direction of the base clips' embeddings weighs
+    the same (a trained network that concentrates them in a few directions has the
+    others scaled up)."""
+    out = {}
+    for k, e in parts.items():
+        mean, w = whitener(base[k])
+        c = (e - mean) @ w
+        out[k] = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    return {**out, **_joined(out)}
+
+
 #: norm name -> (per-split embeddings, base-clip embeddings) -> embeddings by depth
 NORMS = {
     "raw": lambda parts, base: raw(parts),
@@ -150,6 +174,10 @@ NORMS = {
                                                       centre_of(sqrt_parts(base))),
     # transductive: centred on the mean of the clips scored together (the whole split)
     "batch_centred_l2": lambda parts, base: centred_l2(parts, centre_of(parts)),
+    # whitened by the base clips' covariance (Ledoit-Wolf), then unit norm
+    "whitened_l2": lambda parts, base: whitened_l2(parts, base),
+    # transductive: whitened by the covariance of the clips scored together
+    "batch_whitened_l2": lambda parts, base: whitened_l2(parts, parts),
     # centred per episode on its supports' mean: see per_clip_support_centred
     "support_centred_l2": lambda parts, base: raw(parts),
 }
@@ -260,7 +288,13 @@ def main(argv=None):
                    help="also score another run's trained models of the same seeds "
                         "(DIR/models/VARIANT_seedS.joblib) and pair each variant with them on "
                         "the same clips and episodes (rows 'VARIANT_A vs VARIANT')")
+    p.add_argument("--versus-norm", default=None, metavar="NORM",
+                   help="also pair every other norm with NORM on the same network, clips and "
+                        "episodes (rows 'VARIANT NET: NORM2 vs NORM', NORM's score in the "
+                        "untrained column); NORM must be one of --norms")
     args = p.parse_args(argv)
+    if args.versus_norm is not None and args.versus_norm not in args.norms:
+        p.error(f"--versus-norm {args.versus_norm!r} must be one of --norms {args.norms}")
     if min(args.tta) < 1:
         p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
     joined = sorted(set(COMBOS) & set(args.depths))
@@ -297,6 +331,8 @@ def main(argv=None):
     summary = summarise(results)
     if args.against:
         summary += summarise(results, against="reference", label=f" vs {args.against[1]}")
+    if args.versus_norm:
+        summary += summarise_norms(results, args.versus_norm)
 
     command = command_line("research.transfer.layers", argv)
     (out / f"{args.name}.json").write_text(json.dumps({"command": command,
@@ -352,6 +388,32 @@ def summarise(results, against="untrained", label=""):
     return rows
 
 
+def summarise_norms(results, reference):
+    """Rows of each norm minus the norm ``reference`` on the same network (each of them),
+    seed, clips and episodes; the row's ``untrained`` field holds ``reference``'s score and
+    its ``variant`` reads ``VARIANT NET vs REFERENCE``."""
+    rows = []
+    for variant, by_key in results.items():
+        for (split_name, label, depth, key), by_seed in by_key.items():
+            norm, sep, rest = label.partition("+")
+            if norm == reference:
+                continue
+            ref = by_key.get((split_name, reference + sep + rest, depth, key))
+            if ref is None:
+                continue
+            seeds = sorted(by_seed)
+            for net in by_seed[seeds[0]]:
+                pairs = [(by_seed[s][net], ref[s][net]) for s in seeds]
+                g = paired_clip_gain(pairs)
+                rows.append({"variant": f"{variant} {net} vs {reference}", "split": split_name,
+                             "norm": label, "depth": depth, "setting": key, "seeds": seeds,
+                             "trained": 100 * float(np.mean([a for a, _ in pairs])),
+                             "untrained": 100 * float(np.mean([b for _, b in pairs])),
+                             "gain": g["gain"], "ci95_clips": g["ci95_clips"],
+                             "ci95_seeds": g["ci95_seeds"], "per_seed": g["per_seed"]})
+    return rows
+
+
 def gain_cell(row, missing="n/a"):
     """A row's paired gain as a table cell: ``+g ± clips; ± seeds``. Without a seed interval
     (a table written before it was recorded, or of one seed): ``; ± missing``, or nothing
@@ -388,7 +450,8 @@ def markdown(rows, command):
              "the same clips and episodes (points ± 95% CI over the clips; ± 95% t-interval "
              "over the seeds, the one to read for a training lever); in rows 'A vs B' "
              "(`--against`), A's trained network minus B's of the same seed, B's score in the "
-             "untrained column.", "",
+             "untrained column; in rows 'VARIANT NET vs NORM' (`--versus-norm`), the row's "
+             "norm minus NORM on that network, NORM's score in the untrained column.", "",
              "| variant | split | norm | depth | setting | seeds | trained | untrained | gain |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["variant"], r["split"], r["norm"], r["setting"],
