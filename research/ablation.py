@@ -33,6 +33,7 @@ from skorch.callbacks import Callback
 
 from research.averaging import WeightAverage
 from research.cosine import TrainTemperature
+from research.decorrelate import Decorrelation
 from research.depth import LowerBlockReconstruction, SlowBlock
 from research.mixup import QueryMixup
 from research.projection import ProjectionHead
@@ -183,7 +184,7 @@ LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
           "recon": LowerBlockReconstruction, "swa": WeightAverage,
           "swa_hold": lambda f: WeightAverage(hold_lr=f),
           "fshift": partial(SpectralAugment, "shift"),
-          "filter_gain": partial(SpectralAugment, "gain")}
+          "filter_gain": partial(SpectralAugment, "gain"), "decor": Decorrelation}
 
 
 #: Variant settings ``build`` does not pass to the estimator under their own name: the

@@ -99,6 +99,7 @@ VARIANTS = {
     # (research/spectral.py, research/results/spectral/RULES.md; fixed, not tuned)
     "base_fshift4": ("baseline", {"fshift": 4}),
     "base_filtergain6": ("baseline", {"filter_gain": 6.0}),
+    "base_decor1": ("baseline", {"decor": 1.0}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
