@@ -290,8 +290,8 @@ def main(argv=None):
                         "the same clips and episodes (rows 'VARIANT_A vs VARIANT')")
     p.add_argument("--versus-norm", default=None, metavar="NORM",
                    help="also pair every other norm with NORM on the same network, clips and "
-                        "episodes (rows 'VARIANT NET: NORM2 vs NORM', NORM's score in the "
-                        "untrained column); NORM must be one of --norms")
+                        "episodes (rows 'VARIANT NET vs NORM', the other norm in the norm column, "
+                        "NORM's score in the untrained column); NORM must be one of --norms")
     args = p.parse_args(argv)
     if args.versus_norm is not None and args.versus_norm not in args.norms:
         p.error(f"--versus-norm {args.versus_norm!r} must be one of --norms {args.norms}")

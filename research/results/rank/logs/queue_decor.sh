@@ -1,5 +1,5 @@
 # research/results/rank/RULES_decor.md's queue; run from a frozen worktree of its commit.
-W=${W:-/work/frozen-d}
+W=${W:-/work/frozen-d2}
 cd $W
 export SKLEARN_HALLU_ESC50=/work/shared/data/esc50 PYTHONPATH=$W OMP_NUM_THREADS=2
 PY=/work/main/.venv/bin/python; F=/work/main/.gpu/esc50_f16.npz
