@@ -8,7 +8,7 @@ __all__ = ["fit_support", "final_estimator", "embed", "fit_embedding_stats", "vi
 
 
 def check_inductive(clf, where):
-    """Refuse ``embedding_norm="batch_centered_l2"`` where clips are embedded in pieces.
+    """Refuse a batch ``embedding_norm`` where clips are embedded in pieces.
 
     Parameters
     ----------
@@ -17,11 +17,12 @@ def check_inductive(clf, where):
     where : str
         The function or class that asks, named in the error.
     """
-    if getattr(clf, "embedding_norm", None) == "batch_centered_l2":
+    norm = getattr(clf, "embedding_norm", None)
+    if norm in ("batch_centered_l2", "batch_whitened_l2"):
         raise ValueError(
             f"{where} embeds clips in pieces (batches, windows or one support at a time), "
-            "but embedding_norm='batch_centered_l2' centres the clips of each call on their "
-            "own mean, so each piece would get its own centre. Use embedding_norm="
+            f"but embedding_norm={norm!r} normalises the clips of each call by their own "
+            "statistics, so each piece would get its own. Use embedding_norm="
             "'centered_l2' here: set_params on the classifier, then give the support set "
             "again (fit_support); for the command line, save the model again after that.")
 

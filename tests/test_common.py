@@ -22,28 +22,31 @@ CLF_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2
 BATCH_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2,
                                         channels=(4, 4, 4), random_state=0, n_threads=1,
                                         embedding_norm="batch_centered_l2")
+WHITEN_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2,
+                                         channels=(4, 4, 4), random_state=0, n_threads=1,
+                                         embedding_norm="batch_whitened_l2")
 
 # Every check passes: no expected failures. (Earlier xfails gave wrong reasons; the real
 # cause was a two-class decision_function of shape (n, 2), fixed.) Add one here only with
 # a reason that is true and unavoidable; it is run with strict=True (pyproject's
 # xfail_strict), so a check that starts passing fails the suite.
 EXPECTED_FAILED = {}
-# embedding_norm="batch_centered_l2" is transductive by design: a clip's answer depends on
-# the other clips of the call, so predictions on a subset of X differ from the same rows
-# of predictions on X.
+# The batch norms ("batch_centered_l2", "batch_whitened_l2") are transductive by design: a
+# clip's answer depends on the other clips of the call, so predictions on a subset of X
+# differ from the same rows of predictions on X.
 BATCH_EXPECTED_FAILED = {
     "check_methods_subset_invariance": "transductive: the centre includes the call's clips",
 }
 
 
 def _expected_failed(est):
-    if getattr(est, "embedding_norm", None) == "batch_centered_l2":
+    if getattr(est, "embedding_norm", None) in ("batch_centered_l2", "batch_whitened_l2"):
         return BATCH_EXPECTED_FAILED
     return EXPECTED_FAILED.get(type(est).__name__, {})
 
 
 @parametrize_with_checks(
-    [LOGMEL_FOR_CHECKS, CLF_FOR_CHECKS, BATCH_FOR_CHECKS],
+    [LOGMEL_FOR_CHECKS, CLF_FOR_CHECKS, BATCH_FOR_CHECKS, WHITEN_FOR_CHECKS],
     expected_failed_checks=_expected_failed,
 )
 def test_sklearn_common_checks(estimator, check):

@@ -20,6 +20,7 @@ from ._prototypes import (
     prototype_logits,
     prototypes,
     prototypical_loss,
+    whitened_l2,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "prototype_logits",
     "prototypical_loss",
     "embedding_stats",
+    "whitened_l2",
     "centered_l2",
     "random_time_shift",
     "spec_augment",

@@ -6,11 +6,12 @@ frequency-importance analysis all call these functions.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 __all__ = ["prototypes", "class_prototypes", "prototype_logits", "prototypical_loss",
-           "embedding_stats", "centered_l2"]
+           "embedding_stats", "centered_l2", "whitened_l2"]
 
 
 def prototypes(support: torch.Tensor) -> torch.Tensor:
@@ -186,3 +187,63 @@ def centered_l2(emb: torch.Tensor, mean: torch.Tensor, view_slices, scale: float
     for s in view_slices:
         out[:, s] = scale * F.normalize(out[:, s], dim=-1)
     return out
+
+
+def whitened_l2(emb: torch.Tensor, batch: torch.Tensor, view_slices, scale: float = 1.0):
+    """Centre and whiten embeddings by the statistics of ``batch``, then unit norm per view.
+
+    .. versionadded:: 0.2.0
+
+    View by view, ``batch``'s part gives a mean and a covariance, shrunk towards a
+    multiple of the identity by Ledoit and Wolf's (2004) closed form (no constant to
+    choose; invertible with fewer clips than dimensions). Each clip's part is centred on
+    the mean and multiplied by the covariance's inverse square root (ZCA whitening), so
+    that every direction of ``batch``'s spread weighs the same, then given the norm
+    ``scale`` as :func:`centered_l2` does. A network trained on other sounds shrinks the
+    directions in which a new domain's clips differ; whitening by those clips' own
+    spread scales them back (:doc:`/beyond`).
+
+    Parameters
+    ----------
+    emb : Tensor of shape (n_clips, dim)
+        Embeddings to normalise.
+    batch : Tensor of shape (n_batch, dim)
+        Embeddings the statistics come from (at least 2).
+    view_slices : list of slice
+        Where each view's embedding lies in ``dim``.
+    scale : float, default=1.0
+        The norm each view's part gets.
+
+    Returns
+    -------
+    Tensor of shape (n_clips, dim)
+        The normalised embeddings (a new tensor, of ``emb``'s dtype).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_hallu.nn import whitened_l2
+    >>> g = torch.Generator().manual_seed(0)
+    >>> batch = torch.randn(1000, 2, generator=g) * torch.tensor([3.0, 0.3])
+    >>> unit = batch / batch.norm(dim=1, keepdim=True)  # L2 alone: the first direction wins
+    >>> [round(float(v), 2) for v in unit.pow(2).mean(0)]
+    [0.91, 0.09]
+    >>> out = whitened_l2(batch, batch, [slice(0, 2)])
+    >>> [round(float(v), 4) for v in out.norm(dim=1)[:3]]
+    [1.0, 1.0, 1.0]
+    >>> [round(float(v), 1) for v in out.pow(2).mean(0)]  # both directions weigh the same
+    [0.5, 0.5]
+    """
+    from sklearn.covariance import LedoitWolf
+
+    if len(batch) < 2:
+        raise ValueError(f"whitening needs the statistics of at least 2 clips, got "
+                         f"{len(batch)}.")
+    out = torch.empty(emb.shape, dtype=torch.float64)
+    for s in view_slices:
+        part = batch[:, s].double().numpy()
+        vals, vecs = np.linalg.eigh(LedoitWolf().fit(part).covariance_)
+        w = (vecs / np.sqrt(np.maximum(vals, 1e-12))) @ vecs.T
+        out[:, s] = torch.from_numpy((emb[:, s].double().numpy() - part.mean(axis=0)) @ w)
+    out = centered_l2(out, torch.zeros(emb.shape[1], dtype=torch.float64), view_slices, scale)
+    return out.to(emb.dtype)
