@@ -18,7 +18,7 @@ def check_inductive(clf, where):
         The function or class that asks, named in the error.
     """
     norm = getattr(clf, "embedding_norm", None)
-    if norm in ("batch_centered_l2", "batch_whitened_l2"):
+    if isinstance(norm, str) and norm.startswith("batch_"):  # every transductive norm
         raise ValueError(
             f"{where} embeds clips in pieces (batches, windows or one support at a time), "
             f"but embedding_norm={norm!r} normalises the clips of each call by their own "

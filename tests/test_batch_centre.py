@@ -114,9 +114,10 @@ def test_switching_norm_asks_for_the_support_set_and_persists(small_views, tmp_p
         clf.set_params(embedding_norm="batch").embed(X)
 
 
-def test_tools_that_embed_in_pieces_refuse_it(pipe_and_data, tmp_path):
+@pytest.mark.parametrize("norm", ["batch_centered_l2", "batch_whitened_l2"])
+def test_tools_that_embed_in_pieces_refuse_it(pipe_and_data, tmp_path, norm):
     pipe, X, y = pipe_and_data
-    model = clone(pipe).set_params(clf__embedding_norm="batch_centered_l2").fit(X, y)
+    model = clone(pipe).set_params(clf__embedding_norm=norm).fit(X, y)
     assert model.predict(X[:4]).shape == (4,)  # a Pipeline's call is one call
     fit_support(model, X[:24], y[:24])
     # an open-set model fitted inductively, switched afterwards
@@ -124,13 +125,13 @@ def test_tools_that_embed_in_pieces_refuse_it(pipe_and_data, tmp_path):
     from sklearn_hallu import final_estimator
     from sklearn_hallu.open_set import open_set_report
 
-    final_estimator(open_set.estimator_).set_params(embedding_norm="batch_centered_l2")
+    final_estimator(open_set.estimator_).set_params(embedding_norm=norm)
     for call in (lambda: list(predict_files(model, [tmp_path / "a.wav"])),
                  lambda: detect_events(model, np.concatenate(X[:6]), progress=False),
                  lambda: OpenSetClassifier(model).fit(X[:24], y[:24]),
                  lambda: open_set.predict(X[24:30]),
                  lambda: open_set.score_samples(X[24:30]),
                  lambda: open_set_report(open_set, X[24:30], y[24:30], X[30:36])):
-        with pytest.raises(ValueError, match=r"in pieces.*batch_centered_l2.*"
+        with pytest.raises(ValueError, match=rf"in pieces.*{norm}.*"
                                              r"embedding_norm='centered_l2'"):
             call()

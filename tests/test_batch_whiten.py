@@ -44,6 +44,15 @@ def test_whitened_l2_by_hand_and_its_effect():
     assert raw.mean(0).max() / raw.mean(0).min() > 100
     with pytest.raises(ValueError, match="at least 2 clips, got 1"):
         whitened_l2(torch.ones(1, 3), torch.ones(1, 3), [slice(0, 3)])
+    # two clips (a singular covariance) and a constant batch give finite output
+    two = torch.tensor([[1.0, 2.0, 3.0], [2.0, 2.5, 1.0]])
+    assert torch.isfinite(whitened_l2(two, two, [slice(0, 3)])).all()
+    const = torch.ones(4, 3)
+    assert torch.equal(whitened_l2(const, const, [slice(0, 3)]), torch.zeros(4, 3))
+    # columns outside the views pass through, as with centered_l2
+    e = torch.as_tensor(batch[:5], dtype=torch.float32)
+    part = whitened_l2(e, torch.as_tensor(batch, dtype=torch.float32), [slice(0, 4)])
+    assert torch.equal(part[:, 4:], e[:, 4:])
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +79,28 @@ def test_prediction_whitens_supports_and_queries_by_the_calls_clips(fitted):
     np.testing.assert_array_equal(clf.predict(queries), clf.classes_[logits.argmax(1)])
     np.testing.assert_allclose(clf.embed(queries), _whiten_by_hand(raw, raw, scale, slices),
                                rtol=1e-3, atol=1e-4)
-    # not the batch centre: the covariance changes the answer
-    centred = clone(clf).set_params(embedding_norm="batch_centered_l2").fit(X, y)
+    # not the batch centre: the covariance changes the answer (the same network)
+    import copy
+
+    centred = copy.deepcopy(clf).set_params(embedding_norm="batch_centered_l2")
     centred.fit_support(X[support], y[support])
     assert not np.allclose(centred.decision_function(queries), logits, atol=1e-2)
     # transductive: fewer clips in the call, other statistics
     assert not np.allclose(clf.decision_function(queries[:5]), logits[:5], atol=1e-3)
+
+
+def test_switching_to_it_asks_for_the_support_set_and_new_statistics_stale_it(small_views):
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1, embedding_norm="batch_centered_l2").fit(X, y)
+    clf.set_params(embedding_norm="batch_whitened_l2")
+    with pytest.raises(ValueError, match=r"made with embedding_norm='batch_centered_l2', "
+                                         r"not the current 'batch_whitened_l2'.*fit_support"):
+        clf.predict(X)
+    assert clf.fit_support(X, y).prototypes_norm_ == "batch_whitened_l2"
+    assert clf.support_embeddings_.shape[0] == len(y)
+    clf.fit_embedding_stats(X)
+    with pytest.raises(ValueError, match=r"made with embedding_norm='stale'"):
+        clf.predict(X)
 
 
 def test_one_clip_is_refused_alone_and_the_model_persists(fitted, tmp_path):

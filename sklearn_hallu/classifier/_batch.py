@@ -8,8 +8,12 @@ from ..nn import centered_l2, class_prototypes, prototype_logits, whitened_l2
 
 __all__ = ["BATCH_NORMS", "batch_normalize", "batch_logits"]
 
-#: ``embedding_norm`` values whose statistics come from each call's clips
+#: ``embedding_norm`` values whose statistics come from each call's clips, and what each
+#: does with them (named in errors); every one starts with ``batch_`` (``check_inductive``)
 BATCH_NORMS = ("batch_centered_l2", "batch_whitened_l2")
+_WHAT = {"batch_centered_l2": "centres the clips of an embed call on their own mean",
+         "batch_whitened_l2": "whitens the clips of an embed call by their own mean and "
+                              "covariance"}
 
 
 def batch_normalize(clf, emb, batch):
@@ -17,11 +21,9 @@ def batch_normalize(clf, emb, batch):
     embeddings ``batch``: their mean (``batch_centered_l2``), or their mean and covariance
     (``batch_whitened_l2``)."""
     if len(batch) < 2:
-        what = ("centres the clips of an embed call on their own mean"
-                if clf.embedding_norm == "batch_centered_l2" else
-                "whitens the clips of an embed call by their own mean and covariance")
         raise ValueError(
-            f"embedding_norm={clf.embedding_norm!r} {what}, so the call needs at least 2 "
+            f"embedding_norm={clf.embedding_norm!r} {_WHAT[clf.embedding_norm]}, so the "
+            "call needs at least 2 "
             f"clips, got {len(batch)}. Embed the clips together in one call, or use "
             "embedding_norm='centered_l2'.")
     if clf.embedding_norm == "batch_whitened_l2":

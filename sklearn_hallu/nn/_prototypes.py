@@ -196,7 +196,11 @@ def whitened_l2(emb: torch.Tensor, batch: torch.Tensor, view_slices, scale: floa
 
     View by view, ``batch``'s part gives a mean and a covariance, shrunk towards a
     multiple of the identity by Ledoit and Wolf's (2004) closed form (no constant to
-    choose; invertible with fewer clips than dimensions). Each clip's part is centred on
+    choose). Each view is whitened on its own: the covariance between views is not
+    used (the measurements, :ref:`whitening`, are of one-view models). Eigenvalues are
+    floored at 1e-12, so that two clips (whose covariance is singular) or a constant
+    dimension give finite output. NumPy computes it on the CPU, without gradients: it
+    is for prediction, not training. Each clip's part is centred on
     the mean and multiplied by the covariance's inverse square root (ZCA whitening), so
     that every direction of ``batch``'s spread weighs the same, then given the norm
     ``scale`` as :func:`centered_l2` does. A network trained on other sounds shrinks the
@@ -239,7 +243,7 @@ def whitened_l2(emb: torch.Tensor, batch: torch.Tensor, view_slices, scale: floa
     if len(batch) < 2:
         raise ValueError(f"whitening needs the statistics of at least 2 clips, got "
                          f"{len(batch)}.")
-    out = torch.empty(emb.shape, dtype=torch.float64)
+    out = emb.double().clone()  # columns outside the views pass through, as centered_l2's
     for s in view_slices:
         part = batch[:, s].double().numpy()
         vals, vecs = np.linalg.eigh(LedoitWolf().fit(part).covariance_)
