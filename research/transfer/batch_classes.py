@@ -16,6 +16,10 @@ joined give an in-domain batch of 10::
         --models-dir research/results/pooling --variant base_ref --seeds 0 1 2 3 4 5 \\
         --features-cache F16 --tasks DATA15/spoken_words DATA15/instruments
 
+With ``--norms pool_whitened_l2`` the whitening statistics come from the whole split (an
+unlabelled pool of the domain) while each group is still scored inside itself: what an
+inductive whitening estimated once from a pool would give to calls of k classes.
+
 Rows are read within one ``k``: the episodes of a 5-class group are not those of a
 30-class split. Nothing is retrained; the test classes are not read.
 """
@@ -44,7 +48,7 @@ from .layers import (
 )
 from .study import task_features
 
-__all__ = ["class_groups", "grouped_per_clip", "main"]
+__all__ = ["class_groups", "grouped_per_clip", "POOL_NORMS", "main"]
 
 PARTITION_SEED = 20261206
 
@@ -64,14 +68,24 @@ def class_groups(y, k, seed=PARTITION_SEED):
     return groups
 
 
+#: norms whose statistics come from the whole split (an unlabelled pool of the domain),
+#: while each group is scored inside itself: ``pool_X`` is ``X`` with the split as base
+POOL_NORMS = {"pool_whitened_l2": "whitened_l2", "pool_centred_l2": "centred_l2"}
+
+
 def grouped_per_clip(parts, base, y, norm, groups, passes):
     """``{"5w1s": ..., "5w5s": ...}`` per clip of ``y``: each group normalised by ``norm``
-    on its own (its clips as the batch) and scored inside itself."""
+    on its own (its clips as the batch; with a ``pool_`` norm, by the statistics of the
+    whole split ``parts``) and scored inside itself."""
     y = np.asarray(y)
     out = {}
     for group in groups:
         idx = np.flatnonzero(np.isin(y, group))
-        emb = NORMS[norm]({k: v[idx] for k, v in parts.items()}, base)["block3"]
+        sub = {k: v[idx] for k, v in parts.items()}
+        if norm in POOL_NORMS:
+            emb = NORMS[POOL_NORMS[norm]](sub, parts)["block3"]
+        else:
+            emb = NORMS[norm](sub, base)["block3"]
         for key, pc in per_clip(emb, y[idx], passes).items():
             out.setdefault(key, np.full(len(y), np.nan))[idx] = pc
     return out
@@ -90,7 +104,8 @@ def main(argv=None):
                    help="classes per batch (a k above a split's class count is skipped)")
     p.add_argument("--norms", nargs="+", default=["centred_l2", "batch_centred_l2",
                                                   "batch_whitened_l2"],
-                   choices=sorted(n for n in NORMS if n != "support_centred_l2"))
+                   choices=sorted([*POOL_NORMS, *(n for n in NORMS
+                                                  if n != "support_centred_l2")]))
     p.add_argument("--passes", type=int, default=10)
     p.add_argument("--data-home", default=None)
     p.add_argument("--features-cache", default=None)

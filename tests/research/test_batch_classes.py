@@ -40,3 +40,20 @@ def test_each_group_is_its_own_batch():
     # whitening the whole batch at once is not the same
     whole = per_clip(NORMS["batch_whitened_l2"](_blocks(emb), base)["block3"], y, 2)
     assert not np.array_equal(whole["5w1s"], got["5w1s"])
+
+
+def test_pool_norms_take_the_whole_splits_statistics():
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(10), 7)
+    emb = rng.normal(size=(70, 6)) * np.linspace(0.3, 3, 6) + y[:, None] * 0.2
+    base = _blocks(rng.normal(size=(200, 6)))
+    groups = class_groups(y, 5)
+    got = grouped_per_clip(_blocks(emb), base, y, "pool_whitened_l2", groups, 2)
+    whole = NORMS["whitened_l2"](_blocks(emb), _blocks(emb))["block3"]  # the split's stats
+    for g in groups:
+        idx = np.flatnonzero(np.isin(y, g))
+        want = per_clip(whole[idx], y[idx], 2)
+        for key in ("5w1s", "5w5s"):
+            np.testing.assert_array_equal(got[key][idx], want[key])
+    own = grouped_per_clip(_blocks(emb), base, y, "batch_whitened_l2", groups, 2)
+    assert not np.array_equal(own["5w1s"], got["5w1s"])
