@@ -109,7 +109,8 @@ def test_switching_norm_asks_for_the_support_set_and_persists(small_views, tmp_p
     np.testing.assert_allclose(load(tmp_path / "m.skops").predict_proba(X), before)
     clf.set_params(embedding_norm="centered_l2").fit_support(X, y)  # back: raw ones dropped
     assert not hasattr(clf, "support_embeddings_")
-    with pytest.raises(ValueError, match=r"one of \('centered_l2', 'batch_centered_l2', "
+    with pytest.raises(ValueError, match=r"one of \('centered_l2', 'whitened_l2', "
+                                         r"'batch_centered_l2', "
                                          r"'batch_whitened_l2'\) or None, got 'batch'"):
         clf.set_params(embedding_norm="batch").embed(X)
 

@@ -8,10 +8,17 @@ from sklearn.base import clone
 from sklearn.covariance import LedoitWolf
 
 from sklearn_hallu import predict_files
-from sklearn_hallu.nn import whitened_l2
+from sklearn_hallu.nn import whitened_l2 as _whitened_l2
+from sklearn_hallu.nn import whitening_stats
 from sklearn_hallu.persistence import dump, load
 
 from .conftest import tiny_clf
+
+
+def whitened_l2(emb, batch, slices, scale=1.0):
+    """The library's whitening of ``emb`` by the statistics of ``batch``."""
+    mean, whitening = whitening_stats(batch, slices)
+    return _whitened_l2(emb, mean, whitening, slices, scale)
 
 
 def _whiten_by_hand(stats, e, scale, slices):
@@ -49,10 +56,11 @@ def test_whitened_l2_by_hand_and_its_effect():
     assert torch.isfinite(whitened_l2(two, two, [slice(0, 3)])).all()
     const = torch.ones(4, 3)
     assert torch.equal(whitened_l2(const, const, [slice(0, 3)]), torch.zeros(4, 3))
-    # columns outside the views pass through, as with centered_l2
+    # columns outside the views are centred and left unscaled, as centered_l2 leaves them
     e = torch.as_tensor(batch[:5], dtype=torch.float32)
     part = whitened_l2(e, torch.as_tensor(batch, dtype=torch.float32), [slice(0, 4)])
-    assert torch.equal(part[:, 4:], e[:, 4:])
+    np.testing.assert_allclose(part[:, 4:].numpy(), (batch[:5] - batch.mean(0))[:, 4:],
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +131,35 @@ def test_tools_that_embed_in_pieces_refuse_it(pipe_and_data, tmp_path):
     with pytest.raises(ValueError, match=r"in pieces.*'batch_whitened_l2' normalises the "
                                          r"clips of each call.*embedding_norm='centered_l2'"):
         list(predict_files(model, [tmp_path / "a.wav"]))
+
+
+def test_stored_whitening_comes_from_fit_then_from_a_pool(small_views, tmp_path):
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1, embedding_norm="whitened_l2").fit(X, y)
+    slices, scale = clf.view_slices_, clf.embedding_scale_
+    with torch.no_grad():
+        train = clf.net_.forward(X).numpy()
+    _, w = whitening_stats(torch.as_tensor(train), slices)
+    np.testing.assert_allclose(clf.embedding_whitening_, w.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(clf.embed(X[:3]), _whiten_by_hand(train, train[:3], scale,
+                                                                 slices), rtol=1e-3, atol=1e-4)
+    # inductive: a clip's answer does not depend on the other clips of the call
+    np.testing.assert_allclose(clf.decision_function(X[:1]), clf.decision_function(X)[:1],
+                               rtol=1e-5, atol=1e-6)
+    # from a pool of other clips (here half of them): new statistics, stale prototypes
+    pool = X[::2]
+    clf.fit_embedding_stats(pool)
+    with pytest.raises(ValueError, match="made with embedding_norm='stale'"):
+        clf.predict(X)
+    clf.fit_support(X, y)
+    with torch.no_grad():
+        pooled = clf.net_.forward(pool).numpy()
+    by_pool = _whiten_by_hand(pooled, train[:3], clf.embedding_scale_, slices)
+    np.testing.assert_allclose(clf.embed(X[:3]), by_pool, rtol=1e-3, atol=1e-4)
+    dump(clf, tmp_path / "w.skops")
+    np.testing.assert_allclose(load(tmp_path / "w.skops").predict_proba(X),
+                               clf.predict_proba(X), rtol=1e-6)
+    del clf.embedding_whitening_  # as a model saved before the option
+    with pytest.raises(ValueError, match=r"'whitened_l2' needs a whitening.*"
+                                         r"fit_embedding_stats\(X\) with clips of the domain"):
+        clf.embed(X[:3])

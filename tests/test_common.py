@@ -22,6 +22,10 @@ CLF_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2
 BATCH_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2,
                                         channels=(4, 4, 4), random_state=0, n_threads=1,
                                         embedding_norm="batch_centered_l2")
+# The inductive whitening: statistics from the training clips, no call-dependence.
+STORED_WHITEN_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2,
+                                                channels=(4, 4, 4), random_state=0,
+                                                n_threads=1, embedding_norm="whitened_l2")
 WHITEN_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2,
                                          channels=(4, 4, 4), random_state=0, n_threads=1,
                                          embedding_norm="batch_whitened_l2")
@@ -46,7 +50,8 @@ def _expected_failed(est):
 
 
 @parametrize_with_checks(
-    [LOGMEL_FOR_CHECKS, CLF_FOR_CHECKS, BATCH_FOR_CHECKS, WHITEN_FOR_CHECKS],
+    [LOGMEL_FOR_CHECKS, CLF_FOR_CHECKS, BATCH_FOR_CHECKS, WHITEN_FOR_CHECKS,
+     STORED_WHITEN_FOR_CHECKS],
     expected_failed_checks=_expected_failed,
 )
 def test_sklearn_common_checks(estimator, check):

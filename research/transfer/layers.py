@@ -254,10 +254,8 @@ def seed_networks(out, variant, seed, X, y, split, device="cpu"):
     return trained, twin, probe, va
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["render"]:  # python -m research.transfer.layers render NAME.json ...
-        return render(argv[1:])
+def build_parser():
+    """The command line of :func:`main`."""
     p = argparse.ArgumentParser(prog="python -m research.transfer.layers",
                                 description=__doc__.split("\n\n")[0],
                                 epilog="`render NAME.json ...` writes NAME.md again from a "
@@ -292,6 +290,14 @@ def main(argv=None):
                    help="also pair every other norm with NORM on the same network, clips and "
                         "episodes (rows 'VARIANT NET vs NORM', the other norm in the norm column, "
                         "NORM's score in the untrained column); NORM must be one of --norms")
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["render"]:  # python -m research.transfer.layers render NAME.json ...
+        return render(argv[1:])
+    p = build_parser()
     args = p.parse_args(argv)
     if args.versus_norm is not None and args.versus_norm not in args.norms:
         p.error(f"--versus-norm {args.versus_norm!r} must be one of --norms {args.norms}")

@@ -1,12 +1,15 @@
-"""The transductive values of ``embedding_norm``: statistics of the clips classified together."""
+"""The whitening and the transductive values of ``embedding_norm`` (statistics of the clips
+classified together)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from ..nn import centered_l2, class_prototypes, prototype_logits, whitened_l2
+from ..nn import centered_l2, class_prototypes, prototype_logits, whitened_l2, whitening_stats
 
-__all__ = ["BATCH_NORMS", "batch_normalize", "batch_logits"]
+__all__ = ["BATCH_NORMS", "batch_normalize", "batch_logits", "whitening_matrix",
+           "stored_whitened"]
 
 #: ``embedding_norm`` values whose statistics come from each call's clips, and what each
 #: does with them (named in errors); every one starts with ``batch_`` (``check_inductive``)
@@ -16,10 +19,11 @@ _WHAT = {"batch_centered_l2": "centres the clips of an embed call on their own m
                               "covariance"}
 
 
-def batch_normalize(clf, emb, batch):
+def batch_normalize(clf, emb, batch, stats=None):
     """``clf.embedding_norm`` of raw embeddings ``emb`` with the statistics of the raw
     embeddings ``batch``: their mean (``batch_centered_l2``), or their mean and covariance
-    (``batch_whitened_l2``)."""
+    (``batch_whitened_l2``; ``stats``: :func:`whitening_stats` of ``batch`` if already
+    computed)."""
     if len(batch) < 2:
         raise ValueError(
             f"embedding_norm={clf.embedding_norm!r} {_WHAT[clf.embedding_norm]}, so the "
@@ -27,7 +31,8 @@ def batch_normalize(clf, emb, batch):
             f"clips, got {len(batch)}. Embed the clips together in one call, or use "
             "embedding_norm='centered_l2'.")
     if clf.embedding_norm == "batch_whitened_l2":
-        return whitened_l2(emb, batch, clf.view_slices_, clf.embedding_scale_)
+        mean, whitening = stats or whitening_stats(batch, clf.view_slices_)
+        return whitened_l2(emb, mean, whitening, clf.view_slices_, clf.embedding_scale_)
     centre = batch.double().mean(dim=0).to(batch.dtype)  # the same in any clip order
     return centered_l2(emb, centre, clf.view_slices_, clf.embedding_scale_)
 
@@ -43,6 +48,27 @@ def batch_logits(clf, X):
     raw = clf._raw_embed(X)
     sup = torch.from_numpy(clf.support_embeddings_)
     both = torch.cat([sup, raw])  # the statistics: the supports and this call's clips
-    protos = class_prototypes(batch_normalize(clf, sup, both),
+    stats = (whitening_stats(both, clf.view_slices_)
+             if clf.embedding_norm == "batch_whitened_l2" and len(both) >= 2 else None)
+    protos = class_prototypes(batch_normalize(clf, sup, both, stats),
                               torch.from_numpy(clf.support_labels_), len(clf.classes_))
-    return prototype_logits(batch_normalize(clf, raw, both), protos)
+    return prototype_logits(batch_normalize(clf, raw, both, stats), protos)
+
+
+def whitening_matrix(emb, view_slices):
+    """The whitening of ``embedding_norm="whitened_l2"`` from raw embeddings (float32)."""
+    return whitening_stats(emb, view_slices)[1].numpy().astype(np.float32)
+
+
+def stored_whitened(clf, emb):
+    """``"whitened_l2"``: ``emb`` centred and whitened by the statistics stored by ``fit``
+    or :meth:`fit_embedding_stats` (inductive: no other clip of the call enters)."""
+    if not hasattr(clf, "embedding_whitening_"):
+        raise ValueError(
+            f"embedding_norm='whitened_l2' needs a whitening, which this "
+            f"{type(clf).__name__} lacks (saved before the option existed). Call "
+            "fit_embedding_stats(X) with clips of the domain to classify, then "
+            "fit_support(X_support, y_support).")
+    return whitened_l2(emb, torch.from_numpy(clf.embedding_mean_),
+                       torch.from_numpy(clf.embedding_whitening_), clf.view_slices_,
+                       clf.embedding_scale_)

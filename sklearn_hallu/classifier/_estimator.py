@@ -20,7 +20,7 @@ from ..utils.validation import (
     check_two_classes,
     check_views,
 )
-from ._batch import BATCH_NORMS, batch_logits, batch_normalize
+from ._batch import BATCH_NORMS, batch_logits, batch_normalize, stored_whitened, whitening_matrix
 from ._engine import (
     check_time_pool,
     make_net,
@@ -35,8 +35,8 @@ from ._pretrain import supervised_pretrain
 
 __all__ = ["HalluAudioClassifier", "EMBEDDING_NORMS"]
 
-#: the values of ``embedding_norm`` besides None; all but the first are transductive
-EMBEDDING_NORMS = ("centered_l2", *BATCH_NORMS)
+#: the values of ``embedding_norm`` besides None; the ``batch_`` ones are transductive
+EMBEDDING_NORMS = ("centered_l2", "whitened_l2", *BATCH_NORMS)
 
 
 class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
@@ -126,8 +126,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     per_view_weight : float, default=1.0
         Weight of an extra loss that makes each view's branch classify alone (the paper
         has none, 0.0; 1.0 was better on the validation classes: :doc:`/results`).
-    embedding_norm : {"centered_l2", "batch_centered_l2", "batch_whitened_l2"} or None, \
-            default="centered_l2"
+    embedding_norm : {"centered_l2", "whitened_l2", "batch_centered_l2", \
+            "batch_whitened_l2"} or None, default="centered_l2"
         How prediction compares embeddings. ``"centered_l2"``: subtract the training
         clips' mean embedding, then give each view's part the same norm (SimpleShot's
         centring and L2 normalisation; better on both validation splits,
@@ -140,17 +140,18 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         new recordings in one call. No gain on ESC-50's own classes; about +1.8
         points on sounds unlike them (spoken words, :ref:`batch-centre`).
         ``"batch_whitened_l2"``: as ``"batch_centered_l2"``, and the same clips'
-        covariance also whitens the embeddings (:func:`~sklearn_hallu.nn.whitened_l2`).
-        Each view is whitened on its own. On spoken words classified 450 clips (30
-        classes) at a time it gained +16 / +22 points (5-way 1- / 5-shot, 8 test-time
-        shifts; +6 / +15 at one) over ``"centered_l2"``. With 5-10 classes in the call
-        it cost 3-10 points in 1-shot, and on ESC-50's own classes 12-27
-        (:ref:`whitening`): use it for one call holding many classes of a new domain.
-        Both batch norms are transductive.
+        covariance also whitens each view (:func:`~sklearn_hallu.nn.whitened_l2`). On
+        spoken words classified 450 clips (30 classes) at a time: +16 / +22 points
+        (5-way 1- / 5-shot, 8 test-time shifts) over ``"centered_l2"``; with 5-10
+        classes in the call -3 to -10 in 1-shot. ``"whitened_l2"``: inductive, the
+        mean and covariance stored by ``fit`` or :meth:`fit_embedding_stats`; for a new
+        domain, call ``fit_embedding_stats`` with an unlabelled pool of its clips. With
+        the pool of a task's clips it gained +7.5 / +16.3 with 5 classes at a time. On
+        ESC-50's own classes whitening costs 12-27 points (:ref:`whitening`).
         :func:`~sklearn_hallu.detection.detect_events`,
         :func:`~sklearn_hallu.predict_files` and
         :class:`~sklearn_hallu.open_set.OpenSetClassifier`, which embed in pieces,
-        refuse them.
+        refuse the two batch norms.
         ``None``: raw embeddings, the paper's metric. Training and its best-epoch
         choice always use raw embeddings.
 
@@ -253,6 +254,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     embedding_scale_ : float
         Mean norm of those clips' centred view embeddings: each view's norm after
         ``"centered_l2"``.
+    embedding_whitening_ : ndarray of shape (embedding_dim, embedding_dim)
+        The whitening of ``"whitened_l2"`` from the same clips (block diagonal).
     prototypes_norm_ : {"centered_l2", "batch_centered_l2", "batch_whitened_l2", "stale"} \
             or None
         The ``embedding_norm`` the prototypes were made with (``"stale"``: before a
@@ -558,6 +561,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         mean, scale = embedding_stats(emb, self.view_slices_)
         self.embedding_mean_, self.embedding_scale_ = mean.numpy(), scale
         self.embedding_stats_shifts_ = self.test_time_shifts
+        if len(emb) >= 2:  # the whitening of "whitened_l2", from the same clips
+            self.embedding_whitening_ = whitening_matrix(emb, self.view_slices_)
 
     def _clip_embeddings(self, X, progress=False):
         """Raw embeddings of checked views (a CPU tensor), averaged over
@@ -576,25 +581,26 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         return emb / n if n > 1 else emb
 
     def fit_embedding_stats(self, X):
-        """Compute the centring of ``embedding_norm="centered_l2"`` from base clips.
+        """Compute the statistics of ``embedding_norm`` (centre, scale, whitening) from clips.
 
         .. versionadded:: 0.2.0
 
-        ``fit`` does this itself on the clips the backbones were trained on. Use it
-        on a model saved before it existed (sklearn-hallu 0.1.0), or to centre on
-        other base data, or after changing ``test_time_shifts`` (the clips are embedded
-        with the current shifts); then give the support set again
-        (:meth:`fit_support`), as prototypes made with the old statistics are refused.
+        ``fit`` computes them from the clips the backbones were trained on. Call this on
+        a model saved by sklearn-hallu 0.1.0, after changing ``test_time_shifts`` (the
+        clips are embedded with the current shifts), or to take them from other clips:
+        for ``"whitened_l2"``, unlabelled clips of the domain to classify. Then give the
+        support set again (:meth:`fit_support`): prototypes made with the old
+        statistics are refused.
 
         Parameters
         ----------
         X : ndarray of shape (n_clips, n_views, n_mels, n_frames)
-            Base clips, shaped as in ``fit`` (normally the training clips).
+            Clips shaped as in ``fit``.
 
         Returns
         -------
         self : HalluAudioClassifier
-            The classifier, with ``embedding_mean_`` and ``embedding_scale_``.
+            With new ``embedding_mean_``, ``embedding_scale_``, ``embedding_whitening_``.
         """
         X = self._check_X(X)
         with torch_threads(self.n_threads):
@@ -620,6 +626,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self._check_stats_shifts()
         if self.embedding_norm in BATCH_NORMS:
             return batch_normalize(self, emb, emb)
+        if self.embedding_norm == "whitened_l2":
+            return stored_whitened(self, emb)
         return centered_l2(emb, torch.from_numpy(self.embedding_mean_), self.view_slices_,
                            self.embedding_scale_)
 

@@ -21,6 +21,7 @@ from ._prototypes import (
     prototypes,
     prototypical_loss,
     whitened_l2,
+    whitening_stats,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "prototypical_loss",
     "embedding_stats",
     "whitened_l2",
+    "whitening_stats",
     "centered_l2",
     "random_time_shift",
     "spec_augment",

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["prototypes", "class_prototypes", "prototype_logits", "prototypical_loss",
-           "embedding_stats", "centered_l2", "whitened_l2"]
+           "embedding_stats", "centered_l2", "whitening_stats", "whitened_l2"]
 
 
 def prototypes(support: torch.Tensor) -> torch.Tensor:
@@ -189,30 +189,65 @@ def centered_l2(emb: torch.Tensor, mean: torch.Tensor, view_slices, scale: float
     return out
 
 
-def whitened_l2(emb: torch.Tensor, batch: torch.Tensor, view_slices, scale: float = 1.0):
-    """Centre and whiten embeddings by the statistics of ``batch``, then unit norm per view.
+def whitening_stats(emb: torch.Tensor, view_slices):
+    """What :func:`whitened_l2` needs: the mean embedding and a whitening matrix.
 
     .. versionadded:: 0.2.0
 
-    View by view, ``batch``'s part gives a mean and a covariance, shrunk towards a
+    View by view, the clips' part gives a mean and a covariance, shrunk towards a
     multiple of the identity by Ledoit and Wolf's (2004) closed form (no constant to
-    choose). Each view is whitened on its own: the covariance between views is not
-    used (the measurements, :ref:`whitening`, are of one-view models). Eigenvalues are
-    floored at 1e-12, so that two clips (whose covariance is singular) or a constant
-    dimension give finite output. NumPy computes it on the CPU, without gradients: it
-    is for prediction, not training. Each clip's part is centred on
-    the mean and multiplied by the covariance's inverse square root (ZCA whitening), so
-    that every direction of ``batch``'s spread weighs the same, then given the norm
-    ``scale`` as :func:`centered_l2` does. A network trained on other sounds shrinks the
-    directions in which a new domain's clips differ; whitening by those clips' own
-    spread scales them back (:doc:`/beyond`).
+    choose). The whitening is the covariance's inverse square root (ZCA), one block per
+    view: the covariance between views is not used (the measurements,
+    :ref:`whitening`, are of one-view models). Eigenvalues are floored at 1e-12, so
+    that two clips (a singular covariance) or a constant dimension give finite output.
+    NumPy computes it on the CPU, without gradients: it is for prediction.
+
+    Parameters
+    ----------
+    emb : Tensor of shape (n_clips, dim)
+        The clips the statistics come from (at least 2).
+    view_slices : list of slice
+        Where each view's embedding lies in ``dim``.
+
+    Returns
+    -------
+    mean : Tensor of shape (dim,)
+        The mean embedding (float64).
+    whitening : Tensor of shape (dim, dim)
+        Block diagonal, one block per view (float64); the identity outside the views.
+    """
+    from sklearn.covariance import LedoitWolf
+
+    if len(emb) < 2:
+        raise ValueError(f"whitening needs the statistics of at least 2 clips, got "
+                         f"{len(emb)}.")
+    data = emb.double().numpy()
+    whitening = np.eye(data.shape[1])
+    for s in view_slices:
+        vals, vecs = np.linalg.eigh(LedoitWolf().fit(data[:, s]).covariance_)
+        whitening[s, s] = (vecs / np.sqrt(np.maximum(vals, 1e-12))) @ vecs.T
+    return torch.from_numpy(data.mean(axis=0)), torch.from_numpy(whitening)
+
+
+def whitened_l2(emb: torch.Tensor, mean: torch.Tensor, whitening: torch.Tensor,
+                view_slices, scale: float = 1.0):
+    """Centre embeddings on ``mean``, whiten them, then give each view's part the norm
+    ``scale``.
+
+    .. versionadded:: 0.2.0
+
+    With the statistics of :func:`whitening_stats`, every direction of those clips'
+    spread weighs the same, and each view's part then has the norm ``scale``, as
+    :func:`centered_l2` gives it. A network trained on other sounds shrinks the directions
+    in which a new domain's clips differ; whitening by those clips' spread scales them
+    back (:doc:`/beyond`).
 
     Parameters
     ----------
     emb : Tensor of shape (n_clips, dim)
         Embeddings to normalise.
-    batch : Tensor of shape (n_batch, dim)
-        Embeddings the statistics come from (at least 2).
+    mean, whitening : Tensor of shape (dim,) and (dim, dim)
+        From :func:`whitening_stats`.
     view_slices : list of slice
         Where each view's embedding lies in ``dim``.
     scale : float, default=1.0
@@ -226,28 +261,19 @@ def whitened_l2(emb: torch.Tensor, batch: torch.Tensor, view_slices, scale: floa
     Examples
     --------
     >>> import torch
-    >>> from sklearn_hallu.nn import whitened_l2
+    >>> from sklearn_hallu.nn import whitened_l2, whitening_stats
     >>> g = torch.Generator().manual_seed(0)
     >>> batch = torch.randn(1000, 2, generator=g) * torch.tensor([3.0, 0.3])
     >>> unit = batch / batch.norm(dim=1, keepdim=True)  # L2 alone: the first direction wins
     >>> [round(float(v), 2) for v in unit.pow(2).mean(0)]
     [0.91, 0.09]
-    >>> out = whitened_l2(batch, batch, [slice(0, 2)])
+    >>> mean, w = whitening_stats(batch, [slice(0, 2)])
+    >>> out = whitened_l2(batch, mean, w, [slice(0, 2)])
     >>> [round(float(v), 4) for v in out.norm(dim=1)[:3]]
     [1.0, 1.0, 1.0]
     >>> [round(float(v), 1) for v in out.pow(2).mean(0)]  # both directions weigh the same
     [0.5, 0.5]
     """
-    from sklearn.covariance import LedoitWolf
-
-    if len(batch) < 2:
-        raise ValueError(f"whitening needs the statistics of at least 2 clips, got "
-                         f"{len(batch)}.")
-    out = emb.double().clone()  # columns outside the views pass through, as centered_l2's
-    for s in view_slices:
-        part = batch[:, s].double().numpy()
-        vals, vecs = np.linalg.eigh(LedoitWolf().fit(part).covariance_)
-        w = (vecs / np.sqrt(np.maximum(vals, 1e-12))) @ vecs.T
-        out[:, s] = torch.from_numpy((emb[:, s].double().numpy() - part.mean(axis=0)) @ w)
+    out = (emb.double() - mean.double()) @ whitening.double()
     out = centered_l2(out, torch.zeros(emb.shape[1], dtype=torch.float64), view_slices, scale)
     return out.to(emb.dtype)
