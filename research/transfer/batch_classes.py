@@ -18,7 +18,9 @@ joined give an in-domain batch of 10::
 
 With ``--norms pool_whitened_l2`` the whitening statistics come from the whole split (an
 unlabelled pool of the domain) while each group is still scored inside itself: what an
-inductive whitening estimated once from a pool would give to calls of k classes.
+inductive whitening estimated once from a pool would give to calls of k classes. With
+``other_whitened_l2`` the pool is disjoint from the group: the split's clips of the other
+classes (a pool of the same domain that holds none of the sounds to classify).
 
 Rows are read within one ``k``: the episodes of a 5-class group are not those of a
 30-class split. Nothing is retrained; the test classes are not read.
@@ -48,7 +50,7 @@ from .layers import (
 )
 from .study import task_features
 
-__all__ = ["class_groups", "grouped_per_clip", "POOL_NORMS", "main"]
+__all__ = ["class_groups", "grouped_per_clip", "POOL_NORMS", "OTHER_NORMS", "main"]
 
 PARTITION_SEED = 20261206
 
@@ -71,6 +73,8 @@ def class_groups(y, k, seed=PARTITION_SEED):
 #: norms whose statistics come from the whole split (an unlabelled pool of the domain),
 #: while each group is scored inside itself: ``pool_X`` is ``X`` with the split as base
 POOL_NORMS = {"pool_whitened_l2": "whitened_l2", "pool_centred_l2": "centred_l2"}
+#: the same with a pool disjoint from the group: the split's clips of the other classes
+OTHER_NORMS = {"other_whitened_l2": "whitened_l2", "other_centred_l2": "centred_l2"}
 
 
 def grouped_per_clip(parts, base, y, norm, groups, passes):
@@ -84,6 +88,13 @@ def grouped_per_clip(parts, base, y, norm, groups, passes):
         sub = {k: v[idx] for k, v in parts.items()}
         if norm in POOL_NORMS:
             emb = NORMS[POOL_NORMS[norm]](sub, parts)["block3"]
+        elif norm in OTHER_NORMS:
+            rest = np.flatnonzero(~np.isin(y, group))
+            if len(rest) < 2:
+                raise ValueError(f"{norm} needs clips of other classes than the group's; "
+                                 f"the split has {len(rest)} (use k below its class count)")
+            emb = NORMS[OTHER_NORMS[norm]](sub, {k: v[rest] for k, v in parts.items()})
+            emb = emb["block3"]
         else:
             emb = NORMS[norm](sub, base)["block3"]
         for key, pc in per_clip(emb, y[idx], passes).items():
@@ -104,7 +115,7 @@ def main(argv=None):
                    help="classes per batch (a k above a split's class count is skipped)")
     p.add_argument("--norms", nargs="+", default=["centred_l2", "batch_centred_l2",
                                                   "batch_whitened_l2"],
-                   choices=sorted([*POOL_NORMS, *(n for n in NORMS
+                   choices=sorted([*POOL_NORMS, *OTHER_NORMS, *(n for n in NORMS
                                                   if n != "support_centred_l2")]))
     p.add_argument("--passes", type=int, default=10)
     p.add_argument("--data-home", default=None)
@@ -141,6 +152,8 @@ def main(argv=None):
                         continue
                     groups = class_groups(ys, k)
                     for norm in args.norms:
+                        if norm in OTHER_NORMS and len(groups) < 2:
+                            continue  # no other classes in the split for a pool
                         acc = grouped_per_clip(parts, base, ys, norm, groups, args.passes)
                         for key, pc in acc.items():
                             results.setdefault(args.variant, {}).setdefault(

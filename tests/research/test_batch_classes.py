@@ -57,3 +57,20 @@ def test_pool_norms_take_the_whole_splits_statistics():
             np.testing.assert_array_equal(got[key][idx], want[key])
     own = grouped_per_clip(_blocks(emb), base, y, "batch_whitened_l2", groups, 2)
     assert not np.array_equal(own["5w1s"], got["5w1s"])
+
+
+def test_other_norms_take_the_other_classes_statistics():
+    rng = np.random.default_rng(2)
+    y = np.repeat(np.arange(10), 7)
+    emb = rng.normal(size=(70, 6)) * np.linspace(0.3, 3, 6) + y[:, None] * 0.2
+    base = _blocks(rng.normal(size=(200, 6)))
+    groups = class_groups(y, 5)
+    got = grouped_per_clip(_blocks(emb), base, y, "other_whitened_l2", groups, 2)
+    for g in groups:
+        idx, rest = np.flatnonzero(np.isin(y, g)), np.flatnonzero(~np.isin(y, g))
+        own = NORMS["whitened_l2"](_blocks(emb[idx]), _blocks(emb[rest]))["block3"]
+        want = per_clip(own, y[idx], 2)
+        for key in ("5w1s", "5w5s"):
+            np.testing.assert_array_equal(got[key][idx], want[key])
+    with pytest.raises(ValueError, match="other classes than the group"):
+        grouped_per_clip(_blocks(emb), base, y, "other_whitened_l2", class_groups(y, 10), 2)
