@@ -231,8 +231,7 @@ def whitening_stats(emb: torch.Tensor, view_slices):
 
 def whitened_l2(emb: torch.Tensor, mean: torch.Tensor, whitening: torch.Tensor,
                 view_slices, scale: float = 1.0):
-    """Centre embeddings on ``mean``, whiten them, then give each view's part the norm
-    ``scale``.
+    """Centre embeddings on ``mean``, whiten them, then give each view's part a norm.
 
     .. versionadded:: 0.2.0
 
