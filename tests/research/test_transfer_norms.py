@@ -16,7 +16,7 @@ def _task(folder, n_classes=5, per_class=6, sr=16000):
     for c in range(n_classes):
         (folder / f"c{c}").mkdir(parents=True)
         for i in range(per_class):
-            tone = np.sin(2 * np.pi * (300 + 250 * c) * t) + 0.1 * rng.normal(size=sr)
+            tone = np.sin(2 * np.pi * (300 + 15 * c) * t) + 1.5 * rng.normal(size=sr)
             sf.write(folder / f"c{c}" / f"{i}.wav", (0.3 * tone).astype(np.float32), sr)
     return folder
 
