@@ -47,8 +47,8 @@ from .layers import (
     summarise,
     summarise_norms,
     tta_embeddings,
+    variant_clips,
 )
-from .study import task_features
 
 __all__ = ["class_groups", "grouped_per_clip", "POOL_NORMS", "OTHER_NORMS", "main"]
 
@@ -124,16 +124,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if "centred_l2" not in args.norms:
         p.error("--norms must include centred_l2, the reference of every row")
-    from research.ablation import training_clips
-    from research.variants import variant_config
-
     out = Path(args.out)
-    y, split, features, keep = training_clips(args.data_home, args.features_cache)
-    _, cfg = variant_config(args.variant)
-    X = features(cfg["n_fft"], keep)
-    tasks = {Path(t).name: task_features(t, {"n_fft": cfg["n_fft"]},
-                                         out / "transfer_features" / f"nfft{cfg['n_fft']}")
-             for t in args.tasks}
+    X, y, split, tasks = variant_clips(args.variant, args.tasks, out, args.data_home,
+                                       args.features_cache)
     results = {}
     for seed in args.seeds:
         trained, twin, probe, va = seed_networks(args.models_dir, args.variant, seed, X, y,

@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from research._cli import command_line
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
-from sklearn_hallu.nn import POOLINGS, pool_feature_map
+from sklearn_hallu.nn import POOLINGS, pool_feature_map, whitening_stats
 from sklearn_hallu.sampling import episodic_accuracy, paper_episodes
 
 from .study import task_features
@@ -145,12 +145,11 @@ def centre_of(parts):
 def whitener(e):
     """``(mean, W)`` of clips ``e`` (n, dim): ``(x - mean) @ W`` whitens them (ZCA: ``W`` is
     the inverse square root of their covariance, shrunk towards a multiple of the identity
-    by Ledoit and Wolf's (2004) closed form, so no constant is chosen here)."""
-    from sklearn.covariance import LedoitWolf
-
-    cov = LedoitWolf().fit(e).covariance_
-    vals, vecs = np.linalg.eigh(cov)
-    return e.mean(axis=0), (vecs / np.sqrt(np.maximum(vals, 1e-12))) @ vecs.T
+    by Ledoit and Wolf's (2004) closed form, so no constant is chosen here); the library's
+    :func:`sklearn_hallu.nn.whitening_stats` of one view."""
+    mean, w = whitening_stats(torch.from_numpy(np.asarray(e, dtype=np.float64)),
+                              [slice(0, e.shape[1])])
+    return mean.numpy(), w.numpy()
 
 
 def whitened_l2(parts, base):
@@ -226,6 +225,20 @@ def per_clip_support_centred(emb, y, passes, chunk=256):
                 ok[p, s:s + chunk] = dist.argmin(1) == target[s:s + chunk]
         out[f"{n_way}w{k_shot}s"] = ok.mean(axis=0)
     return out
+
+
+def variant_clips(variant, task_dirs, out, data_home=None, features_cache=None):
+    """ESC-50's training and validation clips as ``variant``'s log-mel, and each task's:
+    ``(X, y, split, {task name: (X, y)})`` (task features cached under ``out``)."""
+    from research.ablation import training_clips
+    from research.variants import variant_config
+
+    y, split, features, keep = training_clips(data_home, features_cache)
+    _, cfg = variant_config(variant)
+    cache = Path(out) / "transfer_features" / f"nfft{cfg['n_fft']}"
+    tasks = {Path(t).name: task_features(t, {"n_fft": cfg["n_fft"]}, cache)
+             for t in task_dirs}
+    return features(cfg["n_fft"], keep), y, split, tasks
 
 
 def untrained_twin(variant, seed, args_ns, split):

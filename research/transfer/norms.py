@@ -32,10 +32,9 @@ from sklearn.pipeline import Pipeline
 from research._cli import command_line
 from sklearn_hallu import final_estimator
 
-from ..reproduce.experiments import reproduce_model
 from ..reproduce.features import load_features, log
 from .layers import NORMS, markdown, per_clip, summarise, summarise_norms
-from .study import run_models, task_features
+from .study import run_models, task_features, untrained_twin
 
 __all__ = ["raw_embeddings", "main"]
 
@@ -113,9 +112,7 @@ def main(argv=None):
     results = {}
     for kind, seed, path in models:
         trained = joblib.load(path)
-        twin = reproduce_model(kind, cfg, seed, cfg["split_hz"], validation=False)
-        twin.set_params(**{("clf__" if kind != "baseline" else "") + "train_backbone": False})
-        twin.fit(X_trval, y_trval)  # initial weights, as research.transfer.study's twin
+        twin = untrained_twin(kind, cfg, seed, X_trval, y_trval)  # as the study's twin
         for net, model in (("trained", trained), ("untrained", twin)):
             score(results, kind, seed, net, model, base_X, tasks, args.norms, args.tta,
                   args.passes)

@@ -35,9 +35,9 @@ from sklearn.pipeline import Pipeline
 
 from research._cli import command_line
 from research.reproduce.features import log
+from sklearn_hallu.model_selection import seeds_ci95
 
-from .layers import seed_networks, tta_embeddings
-from .study import task_features
+from .layers import seed_networks, tta_embeddings, variant_clips
 
 __all__ = ["effective_rank", "participation_ratio", "top_share", "main"]
 
@@ -71,15 +71,6 @@ def top_share(e, base, k):
     return float(((c @ vt[:k].T) ** 2).sum() / (c ** 2).sum())
 
 
-def _t95(values):
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float)
-    if len(v) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-
-
 def summarise(per_seed):
     """Rows per (split, measure): mean of each net over the seeds, and trained minus
     untrained with its 95% t-interval over the seeds."""
@@ -91,7 +82,7 @@ def summarise(per_seed):
         diff = np.subtract(tr, un)
         rows.append({"split": split, "measure": measure, "seeds": sorted(per_seed),
                      "trained": float(np.mean(tr)), "untrained": float(np.mean(un)),
-                     "diff": float(diff.mean()), "ci95_seeds": _t95(diff),
+                     "diff": float(diff.mean()), "ci95_seeds": seeds_ci95(diff),
                      "per_seed_trained": tr, "per_seed_untrained": un})
     return rows
 
@@ -137,17 +128,11 @@ def main(argv=None):
     p.add_argument("--features-cache", default=None)
     p.add_argument("--name", default="rank")
     args = p.parse_args(argv)
-    from research.ablation import training_clips
-    from research.variants import variant_config
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    y, split, features, keep = training_clips(args.data_home, args.features_cache)
-    _, cfg = variant_config(args.variant)
-    X = features(cfg["n_fft"], keep)
-    tasks = {Path(t).name: task_features(t, {"n_fft": cfg["n_fft"]},
-                                         out / "transfer_features" / f"nfft{cfg['n_fft']}")[0]
-             for t in args.tasks}
+    X, y, split, tasks = variant_clips(args.variant, args.tasks, out, args.data_home,
+                                       args.features_cache)
+    tasks = {name: Xt for name, (Xt, _) in tasks.items()}
     per_seed, dim = {}, None
     for seed in args.seeds:
         trained, twin, probe, va = seed_networks(args.models_dir, args.variant, seed, X, y,

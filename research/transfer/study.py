@@ -34,7 +34,8 @@ from sklearn_hallu.model_selection import few_shot_report, paired_clip_gain
 from ..reproduce.experiments import _with_embedding_norm, reproduce_model
 from ..reproduce.features import load_features, log
 
-__all__ = ["task_clips", "task_features", "run_models", "compare", "markdown", "main"]
+__all__ = ["task_clips", "task_features", "run_models", "untrained_twin", "compare",
+           "markdown", "main"]
 
 SETTINGS = ((5, 1), (5, 5))
 AUDIO = (".wav", ".flac", ".ogg", ".mp3")
@@ -109,12 +110,18 @@ def _report(model, X, y, seed, repeats):
             for r in rep.rows}
 
 
+def untrained_twin(kind, cfg, seed, X, y):
+    """A run's model of ``kind`` and ``seed`` rebuilt and fitted on ``(X, y)`` without
+    training: the seed's initial weights, the centre from those clips."""
+    twin = reproduce_model(kind, cfg, seed, cfg["split_hz"], validation=False)
+    twin.set_params(**{("clf__" if kind != "baseline" else "") + "train_backbone": False})
+    return twin.fit(X, y)
+
+
 def compare(kind, seed, path, cfg, base, tasks, *, repeats, centre):
     """Trained model and untrained twin on each task: ``{task: {setting: {...}}}``."""
     trained = _with_embedding_norm(joblib.load(path), cfg, base["X"], base["y"])
-    untrained = reproduce_model(kind, cfg, seed, cfg["split_hz"], validation=False)
-    untrained.set_params(**{("clf__" if kind != "baseline" else "") + "train_backbone": False})
-    untrained.fit(base["X"], base["y"])  # initial weights, centre from the base clips
+    untrained = untrained_twin(kind, cfg, seed, base["X"], base["y"])
     if centre == "task":  # each embed() call centres the task's clips on their own mean
         for m in (trained, untrained):
             final_estimator(m).set_params(embedding_norm="batch_centered_l2")

@@ -32,8 +32,15 @@ from research._cli import command_line
 from research.reproduce.features import log
 from sklearn_hallu.model_selection import paired_clip_gain
 
-from .layers import block_embeddings, centre_of, centred_l2, gain_cell, per_clip, seed_networks
-from .study import task_features
+from .layers import (
+    block_embeddings,
+    centre_of,
+    centred_l2,
+    gain_cell,
+    per_clip,
+    seed_networks,
+    variant_clips,
+)
 
 #: every hybrid of three blocks: "T" trained, "-" untrained
 HYBRIDS = ["".join(p) for p in itertools.product("-T", repeat=3)]
@@ -110,16 +117,9 @@ def main(argv=None):
     p.add_argument("--features-cache", default=None)
     p.add_argument("--name", default="swap", help="output stem: NAME.md, NAME.json")
     args = p.parse_args(argv)
-    from research.ablation import training_clips
-    from research.variants import variant_config
-
     out = Path(args.out)
-    y, split, features, keep = training_clips(args.data_home, args.features_cache)
-    _, cfg = variant_config(args.variant)
-    X = features(cfg["n_fft"], keep)
-    tasks = {Path(t).name: task_features(t, {"n_fft": cfg["n_fft"]},
-                                         out / "transfer_features" / f"nfft{cfg['n_fft']}")
-             for t in args.tasks}
+    X, y, split, tasks = variant_clips(args.variant, args.tasks, out, args.data_home,
+                                       args.features_cache)
     by_seed = {}
     for seed in args.seeds:
         trained, twin, probe, va = seed_networks(out, args.variant, seed, X, y, split)
