@@ -36,7 +36,7 @@ from ..reproduce.features import load_features, log
 from .layers import NORMS, markdown, per_clip, summarise, summarise_norms
 from .study import run_models, task_features, untrained_twin
 
-__all__ = ["raw_embeddings", "main"]
+__all__ = ["raw_embeddings", "as_layers", "load_run", "main"]
 
 #: the norms that need no per-episode centring (``support_centred_l2`` is left out)
 CHOICES = sorted(n for n in NORMS if n != "support_centred_l2")
@@ -51,7 +51,7 @@ def raw_embeddings(model, X, shifts):
     return {"block3": np.asarray(clf.embed(Xt), dtype=np.float64)}
 
 
-def _as_layers(parts):
+def as_layers(parts):
     """The one depth as ``layers``' norms read it (they also join the three blocks)."""
     return {"block1": parts["block3"], "block2": parts["block3"], "block3": parts["block3"]}
 
@@ -59,15 +59,36 @@ def _as_layers(parts):
 def score(results, kind, seed, net, model, base_X, tasks, norms, tta, passes):
     """Each task's per-clip accuracies under each norm and shift count into ``results``."""
     for n in tta:
-        base = _as_layers(raw_embeddings(model, base_X, n))
+        base = as_layers(raw_embeddings(model, base_X, n))
         for task, (X, y) in tasks.items():
-            parts = _as_layers(raw_embeddings(model, X, n))
+            parts = as_layers(raw_embeddings(model, X, n))
             for norm in norms:
                 emb = NORMS[norm](parts, base)["block3"]
                 label = norm if n == 1 else f"{norm}+tta{n}"
                 for key, pc in per_clip(emb, y, passes).items():
                     results.setdefault(kind, {}).setdefault(
                         (task, label, "block3", key), {}).setdefault(seed, {})[net] = pc
+
+
+def load_run(run, kinds, task_dirs, out, data_home=None, features_cache=None):
+    """What a reading of a reproduction run's models needs: ``(results_json, models, cfg,
+    base_X, (X_trval, y_trval), tasks)``. ``base_X``: the run's training classes without
+    its validation classes (the source of the centre); ``(X_trval, y_trval)``: training
+    and validation clips, on which the untrained twin is fitted; ``tasks``: ``{name: (X,
+    y)}`` of each task folder. ESC-50's test classes are dropped before anything is
+    embedded."""
+    results_json, models = run_models(run, kinds)
+    cfg = dict(results_json["config"])
+    feats = load_features(data_home, features_cache, quick=bool(results_json.get("quick")),
+                          logmel={"n_fft": cfg["logmel"]["n_fft"]})
+    ids = feats["dataset"]["class_split"]
+    train = np.isin(feats["target"], list(ids["train"]))
+    trval = np.isin(feats["target"], list(ids["train"]) + list(ids["validation"]))
+    trval_clips = (feats["X"][trval].astype(np.float32), feats["target"][trval])
+    base_X = feats["X"][train].astype(np.float32)
+    tasks = {Path(t).name: task_features(t, cfg["logmel"], Path(out) / "features")
+             for t in task_dirs}
+    return results_json, models, cfg, base_X, trval_clips, tasks
 
 
 def main(argv=None):
@@ -96,19 +117,8 @@ def main(argv=None):
         p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results_json, models = run_models(args.run, args.kinds)
-    cfg = dict(results_json["config"])
-    feats = load_features(args.data_home, args.features_cache,
-                          quick=bool(results_json.get("quick")),
-                          logmel={"n_fft": cfg["logmel"]["n_fft"]})
-    ids = feats["dataset"]["class_split"]
-    train = np.isin(feats["target"], list(ids["train"]))
-    trval = np.isin(feats["target"], list(ids["train"]) + list(ids["validation"]))
-    X_trval = feats["X"][trval].astype(np.float32)
-    y_trval = feats["target"][trval]
-    base_X = feats["X"][train].astype(np.float32)
-    tasks = {Path(t).name: task_features(t, cfg["logmel"], out / "features")
-             for t in args.tasks}
+    results_json, models, cfg, base_X, (X_trval, y_trval), tasks = load_run(
+        args.run, args.kinds, args.tasks, out, args.data_home, args.features_cache)
     results = {}
     for kind, seed, path in models:
         trained = joblib.load(path)

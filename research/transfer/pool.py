@@ -1,0 +1,197 @@
+"""How many unlabelled clips of a new domain the inductive whitening needs, on a
+reproduction run's models: trained against untrained.
+
+The library's ``embedding_norm="whitened_l2"`` takes its centre and whitening from
+``fit_embedding_stats(X_pool)``: unlabelled clips of the domain to classify. This study
+reads that option as a user of the library's default models would meet it. Each task's
+classes are cut into groups of ``k`` (:func:`research.transfer.batch_classes.class_groups`),
+and each group is one few-shot problem, scored inside itself on the episodes of
+:data:`research.transfer.layers.LAYER_SEED`. Its pool is ``m`` clips drawn from the task's
+OTHER classes (one fixed random order per group, so the pool of ``m`` holds that of every
+smaller ``m``): the pool and the sounds to classify share no class. The whitening is the
+library's own (:func:`sklearn_hallu.nn.whitening_stats`, :func:`sklearn_hallu.nn.whitened_l2`
+on the library's raw embeddings, which is what ``fit_embedding_stats`` then ``embed`` compute;
+tested). The reference is the library's default norm, centred-L2 with the training clips'
+centre, on the same groups and episodes. Each model is read beside its untrained twin
+(:func:`research.transfer.study.untrained_twin`)::
+
+    python -m research.transfer.pool --run docs/results/RUN --out research/results/rank \\
+        --name pool_RUN --k 5 --pool-sizes 10 25 50 100 200 all --tta 1 8 \\
+        --tasks DATA15/spoken_words DATA15/instruments
+
+Only the off-domain tasks are scored; ESC-50's test classes are dropped before anything
+is embedded (:func:`research.transfer.norms.load_run`). Nothing is retrained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+
+from research._cli import command_line
+from sklearn_hallu import final_estimator
+from sklearn_hallu.nn import whitened_l2, whitening_stats
+
+from ..reproduce.features import log
+from .batch_classes import class_groups
+from .layers import centre_of, centred_l2, gain_cell, per_clip, summarise, summarise_norms
+from .norms import as_layers, load_run, raw_embeddings
+from .study import untrained_twin
+
+__all__ = ["POOL_SEED", "pool_order", "library_whitened", "score_task", "main"]
+
+POOL_SEED = 20261207
+REFERENCE = "centred_l2"
+
+
+def pool_order(y, group, index, seed=POOL_SEED):
+    """The indices of ``y``'s clips outside ``group``, in one fixed random order for the
+    group numbered ``index``: its pool of ``m`` clips is the first ``m``."""
+    rest = np.flatnonzero(~np.isin(np.asarray(y), group))
+    return np.random.RandomState(seed + index).permutation(rest)
+
+
+def library_whitened(emb, pool, view_slices):
+    """``emb`` (raw, float64) centred and whitened by ``pool``'s statistics, then each
+    view's part at unit norm: the library's ``embedding_norm="whitened_l2"``."""
+    mean, w = whitening_stats(torch.from_numpy(pool), view_slices)
+    return whitened_l2(torch.from_numpy(emb), mean, w, view_slices).numpy()
+
+
+def _label(m):
+    return f"whitened_l2@{m}"
+
+
+def score_task(emb, base, y, groups, sizes, view_slices, passes):
+    """``{label: {"5w1s": ..., "5w5s": ...}}`` per clip of ``y``: centred-L2 (the training
+    centre, from ``base``) and the whitening from a disjoint pool of each size in
+    ``sizes`` (``"all"``: every clip outside the group), each group scored inside itself."""
+    y = np.asarray(y)
+    out = {}
+
+    def put(label, idx, acc):
+        for key, pc in acc.items():
+            out.setdefault(label, {}).setdefault(key, np.full(len(y), np.nan))[idx] = pc
+
+    centre = centre_of(as_layers({"block3": base}))
+    for index, group in enumerate(groups):
+        idx = np.flatnonzero(np.isin(y, group))
+        ref = centred_l2(as_layers({"block3": emb[idx]}), centre)["block3"]
+        put(REFERENCE, idx, per_clip(ref, y[idx], passes))
+        order = pool_order(y, group, index)
+        for m in sizes:
+            if m != "all" and m > len(order):
+                raise ValueError(f"a pool of {m} clips: the group's task has only "
+                                 f"{len(order)} clips outside it (use a smaller size or all)")
+            take = order if m == "all" else order[:m]
+            put(_label(m), idx, per_clip(library_whitened(emb[idx], emb[take], view_slices),
+                                         y[idx], passes))
+    return out
+
+
+def _size(text):
+    if text == "all":
+        return text
+    m = int(text)
+    if m < 2:
+        raise argparse.ArgumentTypeError(f"a pool needs at least 2 clips, got {m}")
+    return m
+
+
+def _score_model(results, kind, seed, net, model, base_X, tasks, args):
+    view_slices = final_estimator(model).view_slices_
+    for n in args.tta:
+        base = raw_embeddings(model, base_X, n)["block3"]
+        for task, (X, y) in tasks.items():
+            emb = raw_embeddings(model, X, n)["block3"]
+            scored = score_task(emb, base, y, class_groups(y, args.k), args.pool_sizes,
+                                view_slices, args.passes)
+            for label, acc in scored.items():
+                label = label if n == 1 else f"{label}+tta{n}"
+                for key, pc in acc.items():
+                    results.setdefault(kind, {}).setdefault(
+                        (f"{task} (k={args.k})", label, "block3", key), {}).setdefault(
+                        seed, {})[net] = pc
+
+
+def markdown(rows, command):
+    """Two tables: trained minus twin under each norm; each pool's whitening minus
+    centred-L2 on each network."""
+    def order(r):
+        norm, _, tta = r["norm"].partition("+")
+        size = norm.partition("@")[2]
+        return (r["split"], tta, size != "", int(size) if size.isdigit() else 10**9,
+                r["variant"], r["setting"])
+
+    head = ["| split | norm | setting | seeds | A | B | A - B |", "|---|---|---|---|---|---|---|"]
+    lines = ["# The inductive whitening from a disjoint pool, by pool size", "",
+             f"Command: `{command}`", "",
+             "`whitened_l2@m`: `embedding_norm=\"whitened_l2\"` with the statistics of `m` "
+             "clips of the task's other classes (`all`: every one); `centred_l2`: the "
+             "library's default norm. Gains are paired on the same clips and episodes "
+             "(points ± 95% CI over the clips; ± 95% t-interval over the seeds).", "",
+             "## Trained (A) minus its untrained twin (B)", "", *head]
+    for r in sorted((r for r in rows if " vs " not in r["variant"]), key=order):
+        lines.append(f"| {r['split']} | {r['norm']} | {r['setting']} | {len(r['seeds'])} | "
+                     f"{r['trained']:.2f} | {r['untrained']:.2f} | {gain_cell(r)} |")
+    for net in ("trained", "untrained"):
+        lines += ["", f"## On the {net} network: the norm (A) minus {REFERENCE} (B)", "",
+                  *head]
+        for r in sorted((r for r in rows if r["variant"].endswith(f" {net} vs {REFERENCE}")),
+                        key=order):
+            lines.append(f"| {r['split']} | {r['norm']} | {r['setting']} | "
+                         f"{len(r['seeds'])} | {r['trained']:.2f} | {r['untrained']:.2f} | "
+                         f"{gain_cell(r)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(prog="python -m research.transfer.pool",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True, help="a reproduction output folder (models/)")
+    p.add_argument("--tasks", nargs="+", required=True, help="task folders")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--name", default="pool", help="output stem: NAME.md, NAME.json")
+    p.add_argument("--kinds", nargs="+", default=None, help="model kinds (default: all)")
+    p.add_argument("--k", type=int, default=5, help="classes per few-shot problem")
+    p.add_argument("--pool-sizes", nargs="+", type=_size, default=[10, 25, 50, 100, 200, "all"],
+                   help="clips of the other classes in the pool (all: every one)")
+    p.add_argument("--tta", nargs="+", type=int, default=[1])
+    p.add_argument("--passes", type=int, default=10)
+    p.add_argument("--data-home", default=None, help="ESC-50 (default: $SKLEARN_HALLU_ESC50)")
+    p.add_argument("--features-cache", default=None,
+                   help="an .npz of ESC-50's log-mel as `reproduce --features-cache` writes it")
+    args = p.parse_args(argv)
+    if min(args.tta) < 1:
+        p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results_json, models, cfg, base_X, (X_trval, y_trval), tasks = load_run(
+        args.run, args.kinds, args.tasks, out, args.data_home, args.features_cache)
+    results = {}
+    for kind, seed, path in models:
+        twin = untrained_twin(kind, cfg, seed, X_trval, y_trval)
+        for net, model in (("trained", joblib.load(path)), ("untrained", twin)):
+            _score_model(results, kind, seed, net, model, base_X, tasks, args)
+        log(f"{kind} seed {seed}: done")
+    rows = summarise(results) + summarise_norms(results, REFERENCE)
+    command = command_line("research.transfer.pool", argv)
+    record = {"command": command, "run": str(args.run), "run_commit": results_json.get("commit"),
+              "k": args.k, "pool_sizes": args.pool_sizes, "pool_seed": POOL_SEED,
+              "tasks": {k: {"clips": len(v[1]), "classes": len(set(v[1]))}
+                        for k, v in tasks.items()}, "summary": rows}
+    (out / f"{args.name}.json").write_text(json.dumps(record))
+    (out / f"{args.name}.md").write_text(markdown(rows, command))
+    print(markdown(rows, command))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
