@@ -7,16 +7,20 @@ reads that option as a user of the library's default models would meet it. Each 
 classes are cut into groups of ``k`` (:func:`research.transfer.batch_classes.class_groups`),
 and each group is one few-shot problem, scored inside itself on the episodes of
 :data:`research.transfer.layers.LAYER_SEED`. Its pool is ``m`` clips drawn from the task's
-OTHER classes (one fixed random order per group, so the pool of ``m`` holds that of every
-smaller ``m``): the pool and the sounds to classify share no class. The whitening is the
+OTHER classes: the pool and the sounds to classify share no class. The clips are drawn in
+one random order per seed and group (:func:`pool_order`), the same for the trained model
+and its twin, so the pool of ``m`` holds that of every smaller ``m`` and the spread over
+the seeds includes that of the draw. The whitening is the
 library's own (:func:`sklearn_hallu.nn.whitening_stats`, :func:`sklearn_hallu.nn.whitened_l2`
 on the library's raw embeddings, which is what ``fit_embedding_stats`` then ``embed`` compute;
-tested). The reference is the library's default norm, centred-L2 with the training clips'
-centre, on the same groups and episodes. Each model is read beside its untrained twin
+tested). The reference is the library's default norm, centred-L2
+(:func:`sklearn_hallu.nn.centered_l2`, per view) with the centre of the run's training
+clips (its validation classes left out, as :mod:`research.transfer.norms` takes it), on
+the same groups and episodes. Each model is read beside its untrained twin
 (:func:`research.transfer.study.untrained_twin`)::
 
     python -m research.transfer.pool --run docs/results/RUN --out research/results/rank \\
-        --name pool_RUN --k 5 --pool-sizes 10 25 50 100 200 all --tta 1 8 \\
+        --name pool_size_RUN --k 5 --pool-sizes 10 25 50 100 200 all --tta 1 8 \\
         --tasks DATA15/spoken_words DATA15/instruments
 
 Only the off-domain tasks are scored; ESC-50's test classes are dropped before anything
@@ -36,25 +40,34 @@ import torch
 
 from research._cli import command_line
 from sklearn_hallu import final_estimator
-from sklearn_hallu.nn import whitened_l2, whitening_stats
+from sklearn_hallu.nn import centered_l2, whitened_l2, whitening_stats
 
 from ..reproduce.features import log
 from .batch_classes import class_groups
-from .layers import centre_of, centred_l2, gain_cell, per_clip, summarise, summarise_norms
-from .norms import as_layers, load_run, raw_embeddings
+from .layers import gain_cell, per_clip, summarise, summarise_norms
+from .norms import load_run, raw_embeddings
 from .study import untrained_twin
 
-__all__ = ["POOL_SEED", "pool_order", "library_whitened", "score_task", "main"]
+__all__ = ["POOL_SEED", "pool_order", "library_centred", "library_whitened", "score_task",
+           "main"]
 
 POOL_SEED = 20261207
 REFERENCE = "centred_l2"
 
 
-def pool_order(y, group, index, seed=POOL_SEED):
-    """The indices of ``y``'s clips outside ``group``, in one fixed random order for the
-    group numbered ``index``: its pool of ``m`` clips is the first ``m``."""
+def pool_order(y, group, index, seed):
+    """The indices of ``y``'s clips outside ``group``, in one fixed random order for model
+    seed ``seed`` and the group numbered ``index`` (``POOL_SEED + 1000 * seed + index``):
+    its pool of ``m`` clips is the first ``m``."""
     rest = np.flatnonzero(~np.isin(np.asarray(y), group))
-    return np.random.RandomState(seed + index).permutation(rest)
+    return np.random.RandomState(POOL_SEED + 1000 * seed + index).permutation(rest)
+
+
+def library_centred(emb, base, view_slices):
+    """``emb`` (raw, float64) centred on ``base``'s mean, each view's part at unit norm: the
+    library's default ``embedding_norm="centered_l2"``."""
+    mean = torch.from_numpy(base.mean(axis=0))
+    return centered_l2(torch.from_numpy(emb), mean, view_slices).numpy()
 
 
 def library_whitened(emb, pool, view_slices):
@@ -68,10 +81,11 @@ def _label(m):
     return f"whitened_l2@{m}"
 
 
-def score_task(emb, base, y, groups, sizes, view_slices, passes):
+def score_task(emb, base, y, groups, sizes, view_slices, passes, seed):
     """``{label: {"5w1s": ..., "5w5s": ...}}`` per clip of ``y``: centred-L2 (the training
     centre, from ``base``) and the whitening from a disjoint pool of each size in
-    ``sizes`` (``"all"``: every clip outside the group), each group scored inside itself."""
+    ``sizes`` (``"all"``: every clip outside the group; drawn by :func:`pool_order` for
+    ``seed``), each group scored inside itself."""
     y = np.asarray(y)
     out = {}
 
@@ -79,12 +93,11 @@ def score_task(emb, base, y, groups, sizes, view_slices, passes):
         for key, pc in acc.items():
             out.setdefault(label, {}).setdefault(key, np.full(len(y), np.nan))[idx] = pc
 
-    centre = centre_of(as_layers({"block3": base}))
     for index, group in enumerate(groups):
         idx = np.flatnonzero(np.isin(y, group))
-        ref = centred_l2(as_layers({"block3": emb[idx]}), centre)["block3"]
-        put(REFERENCE, idx, per_clip(ref, y[idx], passes))
-        order = pool_order(y, group, index)
+        put(REFERENCE, idx, per_clip(library_centred(emb[idx], base, view_slices), y[idx],
+                                     passes))
+        order = pool_order(y, group, index, seed)
         for m in sizes:
             if m != "all" and m > len(order):
                 raise ValueError(f"a pool of {m} clips: the group's task has only "
@@ -111,7 +124,7 @@ def _score_model(results, kind, seed, net, model, base_X, tasks, args):
         for task, (X, y) in tasks.items():
             emb = raw_embeddings(model, X, n)["block3"]
             scored = score_task(emb, base, y, class_groups(y, args.k), args.pool_sizes,
-                                view_slices, args.passes)
+                                view_slices, args.passes, seed)
             for label, acc in scored.items():
                 label = label if n == 1 else f"{label}+tta{n}"
                 for key, pc in acc.items():
