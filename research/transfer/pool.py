@@ -23,8 +23,10 @@ the same groups and episodes. Each model is read beside its untrained twin
         --name pool_size_RUN --k 5 --pool-sizes 10 25 50 100 200 all --tta 1 8 \\
         --tasks DATA15/spoken_words DATA15/instruments
 
-Only the off-domain tasks are scored; ESC-50's test classes are dropped before anything
-is embedded (:func:`research.transfer.norms.load_run`). Nothing is retrained.
+``python -m research.transfer.pool --render NAME.json`` writes the table and the figure
+again from a run's json. Only the off-domain tasks are scored; ESC-50's test classes are
+dropped before anything is embedded (:func:`research.transfer.norms.load_run`). Nothing is
+retrained.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from .norms import load_run, raw_embeddings
 from .study import untrained_twin
 
 __all__ = ["POOL_SEED", "pool_order", "library_centred", "library_whitened", "score_task",
-           "main"]
+           "plot_pool", "render", "main"]
 
 POOL_SEED = 20261207
 REFERENCE = "centred_l2"
@@ -164,8 +166,63 @@ def markdown(rows, command):
     return "\n".join(lines) + "\n"
 
 
+def plot_pool(rows, path, shifts):
+    """Accuracy against pool size at ``shifts`` test-time shifts, one panel per task and
+    setting: the whitening's trained network and twin (solid), centred-L2's (dotted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tag = "" if shifts == 1 else f"+tta{shifts}"
+    mine = [r for r in rows if " vs " not in r["variant"] and r["norm"].endswith(tag)
+            and (tag or "+" not in r["norm"])]
+    panels = sorted({(r["split"], r["setting"]) for r in mine})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    for ax, (split, setting) in zip(axes[0], panels):
+        here = [r for r in mine if (r["split"], r["setting"]) == (split, setting)]
+        sizes = sorted(int(s) for s in {r["norm"].partition("@")[2].partition("+")[0]
+                                        for r in here} - {"", "all"})
+        x_all = 2 * sizes[-1] if sizes else 1
+        xs, ticks = [*sizes, x_all], [*map(str, sizes), "all"]
+        for net, color in (("trained", "C0"), ("untrained", "C1")):
+            by = {r["norm"].partition("@")[2].partition("+")[0]: r[net] for r in here}
+            ax.plot(xs, [by.get(str(m), np.nan) for m in sizes] + [by.get("all", np.nan)],
+                    color=color, marker="o", label=f"{net}, whitened")
+            if "" in by:
+                ax.axhline(by[""], color=color, ls=":", label=f"{net}, centred-L2")
+        ax.set_xscale("log")
+        ax.set_xticks(xs, ticks, fontsize=7)
+        ax.minorticks_off()
+        ax.set(title=f"{split}, {setting}", xlabel="pool clips (other classes)",
+               ylabel="accuracy (%)")
+        ax.legend(fontsize=6)
+    fig.suptitle(f"Whitening from an unlabelled pool of other sounds, {shifts} shift(s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render(paths):
+    """Write each ``NAME.json`` of this module again as ``NAME.md`` and ``NAME.png`` (the
+    run's own command kept; nothing scored again)."""
+    for path in map(Path, paths):
+        try:
+            rec = json.loads(path.read_text())
+        except ValueError:
+            rec = None
+        if not isinstance(rec, dict) or "pool_sizes" not in rec or "summary" not in rec:
+            raise SystemExit(f"{path}: not a research.transfer.pool output (no 'pool_sizes')")
+        path.with_suffix(".md").write_text(markdown(rec["summary"], rec["command"]))
+        plot_pool(rec["summary"], path.with_suffix(".png"), max(rec["tta"]))
+        log(f"{path.with_suffix('.md')} and .png: written from {path.name}")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--render"]:
+        render(argv[1:])
+        return 0
     p = argparse.ArgumentParser(prog="python -m research.transfer.pool",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="a reproduction output folder (models/)")
@@ -198,10 +255,12 @@ def main(argv=None):
     command = command_line("research.transfer.pool", argv)
     record = {"command": command, "run": str(args.run), "run_commit": results_json.get("commit"),
               "k": args.k, "pool_sizes": args.pool_sizes, "pool_seed": POOL_SEED,
+              "tta": args.tta,
               "tasks": {k: {"clips": len(v[1]), "classes": len(set(v[1]))}
                         for k, v in tasks.items()}, "summary": rows}
     (out / f"{args.name}.json").write_text(json.dumps(record))
     (out / f"{args.name}.md").write_text(markdown(rows, command))
+    plot_pool(rows, out / f"{args.name}.png", max(args.tta))
     print(markdown(rows, command))
     return 0
 

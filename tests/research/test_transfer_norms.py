@@ -83,8 +83,14 @@ def test_pool_reads_each_pool_size_on_trained_and_untrained(esc50_root, quick_ru
     assert {r["split"] for r in rows} == {"tones (k=5)"}
     assert any(abs(r["gain"]) > 0 for r in pairs)  # the twin is not the trained model
     assert any(abs(r["gain"]) > 0 for r in versus)  # the pool's whitening changes scores
+    assert (out / "p.png").stat().st_size > 0  # accuracy against pool size
     md = (out / "p.md").read_text()
     assert "research.transfer.pool" in md and "| tones (k=5) | whitened_l2@8 |" in md
+    (out / "p.png").unlink()
+    pool.main(["--render", str(out / "p.json")])  # the table and figure from the json
+    assert (out / "p.md").read_text() == md and (out / "p.png").is_file()
+    with pytest.raises(SystemExit, match="not a research.transfer.pool output"):
+        pool.main(["--render", str(out / "p.md")])
     with pytest.raises(SystemExit):
         pool.main(["--run", str(quick_run), "--out", str(out), "--tasks", str(task),
                    "--pool-sizes", "1"])
