@@ -36,7 +36,8 @@ from ..reproduce.features import load_features, log
 from .layers import NORMS, markdown, per_clip, summarise, summarise_norms
 from .study import run_models, task_features, untrained_twin
 
-__all__ = ["raw_embeddings", "as_layers", "load_run", "main"]
+__all__ = ["raw_embeddings", "as_layers", "load_run", "run_parser", "parse_run_args",
+           "networks", "run_record", "main"]
 
 #: the norms that need no per-episode centring (``support_centred_l2`` is left out)
 CHOICES = sorted(n for n in NORMS if n != "support_centred_l2")
@@ -91,54 +92,77 @@ def load_run(run, kinds, task_dirs, out, data_home=None, features_cache=None):
     return results_json, models, cfg, base_X, trval_clips, tasks
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    p = argparse.ArgumentParser(prog="python -m research.transfer.norms",
-                                description=__doc__.split("\n\n")[0])
+def run_parser(prog, doc, name):
+    """The parser of a reading of a reproduction run's models, with the arguments every
+    such reading takes (``--tta`` and ``--passes`` too); ``name``: ``--name``'s default."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
     p.add_argument("--run", required=True, help="a reproduction output folder (models/)")
     p.add_argument("--tasks", nargs="+", required=True, help="task folders")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--name", default="norms", help="output stem: NAME.md, NAME.json")
+    p.add_argument("--name", default=name, help="output stem: NAME.md, NAME.json")
     p.add_argument("--kinds", nargs="+", default=None, help="model kinds (default: all)")
-    p.add_argument("--norms", nargs="+", default=["centred_l2", "batch_whitened_l2"],
-                   choices=CHOICES)
-    p.add_argument("--versus-norm", default=None, metavar="NORM",
-                   help="also pair every other norm with NORM on the same network (as "
-                        "research.transfer.layers --versus-norm)")
     p.add_argument("--tta", nargs="+", type=int, default=[1])
     p.add_argument("--passes", type=int, default=10)
     p.add_argument("--data-home", default=None, help="ESC-50 (default: $SKLEARN_HALLU_ESC50)")
     p.add_argument("--features-cache", default=None,
                    help="an .npz of ESC-50's log-mel as `reproduce --features-cache` writes it")
+    return p
+
+
+def parse_run_args(p, argv):
+    """``p``'s arguments, checked, and the output folder (made)."""
     args = p.parse_args(argv)
-    if args.versus_norm is not None and args.versus_norm not in args.norms:
-        p.error(f"--versus-norm {args.versus_norm!r} must be one of --norms {args.norms}")
     if min(args.tta) < 1:
         p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results_json, models, cfg, base_X, (X_trval, y_trval), tasks = load_run(
-        args.run, args.kinds, args.tasks, out, args.data_home, args.features_cache)
-    results = {}
+    return args, out
+
+
+def networks(models, cfg, trval):
+    """``(kind, seed, net, model)`` of each run model, ``net`` "trained" then "untrained"
+    (its twin, fitted on ``trval`` = ``(X, y)`` as :mod:`research.transfer.study` does)."""
     for kind, seed, path in models:
         trained = joblib.load(path)
-        twin = untrained_twin(kind, cfg, seed, X_trval, y_trval)  # as the study's twin
-        for net, model in (("trained", trained), ("untrained", twin)):
-            score(results, kind, seed, net, model, base_X, tasks, args.norms, args.tta,
-                  args.passes)
+        twin = untrained_twin(kind, cfg, seed, *trval)
+        yield kind, seed, "trained", trained
+        yield kind, seed, "untrained", twin
         log(f"{kind} seed {seed}: done")
+
+
+def run_record(command, run, results_json, tasks, rows, **extra):
+    """What a reading writes to ``NAME.json``."""
+    return {"command": command, "run": str(run), "run_commit": results_json.get("commit"),
+            **extra, "tasks": {k: {"clips": len(v[1]), "classes": len(set(v[1]))}
+                               for k, v in tasks.items()}, "summary": rows}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = run_parser("python -m research.transfer.norms", __doc__, "norms")
+    p.add_argument("--norms", nargs="+", default=["centred_l2", "batch_whitened_l2"],
+                   choices=CHOICES)
+    p.add_argument("--versus-norm", default=None, metavar="NORM",
+                   help="also pair every other norm with NORM on the same network (as "
+                        "research.transfer.layers --versus-norm)")
+    args, out = parse_run_args(p, argv)
+    if args.versus_norm is not None and args.versus_norm not in args.norms:
+        p.error(f"--versus-norm {args.versus_norm!r} must be one of --norms {args.norms}")
+    results_json, models, cfg, base_X, trval, tasks = load_run(
+        args.run, args.kinds, args.tasks, out, args.data_home, args.features_cache)
+    results = {}
+    for kind, seed, net, model in networks(models, cfg, trval):
+        score(results, kind, seed, net, model, base_X, tasks, args.norms, args.tta,
+              args.passes)
     rows = summarise(results)
     if args.versus_norm:
         rows += summarise_norms(results, args.versus_norm)
     command = command_line("research.transfer.norms", argv)
-    record = {"command": command, "run": str(args.run), "run_commit": results_json.get("commit"),
-              "tasks": {k: {"clips": len(v[1]), "classes": len(set(v[1]))}
-                        for k, v in tasks.items()}, "summary": rows}
+    record = run_record(command, args.run, results_json, tasks, rows)
     (out / f"{args.name}.json").write_text(json.dumps(record))
     (out / f"{args.name}.md").write_text(markdown(rows, command))
     print(markdown(rows, command))
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

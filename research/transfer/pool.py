@@ -36,7 +36,6 @@ import json
 import sys
 from pathlib import Path
 
-import joblib
 import numpy as np
 import torch
 
@@ -47,8 +46,7 @@ from sklearn_hallu.nn import centered_l2, whitened_l2, whitening_stats
 from ..reproduce.features import log
 from .batch_classes import class_groups
 from .layers import gain_cell, per_clip, summarise, summarise_norms
-from .norms import load_run, raw_embeddings
-from .study import untrained_twin
+from .norms import load_run, networks, parse_run_args, raw_embeddings, run_parser, run_record
 
 __all__ = ["POOL_SEED", "pool_order", "library_centred", "library_whitened", "score_task",
            "plot_pool", "render", "main"]
@@ -223,41 +221,20 @@ def main(argv=None):
     if argv[:1] == ["--render"]:
         render(argv[1:])
         return 0
-    p = argparse.ArgumentParser(prog="python -m research.transfer.pool",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", required=True, help="a reproduction output folder (models/)")
-    p.add_argument("--tasks", nargs="+", required=True, help="task folders")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--name", default="pool", help="output stem: NAME.md, NAME.json")
-    p.add_argument("--kinds", nargs="+", default=None, help="model kinds (default: all)")
+    p = run_parser("python -m research.transfer.pool", __doc__, "pool")
     p.add_argument("--k", type=int, default=5, help="classes per few-shot problem")
     p.add_argument("--pool-sizes", nargs="+", type=_size, default=[10, 25, 50, 100, 200, "all"],
                    help="clips of the other classes in the pool (all: every one)")
-    p.add_argument("--tta", nargs="+", type=int, default=[1])
-    p.add_argument("--passes", type=int, default=10)
-    p.add_argument("--data-home", default=None, help="ESC-50 (default: $SKLEARN_HALLU_ESC50)")
-    p.add_argument("--features-cache", default=None,
-                   help="an .npz of ESC-50's log-mel as `reproduce --features-cache` writes it")
-    args = p.parse_args(argv)
-    if min(args.tta) < 1:
-        p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results_json, models, cfg, base_X, (X_trval, y_trval), tasks = load_run(
+    args, out = parse_run_args(p, argv)
+    results_json, models, cfg, base_X, trval, tasks = load_run(
         args.run, args.kinds, args.tasks, out, args.data_home, args.features_cache)
     results = {}
-    for kind, seed, path in models:
-        twin = untrained_twin(kind, cfg, seed, X_trval, y_trval)
-        for net, model in (("trained", joblib.load(path)), ("untrained", twin)):
-            _score_model(results, kind, seed, net, model, base_X, tasks, args)
-        log(f"{kind} seed {seed}: done")
+    for kind, seed, net, model in networks(models, cfg, trval):
+        _score_model(results, kind, seed, net, model, base_X, tasks, args)
     rows = summarise(results) + summarise_norms(results, REFERENCE)
     command = command_line("research.transfer.pool", argv)
-    record = {"command": command, "run": str(args.run), "run_commit": results_json.get("commit"),
-              "k": args.k, "pool_sizes": args.pool_sizes, "pool_seed": POOL_SEED,
-              "tta": args.tta,
-              "tasks": {k: {"clips": len(v[1]), "classes": len(set(v[1]))}
-                        for k, v in tasks.items()}, "summary": rows}
+    record = run_record(command, args.run, results_json, tasks, rows, k=args.k,
+                        pool_sizes=args.pool_sizes, pool_seed=POOL_SEED, tta=args.tta)
     (out / f"{args.name}.json").write_text(json.dumps(record))
     (out / f"{args.name}.md").write_text(markdown(rows, command))
     plot_pool(rows, out / f"{args.name}.png", max(args.tta))
