@@ -36,6 +36,7 @@ import json
 import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import torch
 
@@ -47,6 +48,7 @@ from ..reproduce.features import log
 from .batch_classes import class_groups
 from .layers import gain_cell, per_clip, summarise, summarise_norms
 from .norms import load_run, networks, parse_run_args, raw_embeddings, run_parser, run_record
+from .study import run_models
 
 __all__ = ["POOL_SEED", "pool_order", "library_centred", "library_whitened", "score_task",
            "plot_pool", "render", "main"]
@@ -153,6 +155,14 @@ def markdown(rows, command):
     for r in sorted((r for r in rows if " vs " not in r["variant"]), key=order):
         lines.append(f"| {r['split']} | {r['norm']} | {r['setting']} | {len(r['seeds'])} | "
                      f"{r['trained']:.2f} | {r['untrained']:.2f} | {gain_cell(r)} |")
+    paired = [r for r in rows if " vs " in r["variant"] and not r["variant"].endswith(
+        f" vs {REFERENCE}")]
+    if paired:
+        lines += ["", f"## {paired[0]['variant']}: trained (A) minus trained (B)", "", *head]
+        for r in sorted(paired, key=order):
+            lines.append(f"| {r['split']} | {r['norm']} | {r['setting']} | "
+                         f"{len(r['seeds'])} | {r['trained']:.2f} | {r['untrained']:.2f} | "
+                         f"{gain_cell(r)} |")
     for net in ("trained", "untrained"):
         lines += ["", f"## On the {net} network: the norm (A) minus {REFERENCE} (B)", "",
                   *head]
@@ -216,6 +226,23 @@ def render(paths):
         log(f"{path.with_suffix('.md')} and .png: written from {path.name}")
 
 
+def _against_models(args, cfg, models):
+    """``{seed: path}`` of ``--against``'s models, checked to read the same input."""
+    if args.against is None:
+        return {}
+    other, found = run_models(args.against)
+    found = [m for m in found if m[0] == args.against_kind]
+    if other["config"]["logmel"] != cfg["logmel"]:
+        raise SystemExit(f"--against {args.against}: its log-mel settings "
+                         f"{other['config']['logmel']} differ from --run's {cfg['logmel']}")
+    by_seed = {seed: path for _, seed, path in found}
+    missing = sorted({seed for _, seed, _ in models} - set(by_seed))
+    if missing:
+        raise SystemExit(f"--against {args.against}: no {args.against_kind} model for seeds "
+                         f"{missing} (it has {sorted(by_seed)})")
+    return by_seed
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--render"]:
@@ -225,13 +252,23 @@ def main(argv=None):
     p.add_argument("--k", type=int, default=5, help="classes per few-shot problem")
     p.add_argument("--pool-sizes", nargs="+", type=_size, default=[10, 25, 50, 100, 200, "all"],
                    help="clips of the other classes in the pool (all: every one)")
+    p.add_argument("--against", default=None, metavar="RUN",
+                   help="also pair each trained model with RUN's model of --against-kind and "
+                        "the same seed, on the same clips, pools and episodes")
+    p.add_argument("--against-kind", default="baseline")
     args, out = parse_run_args(p, argv)
     results_json, models, cfg, base_X, trval, tasks = load_run(
         args.run, args.kinds, args.tasks, out, args.data_home, args.features_cache)
+    against = _against_models(args, cfg, models)
     results = {}
     for kind, seed, net, model in networks(models, cfg, trval):
         _score_model(results, kind, seed, net, model, base_X, tasks, args)
+        if net == "untrained" and against:
+            _score_model(results, kind, seed, "reference", joblib.load(against[seed]), base_X,
+                         tasks, args)
     rows = summarise(results) + summarise_norms(results, REFERENCE)
+    if against:
+        rows += summarise(results, against="reference", label=f" vs {args.against_kind}")
     command = command_line("research.transfer.pool", argv)
     record = run_record(command, args.run, results_json, tasks, rows, k=args.k,
                         pool_sizes=args.pool_sizes, pool_seed=POOL_SEED, tta=args.tta)

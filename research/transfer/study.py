@@ -89,14 +89,17 @@ def task_features(folder, logmel, cache_dir):
 
 
 def run_models(run_dir, kinds=None):
-    """The run's settings and its saved models as ``(kind, seed, path)``."""
+    """The run's settings and its saved models as ``(kind, seed, path)``; for a merged run
+    (``reproduce --stage merge``), the models of the runs it was merged from."""
     run_dir = Path(run_dir)
     results = json.loads((run_dir / "results.json").read_text())
+    dirs = [Path(m["out"]) for m in results.get("merged_from") or []] or [run_dir]
     found = []
-    for path in sorted((run_dir / "models").glob("*_seed*.joblib")):
+    for path in sorted(p for d in dirs for p in (d / "models").glob("*_seed*.joblib")):
         kind, seed = path.stem.rsplit("_seed", 1)
         if kinds is None or kind in kinds:
             found.append((kind, int(seed), path))
+    found.sort(key=lambda m: (m[0], m[1]))
     if not found:
         raise FileNotFoundError(f"no models in {run_dir / 'models'}: train them with "
                                 "python -m research.reproduce --out " + str(run_dir))

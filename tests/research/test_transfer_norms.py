@@ -68,15 +68,20 @@ def test_pool_reads_each_pool_size_on_trained_and_untrained(esc50_root, quick_ru
     out = tmp_path / "out"
     pool.main(["--run", str(quick_run), "--out", str(out), "--tasks", str(task),
                "--data-home", str(esc50_root), "--k", "5", "--pool-sizes", "8", "all",
-               "--tta", "1", "2", "--passes", "2", "--name", "p"])
+               "--tta", "1", "2", "--passes", "2", "--name", "p", "--against", str(quick_run)])
     rec = json.loads((out / "p.json").read_text())
     assert rec["tasks"] == {"tones": {"clips": 60, "classes": 10}}
     assert rec["pool_sizes"] == [8, "all"] and rec["k"] == 5
     rows = rec["summary"]
     pairs = [r for r in rows if r["variant"] == "baseline"]
-    versus = [r for r in rows if " vs centred_l2" in r["variant"]]
+    versus = [r for r in rows if r["variant"] in ("baseline trained vs centred_l2",
+                                                  "baseline untrained vs centred_l2")]
     # 3 norms x 2 shift counts x 2 settings; 2 pooled norms of both networks
     assert len(pairs) == 12 and len(versus) == 2 * 2 * 2 * 2
+    # --against the same run: the same model on the same clips, pools and episodes
+    same = [r for r in rows if r["variant"] == "baseline vs baseline"]
+    assert len(same) == 12 and all(r["gain"] == 0 and r["trained"] == r["untrained"]
+                                   for r in same)
     assert {r["norm"] for r in pairs} == {
         "centred_l2", "whitened_l2@8", "whitened_l2@all", "centred_l2+tta2",
         "whitened_l2@8+tta2", "whitened_l2@all+tta2"}
@@ -94,3 +99,7 @@ def test_pool_reads_each_pool_size_on_trained_and_untrained(esc50_root, quick_ru
     with pytest.raises(SystemExit):
         pool.main(["--run", str(quick_run), "--out", str(out), "--tasks", str(task),
                    "--pool-sizes", "1"])
+    with pytest.raises(SystemExit, match="no halluaudio model for seeds"):
+        pool.main(["--run", str(quick_run), "--out", str(out), "--tasks", str(task),
+                   "--data-home", str(esc50_root), "--against", str(quick_run),
+                   "--against-kind", "halluaudio"])

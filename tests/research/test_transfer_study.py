@@ -60,6 +60,24 @@ def test_curve_report_without_curves_says_how_to_make_them(tmp_path):
         curve.main(["--out", str(tmp_path)])
 
 
+def test_run_models_finds_a_merged_runs_models_where_its_seeds_ran(tmp_path):
+    for s in (1, 0):
+        (tmp_path / f"s{s}" / "models").mkdir(parents=True)
+        for kind in ("halluaudio", "baseline"):
+            (tmp_path / f"s{s}" / "models" / f"{kind}_seed{s}.joblib").write_bytes(b"")
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    sources = [{"out": str(tmp_path / f"s{s}"), "seeds": [s]} for s in (1, 0)]
+    (merged / "results.json").write_text(json.dumps({"config": {}, "merged_from": sources}))
+    results, found = study.run_models(merged, ["halluaudio"])
+    assert [(k, s) for k, s, _ in found] == [("halluaudio", 0), ("halluaudio", 1)]
+    assert found[0][2] == tmp_path / "s0" / "models" / "halluaudio_seed0.joblib"
+    assert len(study.run_models(merged)[1]) == 4
+    (merged / "results.json").write_text(json.dumps({"config": {}}))  # not merged: own models
+    with pytest.raises(FileNotFoundError, match="no models in"):
+        study.run_models(merged)
+
+
 def test_task_clips_reads_class_folders_and_needs_five_classes(tmp_path):
     for c in "abcd":
         (tmp_path / c).mkdir()
