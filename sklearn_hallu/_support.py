@@ -86,16 +86,23 @@ def embed(estimator, X):
 
 
 def fit_embedding_stats(estimator, X):
-    """Compute the centring of the classifier at the end of ``estimator`` from raw base clips.
+    """Compute the statistics of ``embedding_norm`` of the classifier at the end of ``estimator``.
 
     .. versionadded:: 0.2.0
+
+    The clips pass through the Pipeline's transformers, then the classifier's
+    :meth:`~sklearn_hallu.HalluAudioClassifier.fit_embedding_stats` stores their centre,
+    scale and whitening. Give it the clips the model was trained on, or, for
+    ``embedding_norm="whitened_l2"``, unlabelled clips of the domain to classify (a pool of
+    other sounds of that domain does better than one that holds the sounds to classify:
+    :ref:`whitening`). Then give the support set again (:func:`fit_support`).
 
     Parameters
     ----------
     estimator : HalluAudioClassifier or Pipeline
         A fitted classifier, or a fitted Pipeline ending in one.
     X : array-like
-        Raw base clips (not a support set).
+        Raw clips (waveforms, file paths, spectrograms); labels are not read.
 
     Returns
     -------
