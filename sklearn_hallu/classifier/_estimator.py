@@ -588,9 +588,9 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         ``fit`` computes them from the clips the backbones were trained on. Call this on
         a model saved by sklearn-hallu 0.1.0, after changing ``test_time_shifts`` (the
         clips are embedded with the current shifts), or to take them from other clips:
-        for ``"whitened_l2"``, unlabelled clips of the domain to classify. Then give the
-        support set again (:meth:`fit_support`): prototypes made with the old
-        statistics are refused.
+        for ``"whitened_l2"``, unlabelled clips of the domain to classify (10 at least,
+        more is better: :ref:`whitening`). Then give the support set again
+        (:meth:`fit_support`): prototypes made with the old statistics are refused.
 
         Parameters
         ----------
