@@ -1,5 +1,7 @@
 """embedding_norm="batch_whitened_l2": each call's clips centre and whiten the embeddings."""
 
+import warnings
+
 import joblib
 import numpy as np
 import pytest
@@ -163,3 +165,16 @@ def test_stored_whitening_comes_from_fit_then_from_a_pool(small_views, tmp_path)
     with pytest.raises(ValueError, match=r"'whitened_l2' needs a whitening.*"
                                          r"fit_embedding_stats\(X\) with clips of the domain"):
         clf.embed(X[:3])
+
+
+def test_a_pool_smaller_than_any_measured_warns_at_the_callers_line(small_views):
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1, embedding_norm="whitened_l2").fit(X, y)
+    with pytest.warns(UserWarning, match="from 5 clips, fewer than the 10") as record:
+        clf.fit_embedding_stats(X[:5])
+    assert record[0].filename == __file__
+    assert clf.embedding_whitening_.shape == (clf.prototypes_.shape[1],) * 2  # still made
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.fit_embedding_stats(X[:10])
+        clf.set_params(embedding_norm="centered_l2").fit_embedding_stats(X[:5])  # not used

@@ -3,6 +3,8 @@ classified together)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -55,8 +57,20 @@ def batch_logits(clf, X):
     return prototype_logits(batch_normalize(clf, raw, both, stats), protos)
 
 
-def whitening_matrix(emb, view_slices):
-    """The whitening of ``embedding_norm="whitened_l2"`` from raw embeddings (float32)."""
+#: the smallest pool measured for ``embedding_norm="whitened_l2"`` (:ref:`whitening`)
+MIN_WHITENING_CLIPS = 10
+
+
+def whitening_matrix(emb, view_slices, clf=None):
+    """The whitening of ``embedding_norm="whitened_l2"`` from raw embeddings (float32).
+    Warns when ``clf`` uses that norm and ``emb`` holds fewer clips than any measured pool."""
+    if clf is not None and clf.embedding_norm == "whitened_l2" and len(emb) < MIN_WHITENING_CLIPS:
+        warnings.warn(
+            f"embedding_norm='whitened_l2': the whitening comes from {len(emb)} clips, fewer "
+            f"than the {MIN_WHITENING_CLIPS} of the smallest pool measured (from 10 clips of "
+            "other sounds of a new domain it beat centred-L2; the trained network needed "
+            "about 100 to beat the same network untrained). Give fit_embedding_stats more "
+            "unlabelled clips of the domain to classify.", UserWarning, stacklevel=4)
     return whitening_stats(emb, view_slices)[1].numpy().astype(np.float32)
 
 

@@ -562,7 +562,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self.embedding_mean_, self.embedding_scale_ = mean.numpy(), scale
         self.embedding_stats_shifts_ = self.test_time_shifts
         if len(emb) >= 2:  # the whitening of "whitened_l2", from the same clips
-            self.embedding_whitening_ = whitening_matrix(emb, self.view_slices_)
+            self.embedding_whitening_ = whitening_matrix(emb, self.view_slices_, self)
 
     def _clip_embeddings(self, X, progress=False):
         """Raw embeddings of checked views (a CPU tensor), averaged over
