@@ -21,4 +21,7 @@ $PY -m research.reproduce --stage merge --merge $D/cpu_headline_hallu_xeon_seeds
 $PY -m research.transfer.pool --run $D/cpu_headline_hallu_xeon --out $O \
   --name hallu_transfer --k 5 --pool-sizes all --tta 1 8 --passes 10 \
   --against $D/cpu_headline_late_tta_xeon --against-kind baseline --tasks $T
+# in-domain: HalluAudio minus the baseline of the same seed, on the same test episodes
+$PY -m research.cross_run_gain --model $D/cpu_headline_hallu_xeon:halluaudio \
+  --baseline $D/cpu_headline_late_tta_xeon:baseline --out /work/main/research/results/cross_run/hallu_xeon
 echo "QUEUE DONE $(date)"
