@@ -23,6 +23,16 @@ def _blocks(e):
     return {"block1": e, "block2": e, "block3": e}
 
 
+def _assert_each_group_scored_alone(got, y, groups, embeddings_of):
+    """``got`` holds, for each group's clips, the protocol's per-clip scores of
+    ``embeddings_of(idx)`` (the group's normalised embeddings) inside that group."""
+    for g in groups:
+        idx = np.flatnonzero(np.isin(y, g))
+        want = per_clip(embeddings_of(idx), y[idx], 2)
+        for key in ("5w1s", "5w5s"):
+            np.testing.assert_array_equal(got[key][idx], want[key])
+
+
 def test_each_group_is_its_own_batch():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(10), 7)
@@ -50,11 +60,7 @@ def test_pool_norms_take_the_whole_splits_statistics():
     groups = class_groups(y, 5)
     got = grouped_per_clip(_blocks(emb), base, y, "pool_whitened_l2", groups, 2)
     whole = NORMS["whitened_l2"](_blocks(emb), _blocks(emb))["block3"]  # the split's stats
-    for g in groups:
-        idx = np.flatnonzero(np.isin(y, g))
-        want = per_clip(whole[idx], y[idx], 2)
-        for key in ("5w1s", "5w5s"):
-            np.testing.assert_array_equal(got[key][idx], want[key])
+    _assert_each_group_scored_alone(got, y, groups, lambda idx: whole[idx])
     own = grouped_per_clip(_blocks(emb), base, y, "batch_whitened_l2", groups, 2)
     assert not np.array_equal(own["5w1s"], got["5w1s"])
 
@@ -66,11 +72,7 @@ def test_other_norms_take_the_other_classes_statistics():
     base = _blocks(rng.normal(size=(200, 6)))
     groups = class_groups(y, 5)
     got = grouped_per_clip(_blocks(emb), base, y, "other_whitened_l2", groups, 2)
-    for g in groups:
-        idx, rest = np.flatnonzero(np.isin(y, g)), np.flatnonzero(~np.isin(y, g))
-        own = NORMS["whitened_l2"](_blocks(emb[idx]), _blocks(emb[rest]))["block3"]
-        want = per_clip(own, y[idx], 2)
-        for key in ("5w1s", "5w5s"):
-            np.testing.assert_array_equal(got[key][idx], want[key])
+    _assert_each_group_scored_alone(got, y, groups, lambda idx: NORMS["whitened_l2"](
+        _blocks(emb[idx]), _blocks(np.delete(emb, idx, axis=0)))["block3"])
     with pytest.raises(ValueError, match="other classes than the group"):
         grouped_per_clip(_blocks(emb), base, y, "other_whitened_l2", class_groups(y, 10), 2)
