@@ -145,9 +145,9 @@ ENSEMBLE_NOTE = ("Ensemble: members' centred, unit-norm embeddings concatenated.
                  "pooled (n); points ± 95% CI over the clips.")
 
 
-def markdown(rows, command, versus=False):
-    title = ("Training variant against its reference" if versus
-             else "Ensembles of trained networks against their members")
+def markdown(rows, command, versus=False, title=None):
+    title = title or ("Training variant against its reference" if versus
+                      else "Ensembles of trained networks against their members")
     lines = [f"# {title}", "", f"Command: `{command}`", "",
              VERSUS_NOTE if versus else ENSEMBLE_NOTE, "",
              "| ensemble kind | shifts | split | setting | n | against | ensemble | reference "
