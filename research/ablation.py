@@ -35,6 +35,7 @@ from research.averaging import WeightAverage
 from research.cosine import TrainTemperature
 from research.decorrelate import Decorrelation
 from research.depth import LowerBlockReconstruction, SlowBlock
+from research.distill import EpisodeDistillation
 from research.mixup import QueryMixup
 from research.projection import ProjectionHead
 from research.protomaml import FirstOrderMAML
@@ -191,12 +192,17 @@ LEVERS = {"train_temperature": TrainTemperature, "supcon": TwoViewSupCon,
 #: features' ``n_fft``, the schedule factor, the initial branch, the masks' settings and
 #: the training levers (``tests/research`` checks that every other key reaches it).
 NOT_ESTIMATOR_KEYS = {"n_fft", "epochs_factor", "init_whole_from", "fill", "split_hz",
-                      *LEVERS}
+                      "distill", *LEVERS}
 
 
 def lever_callbacks(cfg):
     """``[(key, callback)]`` of the training levers a variant's config sets."""
     return [(key, make(cfg[key])) for key, make in LEVERS.items() if cfg.get(key)]
+
+
+def teacher_dir(args):
+    """Where a distilled variant's teachers are: ``--teachers``, else ``--out``."""
+    return Path(getattr(args, "teachers", None) or args.out)
 
 
 def build(model, cfg, args, seed, val_classes):
@@ -210,6 +216,9 @@ def build(model, cfg, args, seed, val_classes):
                 f"{src}: run `ablation.py run --variants {cfg['init_whole_from']} --seeds "
                 f"{seed}` first (same --out)")
         callbacks = [("init_whole", InitWholeBranch(src))]
+    if cfg.get("distill"):  # the teacher: the same seed's model of that variant
+        callbacks.append(("distill", EpisodeDistillation(
+            teacher_dir(args) / "models" / f"{cfg['distill']}_seed{seed}.joblib")))
     callbacks += lever_callbacks(cfg)
     clf = HalluAudioClassifier(
         n_way=cfg.get("n_way", 5), k_shot=cfg.get("k_shot", 5),
@@ -280,6 +289,13 @@ def cmd_run(args):
                 if src.exists():
                     _check_setup(src, {"probe_classes": setup["probe_classes"]},
                                  "the model it starts from")
+            if cfg.get("distill"):  # nor the teacher's
+                src = teacher_dir(args) / "runs" / f"{cfg['distill']}_seed{seed}.json"
+                if not src.is_file():
+                    raise SystemExit(f"{name} seed {seed} needs its teacher's run record "
+                                     f"{src}: train {cfg['distill']} seed {seed} there first, "
+                                     "or point --teachers at the folder that holds it")
+                _check_setup(src, {"probe_classes": setup["probe_classes"]}, "its teacher")
             if cfg["n_fft"] not in feats:
                 feats[cfg["n_fft"]] = features(cfg["n_fft"], keep)
             X = feats[cfg["n_fft"]]
@@ -762,6 +778,9 @@ def main(argv=None):
                         "epoch (python -m research.transfer.data makes them)")
     p.add_argument("--transfer-every", type=int, default=1, metavar="N",
                    help="score the transfer tasks after epoch 1 and every N-th epoch")
+    p.add_argument("--teachers", default=None, metavar="DIR",
+                   help="the lever runs' folder holding the teachers of a distilled variant "
+                   "(models/ and runs/; default: --out)")
     p.add_argument("--verbose", type=int, default=0)
     p.add_argument("--factor", choices=list(CHOICES), default="way",
                    help="what `choose` picks: the training way, the 1-shot models' "

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from skorch.dataset import unpack_data
 
+from research.distill import query_logits
 from research.supcon import OwnTrainingStep
-from sklearn_hallu.nn import prototype_logits
 
 __all__ = ["mixed_query_loss", "QueryMixup"]
 
@@ -46,11 +46,7 @@ def mixed_query_loss(emb, n_way, k_shot, partner, lam):
         The scalar loss, and the share of queries whose top class is their own class
         ``a`` (the larger share's class when ``lam < 0.5`` is not counted differently).
     """
-    per_class = emb.reshape(n_way, -1, emb.shape[-1])
-    protos = per_class[:, :k_shot].mean(1)
-    n_query = per_class.shape[1] - k_shot
-    logits = prototype_logits(per_class[:, k_shot:].reshape(n_way * n_query, -1), protos)
-    own = torch.arange(n_way, device=emb.device).repeat_interleave(n_query)
+    logits, own = query_logits(emb, n_way, k_shot)
     logp = torch.log_softmax(logits, dim=-1)
     rows = torch.arange(len(own), device=emb.device)
     loss = -(lam * logp[rows, own] + (1 - lam) * logp[rows, own[partner]]).mean()

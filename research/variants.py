@@ -100,6 +100,10 @@ VARIANTS = {
     "base_fshift4": ("baseline", {"fshift": 4}),
     "base_filtergain6": ("baseline", {"filter_gain": 6.0}),
     "base_decor1": ("baseline", {"decor": 1.0}),
+    # a fresh network taught by the same seed's trained base_ref: the loss is half the
+    # prototypical loss and half T^2 KL(teacher || student) of the episode's soft outputs at
+    # T = 4 (born-again networks; research/distill.py, research/results/distill/RULES.md)
+    "base_distill": ("baseline", {"distill": "base_ref"}),
 }
 #: a variant's reference when it is not its model's REFERENCE run (base_ref / hallu_ref)
 REF_OF = {"hallu_pv_way20": "hallu_per_view", "hallu_pv_shot1": "hallu_per_view",
