@@ -255,8 +255,6 @@ def test_stage(args, argv):
     from research.reproduce.experiments import _report_dict, _with_embedding_norm
     from research.reproduce.features import load_features
     from research.reproduce.paper import K_SHOT_SETTINGS, SETTINGS
-    from research.reproduce.report import git_commit
-    from research.reproduce.summary import model_entry
     from sklearn_hallu import embed
     from sklearn_hallu.model_selection import few_shot_report
 
@@ -285,21 +283,31 @@ def test_stage(args, argv):
         log(f"{spec}:\n{reports[0]}")
         per_seed.append({"seed": seed, "members": spec, "test": _report_dict(reports[0]),
                          "k_shot": _report_dict(reports[1])})
-    out = Path(args.out)
+    write_test_entry(args.out, ref, cfg, args.kind, per_seed,
+                     command_line("research.ensemble", argv))
+
+
+def write_test_entry(out, ref, cfg, kind, per_seed, command):
+    """Add ``kind``'s per-seed test reports to ``out/results.json``, a reproduction-like
+    record (``ref``'s dataset, paper and machine; ``cfg``) that ``research.cross_run_gain``
+    pairs per clip with a reproduction."""
+    from research.reproduce.report import git_commit
+    from research.reproduce.summary import model_entry
+
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     res = json.loads(path.read_text()) if path.is_file() else {
         **{k: ref[k] for k in ("dataset", "paper", "machine", "quick")},
         "config": cfg, "models": {}, "commands": {}}
     if res["config"] != json.loads(json.dumps(cfg)):
-        raise SystemExit(f"{path} holds ensembles scored with other settings (reference or "
-                         "--tta); write to another --out")
-    command = command_line("research.ensemble", argv)
-    res["models"][args.kind] = model_entry(per_seed)
-    res["commands"][args.kind] = command
+        raise SystemExit(f"{path} holds entries scored with other settings (reference or "
+                         "prediction options); write to another --out")
+    res["models"][kind] = model_entry(per_seed)
+    res["commands"][kind] = command
     res.update(command=command, commit=git_commit(), seeds=[p["seed"] for p in per_seed])
     path.write_text(json.dumps(res, indent=1))
-    log(f"wrote {path} ({args.kind})")
+    log(f"wrote {path} ({kind})")
 
 
 def main(argv=None):

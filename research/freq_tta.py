@@ -14,12 +14,19 @@ training clips). Nothing is retrained::
 
 scores each offset range against the time shifts alone on the lever runs' validation
 and probe classes (the test classes are not read), paired seed by seed on the same clips
-and episodes, in the table format of ``research.ensemble versus``.
+and episodes, in the table format of ``research.ensemble versus``. ``test`` is the one
+look at the test classes the rule allows a candidate: a reproduction's saved baselines,
+scored with the offsets on the reproduction's own episodes, written as a reproduction-like
+``results.json`` that ``python -m research.cross_run_gain`` pairs per clip with the run::
+
+    python -m research.freq_tta test --run docs/results/cpu_headline_late_tta_xeon \
+        --offsets 1 --out research/results/freq_tta/test_late_tta_xeon
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 
@@ -94,6 +101,45 @@ def screen(args, argv):
     print(md)
 
 
+def test_stage(args, argv):
+    """Score a reproduction's baselines on the test classes with the offsets (rule 2)."""
+    from research.ensemble import write_test_entry
+    from research.reproduce.experiments import _report_dict
+    from research.reproduce.features import load_features
+    from research.reproduce.paper import K_SHOT_SETTINGS, SETTINGS
+    from sklearn_hallu.model_selection import few_shot_report
+
+    run = Path(args.run)
+    ref = json.loads((run / "results.json").read_text())
+    cfg = ref["config"]
+    if cfg.get("embedding_norm") != "centered_l2":
+        raise SystemExit(f"--run {run}: its models predict with embedding_norm="
+                         f"{cfg.get('embedding_norm')!r}; this stage scores centred-L2 runs")
+    feats = load_features(args.data_home, None, quick=bool(ref.get("quick")),
+                          logmel={"n_fft": cfg["logmel"]["n_fft"]})
+    ids, y = feats["dataset"]["class_split"], feats["target"]
+    X = feats["X"].astype(np.float32, copy=False)
+    test, train = np.isin(y, ids["test"]), np.isin(y, list(ids["train"]))
+    n_tta = cfg.get("test_time_shifts", 1)
+    per_seed = []
+    for seed in args.seeds if args.seeds else ref["seeds"]:
+        model = joblib.load(run / "models" / f"baseline_seed{seed}.joblib")
+        if isinstance(model, Pipeline):
+            raise SystemExit(f"{run}: baseline_seed{seed} is a Pipeline; baselines only")
+        raw = copy.deepcopy(model).set_params(embedding_norm=None)
+        centre = offset_embeddings(raw, X[train], n_tta, args.offsets).mean(axis=0)
+        emb = unit_centred(offset_embeddings(raw, X[test], n_tta, args.offsets), centre)
+        reports = [few_shot_report(model, X[test], y[test], settings=s, protocol="paper",
+                                   n_repeats=cfg["repeats"], random_state=seed,
+                                   embeddings=emb) for s in (SETTINGS, K_SHOT_SETTINGS)]
+        log(f"seed {seed}, offsets ±{args.offsets}:\n{reports[0]}")
+        per_seed.append({"seed": seed, "test": _report_dict(reports[0]),
+                         "k_shot": _report_dict(reports[1])})
+    write_test_entry(args.out, ref, {**cfg, "mel_offsets": args.offsets},
+                     f"baseline_offsets{args.offsets}", per_seed,
+                     command_line("research.freq_tta", argv))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m research.freq_tta",
                                 description=__doc__.split("\n\n")[0])
@@ -113,7 +159,19 @@ def main(argv=None):
     s.add_argument("--features-cache", default=None, help="an .npz of ESC-50's log-mel as "
                    "`reproduce --features-cache` writes it, read instead of the audio files")
     s.add_argument("--name", default="screen")
+    t = sub.add_parser("test", help="one look at the test classes (rule 2): a reproduction's "
+                       "baselines with the offsets")
+    t.add_argument("--run", required=True, help="a reproduction folder (results.json, models/)")
+    t.add_argument("--offsets", type=int, default=1,
+                   help="largest offset in mel rows (-d..+d; 0: the run's own prediction)")
+    t.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the run's")
+    t.add_argument("--out", required=True)
+    t.add_argument("--data-home", default=None)
     args = p.parse_args(argv)
+    if args.stage == "test":
+        if args.offsets < 0:
+            p.error(f"--offsets is the largest offset in mel rows (>= 0); got {args.offsets}")
+        return test_stage(args, argv)
     bad = [d for d in args.offsets if d < 1]
     if bad:
         p.error(f"--offsets are the largest offsets in mel rows, each at least 1; got {bad}")

@@ -58,3 +58,28 @@ def test_screen_pairs_each_offset_range_with_offset_zero(tmp_path, monkeypatch):
     assert (tmp_path / "screen.md").read_text().startswith(f"# {freq_tta.TITLE}")
     with pytest.raises(SystemExit):
         freq_tta.main(["screen", "--out", str(tmp_path), "--models", "x", "--offsets", "0"])
+
+
+@pytest.mark.esc50
+def test_test_stage_with_offset_zero_is_the_reproductions_own_score(esc50_root, tmp_path):
+    from research import cross_run_gain
+    from research.reproduce import cli as reproduce
+
+    run = tmp_path / "run"
+    reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(run),
+                    "--models", "baseline", "--seeds", "0", "--device", "cpu",
+                    "--test-time-shifts", "2"])
+    common = ["test", "--run", str(run), "--data-home", str(esc50_root)]
+    freq_tta.main([*common, "--offsets", "0", "--out", str(tmp_path / "zero")])
+    freq_tta.main([*common, "--offsets", "1", "--out", str(tmp_path / "one")])
+    ref = json.loads((run / "results.json").read_text())["models"]["baseline"]["per_seed"][0]
+    zero = json.loads((tmp_path / "zero" / "results.json").read_text())
+    got = zero["models"]["baseline_offsets0"]["per_seed"][0]
+    for s, t in got["test"].items():  # the library's centred-L2 with its 2 shifts, exactly
+        np.testing.assert_allclose(t["per_clip"], ref["test"][s]["per_clip"])
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    assert one["config"]["mel_offsets"] == 1
+    assert one["models"]["baseline_offsets1"]["per_seed"][0]["test"] != got["test"]
+    cross_run_gain.main(["--model", f"{tmp_path / 'one'}:baseline_offsets1",
+                         "--baseline", f"{run}:baseline", "--out", str(tmp_path / "gain")])
+    assert "5-way 1-shot" in (tmp_path / "gain" / "gain.md").read_text()
