@@ -158,13 +158,16 @@ def markdown(rows, command, versus=False, title=None):
         lines.append(f"| {r['kind']} | {r['tta']} | {r['split']} | {r['setting']} | {r['n']} "
                      f"| {r['against']} | {r['ensemble']:.2f} | {r['reference']:.2f} | {cell} |")
     spread = [r for r in rows if len(r.get("ensemble_per_seed", ())) > 1] if versus else []
-    if spread:
+    if spread:  # the kind only where rows of several kinds would look alike
+        kinds = len({r["kind"] for r in spread}) > 1
         lines += ["", "Spread over the seeds: standard deviation of each seed's mean accuracy "
-                  "(points).", "", "| shifts | split | setting | seeds | variant | reference |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {r['tta']} | {r['split']} | {r['setting']} | {r['n']} | "
-                  f"{np.std(r['ensemble_per_seed'], ddof=1):.2f} | "
-                  f"{np.std(r['reference_per_seed'], ddof=1):.2f} |" for r in spread]
+                  "(points).", "", "| " + ("kind | " if kinds else "")
+                  + "shifts | split | setting | seeds | variant | reference |",
+                  "|---" * (7 if kinds else 6) + "|"]
+        lines += [("| " + (f"{r['kind']} " if kinds else "") + ("| " if kinds else "")
+                   + f"{r['tta']} | {r['split']} | {r['setting']} | {r['n']} | "
+                   f"{np.std(r['ensemble_per_seed'], ddof=1):.2f} | "
+                   f"{np.std(r['reference_per_seed'], ddof=1):.2f} |") for r in spread]
     return "\n".join(lines) + "\n"
 
 

@@ -38,7 +38,7 @@ from research._cli import command_line
 from research.ensemble import _lever_splits, _row, markdown, unit_centred
 from research.reproduce.features import log
 
-from .transfer.layers import per_clip, tta_embeddings
+from .transfer.layers import per_clip, rewrite_tables, tta_embeddings
 
 __all__ = ["shift_rows", "offset_embeddings", "main"]
 
@@ -96,9 +96,13 @@ def screen(args, argv):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps({"command": command, "rows": rows}))
-    md = markdown(rows, command, versus=True, title=TITLE)
+    md = screen_markdown(rows, command)
     (out / f"{args.name}.md").write_text(md)
     print(md)
+
+
+def screen_markdown(rows, command):
+    return markdown(rows, command, versus=True, title=TITLE)
 
 
 def test_stage(args, argv):
@@ -107,6 +111,7 @@ def test_stage(args, argv):
     from research.reproduce.experiments import _report_dict
     from research.reproduce.features import load_features
     from research.reproduce.paper import K_SHOT_SETTINGS, SETTINGS
+    from sklearn_hallu.datasets import esc50_class_split
     from sklearn_hallu.model_selection import few_shot_report
 
     run = Path(args.run)
@@ -118,6 +123,8 @@ def test_stage(args, argv):
     feats = load_features(args.data_home, None, quick=bool(ref.get("quick")),
                           logmel={"n_fft": cfg["logmel"]["n_fft"]})
     ids, y = feats["dataset"]["class_split"], feats["target"]
+    if cfg.get("class_split"):  # another draw of the 35/5/10 split, as the run made it
+        ids = esc50_class_split(cfg["class_split"])
     X = feats["X"].astype(np.float32, copy=False)
     test, train = np.isin(y, ids["test"]), np.isin(y, list(ids["train"]))
     n_tta = cfg.get("test_time_shifts", 1)
@@ -167,7 +174,11 @@ def main(argv=None):
     t.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the run's")
     t.add_argument("--out", required=True)
     t.add_argument("--data-home", default=None)
+    r = sub.add_parser("render", help="write a screen's NAME.md again from NAME.json")
+    r.add_argument("paths", nargs="+")
     args = p.parse_args(argv)
+    if args.stage == "render":
+        return rewrite_tables(args.paths, "rows", screen_markdown, "research.freq_tta screen")
     if args.stage == "test":
         if args.offsets < 0:
             p.error(f"--offsets is the largest offset in mel rows (>= 0); got {args.offsets}")

@@ -2,7 +2,9 @@
 by the teacher's soft outputs alone."""
 
 import argparse
+import copy
 import io
+import json
 
 import joblib
 import numpy as np
@@ -66,12 +68,84 @@ def test_the_lever_adds_the_teachers_soft_outputs_and_nothing_else(small_logmel,
     assert "train_step_single" not in lever.net_.__dict__
     joblib.dump(lever, io.BytesIO())
     assert lever.predict(X[:4]).shape == (4,)
-    # the teacher is left as it was (evaluation mode, no gradient step)
-    t0 = joblib.load(teacher).net_.module_.state_dict()
-    cb = EpisodeDistillation(teacher)
-    tiny_clf(**kw, callbacks=[("distill", cb)]).fit(X, y)
-    t1 = joblib.load(teacher).net_.module_.state_dict()
-    assert all(torch.equal(t0[k], t1[k]) for k in t0)
+
+
+def test_the_teacher_runs_in_evaluation_mode_and_is_never_changed(small_logmel, teacher,
+                                                                  monkeypatch):
+    X, y = small_logmel
+    seen = []
+    load = EpisodeDistillation._teacher_module
+
+    def keep(self, net):
+        module = load(self, net)
+        seen.append((module, copy.deepcopy(module.state_dict())))
+        return module
+
+    monkeypatch.setattr(EpisodeDistillation, "_teacher_module", keep)
+    tiny_clf(max_epochs=2, time_shift=(1, 4),
+             callbacks=[("distill", EpisodeDistillation(teacher))]).fit(X, y)
+    (module, before), = seen
+    assert not any(m.training for m in module.modules())
+    assert all(p.grad is None for p in module.parameters())
+    after = module.state_dict()  # weights and batch-norm running statistics alike
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_one_step_is_the_loss_by_hand_on_the_students_own_input(small_logmel, teacher,
+                                                                monkeypatch):
+    """The gradient of one training step is that of 0.5 CE + 0.5 T^2 KL computed here, the
+    teacher fed the very batch (time shifts included) the student embeds."""
+    X, y = small_logmel
+    inputs, steps = {"teacher": [], "student": []}, []
+
+    class Stub(torch.nn.Module):  # a deterministic teacher that records its input
+        def forward(self, x):
+            inputs["teacher"].append(x.clone())
+            return 3.0 * x.flatten(1)[:, :8]
+
+    monkeypatch.setattr(EpisodeDistillation, "_teacher_module", lambda self, net: Stub())
+    begin = EpisodeDistillation.on_train_begin
+
+    def wrap(self, net, **kw):
+        begin(self, net, **kw)
+        step, infer = net.train_step_single, net.infer
+
+        def recording_infer(x, **fit_params):
+            inputs["student"].append(x.clone())
+            return infer(x, **fit_params)
+
+        def recording_step(batch, **fit_params):
+            if not steps:
+                state = copy.deepcopy(net.module_.state_dict())
+                out = step(batch, **fit_params)
+                grads = {n: p.grad.clone() for n, p in net.module_.named_parameters()}
+                steps.append((state, grads))
+                return out
+            return step(batch, **fit_params)
+
+        net.infer = recording_infer
+        net.train_step_single = recording_step
+
+    monkeypatch.setattr(EpisodeDistillation, "on_train_begin", wrap)
+    clf = tiny_clf(max_epochs=1, time_shift=(1, 4),
+                   callbacks=[("distill", EpisodeDistillation(teacher))]).fit(X, y)
+    assert torch.equal(inputs["teacher"][0], inputs["student"][0])  # the shifted batch
+    state, grads = steps[0]
+    module = copy.deepcopy(clf.net_.module_)
+    module.load_state_dict(state)
+    module.train()
+    module.zero_grad()
+    xi = inputs["student"][0]
+    emb = module(xi).flatten(1)
+    proto = prototypical_loss(emb, 4, 2)[0]
+    s_logits, _ = query_logits(emb, 4, 2)
+    t_logits, _ = query_logits(3.0 * xi.flatten(1)[:, :8], 4, 2)
+    p_t = torch.softmax(t_logits / 4, -1)
+    kl = (p_t * (torch.log_softmax(t_logits / 4, -1)
+                 - torch.log_softmax(s_logits / 4, -1))).sum(-1).mean()
+    (0.5 * proto + 0.5 * 16 * kl).backward()
+    for name, p in module.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name], rtol=1e-4, atol=1e-6)
 
 
 def test_variant_and_refusals(small_logmel, teacher, tmp_path):
@@ -89,3 +163,20 @@ def test_variant_and_refusals(small_logmel, teacher, tmp_path):
     with pytest.raises(FileNotFoundError, match="teacher model .*nowhere.joblib not found"):
         tiny_clf(max_epochs=1, callbacks=[("distill", EpisodeDistillation(
             tmp_path / "nowhere.joblib"))]).fit(X, y)
+
+
+@pytest.mark.esc50
+def test_a_teacher_without_a_record_or_with_other_probe_classes_is_refused(esc50_root,
+                                                                           tmp_path):
+    from research import ablation
+
+    common = ["run", "--data-home", str(esc50_root), "--out", str(tmp_path / "out"),
+              "--teachers", str(tmp_path), "--variants", "base_distill", "--seeds", "0",
+              "--probe", "5", "--epochs", "1", "--episodes", "1"]
+    with pytest.raises(SystemExit, match="needs its teacher's run record .*base_ref_seed0"):
+        ablation.main(common)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "base_ref_seed0.json").write_text(json.dumps(
+        {"probe_classes": [0, 1, 2, 3, 4]}))
+    with pytest.raises(ValueError, match="its teacher.*probe_classes"):
+        ablation.main(common)

@@ -30,6 +30,32 @@ def test_offset_zero_is_the_librarys_time_shifted_embedding(small_logmel):
                                np.mean(three, axis=0), rtol=1e-4, atol=1e-5)
 
 
+def test_each_split_is_centred_on_the_training_clips_at_the_same_offsets(small_logmel,
+                                                                        tmp_path):
+    import joblib
+
+    from research.ensemble import unit_centred
+
+    from ..conftest import tiny_clf
+
+    S, y = small_logmel
+    clf = tiny_clf(max_epochs=1, test_time_shifts=2, embedding_norm=None).fit(S, y)
+    joblib.dump(clf, tmp_path / "m.joblib")
+    base, query = S[y < 8], S[y >= 8]
+    got = freq_tta._embeddings(tmp_path / "m.joblib", base, {"q": (query, None)}, 2, 1)
+
+    def by_hand(Xs):  # the library's raw embedding (2 shifts) of each moved copy, averaged
+        return np.mean([clf.embed(freq_tta.shift_rows(Xs, d)) for d in (-1, 0, 1)], axis=0)
+
+    want = unit_centred(by_hand(query), by_hand(base).mean(axis=0))
+    np.testing.assert_allclose(got["q"], want, rtol=1e-4, atol=1e-5)
+    # offset 0 is the library's centred-L2 embedding at unit norm
+    zero = freq_tta._embeddings(tmp_path / "m.joblib", base, {"q": (query, None)}, 2, 0)
+    lib = clf.set_params(embedding_norm="centered_l2").fit_embedding_stats(base).embed(query)
+    np.testing.assert_allclose(zero["q"], lib / np.linalg.norm(lib, axis=1, keepdims=True),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_screen_pairs_each_offset_range_with_offset_zero(tmp_path, monkeypatch):
     rng = np.random.RandomState(0)
     y = np.repeat(np.arange(5), 8)
@@ -55,7 +81,12 @@ def test_screen_pairs_each_offset_range_with_offset_zero(tmp_path, monkeypatch):
     assert all(r["gain"] == 0 for r in rows if r["kind"] == "offsets ±2")  # bad vs bad
     assert all(r["n"] == 2 and r["against"] == "offset 0" for r in rows)
     assert {(n, d) for _, n, d in seen} == {(n, d) for n in (1, 8) for d in (0, 1, 2)}
-    assert (tmp_path / "screen.md").read_text().startswith(f"# {freq_tta.TITLE}")
+    md = (tmp_path / "screen.md").read_text()
+    assert md.startswith(f"# {freq_tta.TITLE}")
+    assert "| offsets ±2 | 8 | probe | 5w5s | 2 |" in md  # the spread table names the kind
+    (tmp_path / "screen.md").write_text("stale")
+    freq_tta.main(["render", str(tmp_path / "screen.json")])
+    assert (tmp_path / "screen.md").read_text() == md
     with pytest.raises(SystemExit):
         freq_tta.main(["screen", "--out", str(tmp_path), "--models", "x", "--offsets", "0"])
 
