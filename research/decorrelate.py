@@ -36,7 +36,6 @@ alone, comparable with ``base_ref``'s. The term is recorded per batch as ``decor
 from __future__ import annotations
 
 import torch
-from skorch.dataset import unpack_data
 
 from research.supcon import OwnTrainingStep
 
@@ -76,10 +75,7 @@ class Decorrelation(OwnTrainingStep):
         weight = self.weight
 
         def train_step_single(batch, **fit_params):
-            net._set_training(True)
-            Xi, yi = unpack_data(batch)
-            Xi = self.shifted(net, Xi, net.episode_rng)
-            emb = net.infer(Xi, **fit_params)
+            Xi, yi, emb = self.embedded_batch(net, batch, net.episode_rng, **fit_params)
             proto = net.get_loss(emb, yi, X=Xi, training=True)
             decor = spread_term(emb.flatten(1))
             (proto + weight * decor).backward()

@@ -28,7 +28,6 @@ from pathlib import Path
 import joblib
 import torch
 from sklearn.pipeline import Pipeline
-from skorch.dataset import unpack_data
 
 from research.supcon import OwnTrainingStep
 from sklearn_hallu.nn import prototype_logits
@@ -96,10 +95,7 @@ class EpisodeDistillation(OwnTrainingStep):
         n_way, k_shot = net.spec["n_way"], net.spec["k_shot"]
 
         def train_step_single(batch, **fit_params):
-            net._set_training(True)
-            Xi, yi = unpack_data(batch)
-            Xi = self.shifted(net, Xi, net.episode_rng)
-            emb = net.infer(Xi, **fit_params)
+            Xi, yi, emb = self.embedded_batch(net, batch, net.episode_rng, **fit_params)
             proto = net.get_loss(emb, yi, X=Xi, training=True)
             with torch.no_grad():
                 t_logits, _ = query_logits(teacher(Xi).flatten(1), n_way, k_shot)

@@ -79,6 +79,14 @@ class OwnTrainingStep(Callback):
         shift = net.spec["time_shift"]
         return Xi if shift is None else random_time_shift(Xi, shift, "clip", rng)
 
+    def embedded_batch(self, net, batch, rng, **fit_params):
+        """The training-mode opening of a step: ``(Xi, yi, emb)`` of the batch, each clip
+        shifted as the library's step shifts it (draws from ``rng``)."""
+        net._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = self.shifted(net, Xi, rng)
+        return Xi, yi, net.infer(Xi, **fit_params)
+
     @staticmethod
     def sgd_like_net(net, params):
         """An SGD over ``params`` with the net's current learning rate, momentum and weight
