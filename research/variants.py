@@ -94,6 +94,8 @@ VARIANTS = {
     # no max pooling along time in the last block: the mean over time reads its 10 cells
     # instead of 3 (HalluAudioClassifier(time_pool=...); research/results/time_pool/RULES.md)
     "base_tpool1": ("baseline", {"time_pool": (4, 4, 1)}),
+    # the same 10 cells, block 3 on a finer grid (RULES.md's second lever, run in stop 47)
+    "base_tpool22": ("baseline", {"time_pool": (4, 2, 2)}),
     # each training clip moved along the mel axis by up to 4 rows (about VTLP's 10 %), or
     # given a random smooth equaliser of up to 6 dB (FilterAugment's linear type)
     # (research/spectral.py, research/results/spectral/RULES.md; fixed, not tuned)
