@@ -253,6 +253,29 @@ def parse_member(spec):
     return run, kind, int(rest)
 
 
+def class_ids(feats, cfg):
+    """A reproduction's train/validation/test class ids: the features' split, or the
+    other draw of the 35/5/10 split that its config records (``--class-split SEED``)."""
+    from sklearn_hallu.datasets import esc50_class_split
+
+    if cfg.get("class_split"):
+        return esc50_class_split(cfg["class_split"])
+    return feats["dataset"]["class_split"]
+
+
+def check_member_split(run, ref_cfg):
+    """Refuse a member reproduction trained on another class split than the reference's."""
+    path = Path(run) / "results.json"
+    if not path.is_file():
+        raise SystemExit(f"member run {run} has no results.json: members are reproduction "
+                         "folders (research.reproduce --out)")
+    got = json.loads(path.read_text())["config"].get("class_split")
+    if got != ref_cfg.get("class_split"):
+        raise SystemExit(f"member run {run} was trained on class split {got!r} but the "
+                         f"--reference on {ref_cfg.get('class_split')!r}; its test classes "
+                         "differ: join members of the reference's split")
+
+
 def test_stage(args, argv):
     """Score ensembles of saved reproduction models on the test classes (rule 2)."""
     from research.reproduce.experiments import _report_dict, _with_embedding_norm
@@ -265,12 +288,14 @@ def test_stage(args, argv):
     cfg = {**ref["config"], "embedding_norm": "centered_l2", "test_time_shifts": args.tta}
     feats = load_features(args.data_home, None, quick=bool(ref.get("quick")),
                           logmel={"n_fft": cfg["logmel"]["n_fft"]})
-    ids, y = feats["dataset"]["class_split"], feats["target"]
+    ids, y = class_ids(feats, ref["config"]), feats["target"]
     X = feats["X"].astype(np.float32, copy=False)
     test, trval = np.isin(y, ids["test"]), np.isin(y, list(ids["train"]) + list(ids["validation"]))
     per_seed = []
     for spec in args.members:
         members = [parse_member(m) for m in spec.split("+")]
+        for run, _, _ in members:
+            check_member_split(run, ref["config"])
         parts, model = [], None
         for run, kind, seed in members:
             model = _with_embedding_norm(

@@ -122,3 +122,25 @@ def test_member_embeddings_are_the_librarys_centred_embeddings_at_unit_norm(smal
     want = clf.fit_embedding_stats(base).embed(query)
     want = want / np.linalg.norm(want, axis=1, keepdims=True)
     np.testing.assert_allclose(got["q"], want, rtol=1e-4, atol=1e-5)
+
+
+def test_class_ids_follow_the_runs_split_draw():
+    from sklearn_hallu.datasets import esc50_class_split
+
+    feats = {"dataset": {"class_split": esc50_class_split()}}
+    assert ensemble.class_ids(feats, {}) == esc50_class_split()
+    assert ensemble.class_ids(feats, {"class_split": 3}) == esc50_class_split(3)
+    assert ensemble.class_ids(feats, {"class_split": 3}) != esc50_class_split()
+
+
+def test_a_member_of_another_split_is_refused(tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"config": {"class_split": 3}}))
+    ensemble.check_member_split(run, {"class_split": 3})
+    with pytest.raises(SystemExit, match="class split 3 but the --reference on None"):
+        ensemble.check_member_split(run, {})
+    with pytest.raises(SystemExit, match="no results.json"):
+        ensemble.check_member_split(tmp_path / "missing", {})
