@@ -4,12 +4,14 @@ shifts under centred-L2 and the pool's whitening (rule G3, ``RULES_hallu_transfe
 Reads the two readings' json files (the same groups, pool and episodes per seed), draws
 nothing new::
 
-    python research/results/rank/logs/hallu_bars.py
+    python research/results/rank/logs/hallu_bars.py             # the default recipe (G3)
+    python research/results/rank/logs/hallu_bars.py time_pool   # the time_pool one (G3b)
 
-writes ``research/results/rank/hallu_transfer_bars.png``.
+writes ``research/results/rank/hallu_transfer_bars.png`` (or ``hallu_tpool_transfer_bars.png``).
 """
 
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +21,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1]
 NORMS = {"centred_l2+tta8": "centred-L2", "whitened_l2@all+tta8": "whitened (pool of 375)"}
+# recipe: (HalluAudio's reading, the baseline's reading, the figure, its title's words)
+RECIPES = {
+    "default": ("hallu_transfer", "pool_size_cpu_headline_late_tta_xeon",
+                "hallu_transfer_bars", "the default models"),
+    "time_pool": ("hallu_tpool_transfer", "pool_size_cpu_headline_tpool_tta",
+                  "hallu_tpool_transfer_bars", "the time_pool=(4, 4, 1) models"),
+}
 
 
 def accuracies(path, variant):
@@ -28,9 +37,12 @@ def accuracies(path, variant):
             for r in rows if r["variant"] == variant and r["norm"] in NORMS}
 
 
-def main():
-    hallu = accuracies(HERE / "hallu_transfer.json", "halluaudio")
-    base = accuracies(HERE / "pool_size_cpu_headline_late_tta_xeon.json", "baseline")
+def main(recipe="default"):
+    if recipe not in RECIPES:
+        raise SystemExit(f"recipe {recipe!r}: one of {sorted(RECIPES)}")
+    hallu_file, base_file, figure, words = RECIPES[recipe]
+    hallu = accuracies(HERE / f"{hallu_file}.json", "halluaudio")
+    base = accuracies(HERE / f"{base_file}.json", "baseline")
     keys = sorted(hallu)
     fig, axes = plt.subplots(1, len(keys) // 2, figsize=(3.2 * len(keys) // 2, 3.4),
                              sharey=False)
@@ -50,13 +62,13 @@ def main():
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#bbbbbb", "C0", "#eeccaa", "C1")]
     fig.legend(handles, ["baseline untrained", "baseline trained", "HalluAudio untrained",
                          "HalluAudio trained"], loc="lower center", ncol=4, fontsize=8)
-    fig.suptitle("Off-domain, 5-way, 8 shifts: the default models and their untrained twins "
+    fig.suptitle(f"Off-domain, 5-way, 8 shifts: {words} and their untrained twins "
                  "(5 seeds)", fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 0.93))
-    out = HERE / "hallu_transfer_bars.png"
+    out = HERE / f"{figure}.png"
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:2])
