@@ -253,24 +253,14 @@ def parse_member(spec):
     return run, kind, int(rest)
 
 
-def class_ids(feats, cfg):
-    """A reproduction's train/validation/test class ids: the features' split, or the
-    other draw of the 35/5/10 split that its config records (``--class-split SEED``)."""
-    from sklearn_hallu.datasets import esc50_class_split
-
-    if cfg.get("class_split"):
-        return esc50_class_split(cfg["class_split"])
-    return feats["dataset"]["class_split"]
-
-
 def check_member_split(run, ref_cfg):
     """Refuse a member reproduction trained on another class split than the reference's."""
     path = Path(run) / "results.json"
     if not path.is_file():
         raise SystemExit(f"member run {run} has no results.json: members are reproduction "
                          "folders (research.reproduce --out)")
-    got = json.loads(path.read_text())["config"].get("class_split")
-    if got != ref_cfg.get("class_split"):
+    got = json.loads(path.read_text())["config"].get("class_split") or 0
+    if got != (ref_cfg.get("class_split") or 0):
         raise SystemExit(f"member run {run} was trained on class split {got!r} but the "
                          f"--reference on {ref_cfg.get('class_split')!r}; its test classes "
                          "differ: join members of the reference's split")
@@ -279,23 +269,23 @@ def check_member_split(run, ref_cfg):
 def test_stage(args, argv):
     """Score ensembles of saved reproduction models on the test classes (rule 2)."""
     from research.reproduce.experiments import _report_dict, _with_embedding_norm
-    from research.reproduce.features import load_features
+    from research.reproduce.features import class_ids, load_features
     from research.reproduce.paper import K_SHOT_SETTINGS, SETTINGS
     from sklearn_hallu import embed
     from sklearn_hallu.model_selection import few_shot_report
 
     ref = json.loads((Path(args.reference) / "results.json").read_text())
     cfg = {**ref["config"], "embedding_norm": "centered_l2", "test_time_shifts": args.tta}
+    ensembles = [[parse_member(m) for m in spec.split("+")] for spec in args.members]
+    for run, _, _ in (m for members in ensembles for m in members):
+        check_member_split(run, ref["config"])  # before anything is loaded
     feats = load_features(args.data_home, None, quick=bool(ref.get("quick")),
                           logmel={"n_fft": cfg["logmel"]["n_fft"]})
-    ids, y = class_ids(feats, ref["config"]), feats["target"]
+    ids, y = class_ids(feats["dataset"], ref["config"]), feats["target"]
     X = feats["X"].astype(np.float32, copy=False)
     test, trval = np.isin(y, ids["test"]), np.isin(y, list(ids["train"]) + list(ids["validation"]))
     per_seed = []
-    for spec in args.members:
-        members = [parse_member(m) for m in spec.split("+")]
-        for run, _, _ in members:
-            check_member_split(run, ref["config"])
+    for spec, members in zip(args.members, ensembles):
         parts, model = [], None
         for run, kind, seed in members:
             model = _with_embedding_norm(

@@ -107,9 +107,9 @@ def screen_markdown(rows, command):
 
 def test_stage(args, argv):
     """Score a reproduction's baselines on the test classes with the offsets (rule 2)."""
-    from research.ensemble import class_ids, write_test_entry
+    from research.ensemble import write_test_entry
     from research.reproduce.experiments import _report_dict
-    from research.reproduce.features import load_features
+    from research.reproduce.features import class_ids, load_features
     from research.reproduce.paper import K_SHOT_SETTINGS, SETTINGS
     from sklearn_hallu.model_selection import few_shot_report
 
@@ -121,7 +121,7 @@ def test_stage(args, argv):
                          f"{cfg.get('embedding_norm')!r}; this stage scores centred-L2 runs")
     feats = load_features(args.data_home, None, quick=bool(ref.get("quick")),
                           logmel={"n_fft": cfg["logmel"]["n_fft"]})
-    ids, y = class_ids(feats, cfg), feats["target"]
+    ids, y = class_ids(feats["dataset"], cfg), feats["target"]
     X = feats["X"].astype(np.float32, copy=False)
     test, train = np.isin(y, ids["test"]), np.isin(y, list(ids["train"]))
     n_tta = cfg.get("test_time_shifts", 1)

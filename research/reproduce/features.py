@@ -155,6 +155,19 @@ def _dataset_info(dataset, curation, feats):
                        "curation": {**curation, "n_per_class": int(n.max())}}}
 
 
+def class_ids(dataset_info, cfg):
+    """A run's train/validation/test class ids: its dataset's split (``dataset_info``,
+    the ``"dataset"`` entry of :func:`load_features`), or the other draw of ESC-50's
+    35/5/10 split that its config records (``--class-split SEED``; 0 or absent: the
+    paper's split)."""
+    if cfg.get("class_split"):
+        if cfg.get("dataset", "esc50") != "esc50":
+            raise ValueError(f"class_split={cfg['class_split']!r} draws a split of ESC-50's "
+                             f"classes, but the run's dataset is {cfg['dataset']!r}")
+        return esc50_class_split(cfg["class_split"])
+    return dataset_info["class_split"]
+
+
 def write_lever_cache(data_home, out, *, dtype="float16", quick=False):
     """Write the lever runs' features cache: ESC-50's training and validation classes.
 

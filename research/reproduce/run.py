@@ -20,11 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_hallu.datasets import esc50_class_split
-
 from . import COMMAND
 from .experiments import evaluate_model, fit_or_load, sweep_split, untrained_floor
-from .features import load_features, log
+from .features import class_ids, load_features, log
 from .paper import DATASET_PAPER_TABLES
 from .report import git_commit, machine_info, write_outputs
 from .summary import model_entry
@@ -178,9 +176,7 @@ def run(args):
     feats["X"] = feats["X"].astype(np.float32, copy=False)
     cfg["logmel"] = feats.pop("logmel")
     cfg["n_mels"], cfg["n_frames"] = (int(n) for n in feats["X"].shape[-2:])
-    ids, y = data["class_split"], feats["target"]
-    if cfg.get("class_split"):  # another draw of ESC-50's 35/5/10 split (not the paper's)
-        ids = esc50_class_split(cfg["class_split"])
+    ids, y = class_ids(data, cfg), feats["target"]  # or another draw of ESC-50's split
     missing = sorted(set(np.concatenate([ids[k] for k in ids]).tolist()) - set(y.tolist()))
     if missing:  # e.g. the lever runs' cache, which holds no test class
         raise SystemExit(f"--features-cache {args.features_cache}: no clip of class(es) "

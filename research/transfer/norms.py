@@ -32,7 +32,7 @@ from sklearn.pipeline import Pipeline
 from research._cli import command_line
 from sklearn_hallu import final_estimator
 
-from ..reproduce.features import load_features, log
+from ..reproduce.features import class_ids, load_features, log
 from .layers import NORMS, markdown, per_clip, summarise, summarise_norms
 from .study import run_models, task_features, untrained_twin
 
@@ -82,7 +82,7 @@ def load_run(run, kinds, task_dirs, out, data_home=None, features_cache=None):
     cfg = dict(results_json["config"])
     feats = load_features(data_home, features_cache, quick=bool(results_json.get("quick")),
                           logmel={"n_fft": cfg["logmel"]["n_fft"]})
-    ids = feats["dataset"]["class_split"]
+    ids = class_ids(feats["dataset"], cfg)
     train = np.isin(feats["target"], list(ids["train"]))
     trval = np.isin(feats["target"], list(ids["train"]) + list(ids["validation"]))
     trval_clips = (feats["X"][trval].astype(np.float32), feats["target"][trval])

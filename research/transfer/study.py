@@ -32,7 +32,7 @@ from sklearn_hallu import LogMelTransformer, final_estimator
 from sklearn_hallu.model_selection import few_shot_report, paired_clip_gain
 
 from ..reproduce.experiments import _with_embedding_norm, reproduce_model
-from ..reproduce.features import load_features, log
+from ..reproduce.features import class_ids, load_features, log
 
 __all__ = ["task_clips", "task_features", "run_models", "untrained_twin", "compare",
            "markdown", "main"]
@@ -209,7 +209,7 @@ def main(argv=None):
     cfg = dict(results["config"])
     feats = load_features(args.data_home, None, quick=bool(results.get("quick")),
                           logmel={"n_fft": cfg["logmel"]["n_fft"]})
-    ids = feats["dataset"]["class_split"]
+    ids = class_ids(feats["dataset"], cfg)
     trval = np.isin(feats["target"], list(ids["train"]) + list(ids["validation"]))
     base = {"X": feats["X"][trval].astype(np.float32), "y": feats["target"][trval]}
     tasks = {Path(t).name: task_features(t, cfg["logmel"], out / "features") for t in args.tasks}

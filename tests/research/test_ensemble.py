@@ -60,6 +60,22 @@ def test_test_stage_pairs_with_the_reproduction(esc50_root, tmp_path):
     for s, t in res["models"]["self"]["per_seed"][0]["test"].items():
         np.testing.assert_allclose(t["per_clip"], ref["test"][s]["per_clip"])
     assert res["models"]["pair"]["per_seed"][0]["members"].endswith("baseline:1")
+    # a run of another class split is scored on its own test classes
+    other = tmp_path / "other"
+    reproduce.main(["--quick", "--data-home", str(esc50_root), "--out", str(other),
+                    "--models", "baseline", "--seeds", "0", "--device", "cpu",
+                    "--class-split", "3"])
+    ensemble.main(["test", "--out", str(tmp_path / "ens3"), "--reference", str(other),
+                   "--tta", "1", "--data-home", str(esc50_root), "--kind", "self",
+                   "--members", f"{other}:baseline:0+{other}:baseline:0"])
+    got = json.loads((tmp_path / "ens3" / "results.json").read_text())
+    own = json.loads((other / "results.json").read_text())["models"]["baseline"]["per_seed"][0]
+    for s, t in got["models"]["self"]["per_seed"][0]["test"].items():
+        np.testing.assert_allclose(t["per_clip"], own["test"][s]["per_clip"])
+    with pytest.raises(SystemExit, match="trained on class split 0 but the --reference on 3"):
+        ensemble.main(["test", "--out", str(tmp_path / "ens_mixed"), "--reference",
+                       str(other), "--tta", "1", "--data-home", str(esc50_root),
+                       "--kind", "mixed", "--members", f"{other}:baseline:0+{run}:baseline:0"])
     cross_run_gain.main(["--model", f"{out}:pair", "--baseline", f"{run}:baseline",
                          "--out", str(tmp_path / "gain")])
     assert "5-way 1-shot" in (tmp_path / "gain" / "gain.md").read_text()
@@ -125,12 +141,16 @@ def test_member_embeddings_are_the_librarys_centred_embeddings_at_unit_norm(smal
 
 
 def test_class_ids_follow_the_runs_split_draw():
+    from research.reproduce.features import class_ids
     from sklearn_hallu.datasets import esc50_class_split
 
-    feats = {"dataset": {"class_split": esc50_class_split()}}
-    assert ensemble.class_ids(feats, {}) == esc50_class_split()
-    assert ensemble.class_ids(feats, {"class_split": 3}) == esc50_class_split(3)
-    assert ensemble.class_ids(feats, {"class_split": 3}) != esc50_class_split()
+    own = {"class_split": {"train": [0], "validation": [1], "test": [2]}}  # the data's own
+    assert class_ids(own, {}) is own["class_split"]
+    assert class_ids(own, {"class_split": 0}) is own["class_split"]  # 0: the paper's split
+    assert class_ids(own, {"class_split": 3}) == esc50_class_split(3)
+    assert esc50_class_split(3) != esc50_class_split()
+    with pytest.raises(ValueError, match="split of ESC-50's classes, but the run's dataset"):
+        class_ids(own, {"class_split": 3, "dataset": "kaggle18"})
 
 
 def test_a_member_of_another_split_is_refused(tmp_path):
@@ -140,6 +160,10 @@ def test_a_member_of_another_split_is_refused(tmp_path):
     run.mkdir()
     (run / "results.json").write_text(json.dumps({"config": {"class_split": 3}}))
     ensemble.check_member_split(run, {"class_split": 3})
+    (run / "results.json").write_text(json.dumps({"config": {"class_split": None}}))
+    ensemble.check_member_split(run, {})  # unset, None and 0 all name the paper's split
+    ensemble.check_member_split(run, {"class_split": 0})
+    (run / "results.json").write_text(json.dumps({"config": {"class_split": 3}}))
     with pytest.raises(SystemExit, match="class split 3 but the --reference on None"):
         ensemble.check_member_split(run, {})
     with pytest.raises(SystemExit, match="no results.json"):
