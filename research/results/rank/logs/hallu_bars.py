@@ -56,7 +56,8 @@ def main(recipe="default"):
             ax.bar([x + 0.2, x + 0.6], [hu, ht], 0.4, color=["#eeccaa", "C1"])
         ax.set_xticks([0, 3], [NORMS[n] for n in NORMS], fontsize=7)
         ax.set_title(f"{task}, {setting}", fontsize=9)
-        lo = min(min(v) for k, v in {**base, **hallu}.items() if k[0] == task and k[2] == setting)
+        lo = min(min(v) for d in (base, hallu) for k, v in d.items()
+                 if k[0] == task and k[2] == setting)
         ax.set_ylim(lo - 8, 100)
         ax.set_ylabel("accuracy (%)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#bbbbbb", "C0", "#eeccaa", "C1")]
