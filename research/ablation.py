@@ -233,7 +233,7 @@ def build(model, cfg, args, seed, val_classes):
         embedding_norm=None,  # raw, as every run here was scored (embedding_norm.py compares)
         checkpoint="best",  # as every run here was kept (`selection` compares the rules)
         spec_augment=cfg.get("spec_augment"), pretrain_epochs=cfg.get("pretrain_epochs", 0),
-        time_pool=cfg.get("time_pool"),
+        time_pool=cfg.get("time_pool"), freq_pool=cfg.get("freq_pool"),
     )
     if model == "baseline":
         return clf

@@ -96,6 +96,10 @@ VARIANTS = {
     "base_tpool1": ("baseline", {"time_pool": (4, 4, 1)}),
     # the same 10 cells, block 3 on a finer grid (RULES.md's second lever, run in stop 47)
     "base_tpool22": ("baseline", {"time_pool": (4, 2, 2)}),
+    # on top of base_tpool1, the last block pools 2 mel cells instead of 4: the embedding
+    # keeps 4 mel cells (256 dimensions) instead of 2 (HalluAudioClassifier(freq_pool=...);
+    # research/results/freq_pool/RULES.md)
+    "base_tpool1_f2": ("baseline", {"time_pool": (4, 4, 1), "freq_pool": (4, 4, 2)}),
     # each training clip moved along the mel axis by up to 4 rows (about VTLP's 10 %), or
     # given a random smooth equaliser of up to 6 dB (FilterAugment's linear type)
     # (research/spectral.py, research/results/spectral/RULES.md; fixed, not tuned)

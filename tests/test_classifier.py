@@ -559,6 +559,39 @@ def test_time_pool_trains_predicts_and_survives_persistence(small_views, tmp_pat
                                rtol=1e-5, atol=1e-6)
 
 
+def test_freq_pool_trains_predicts_and_survives_persistence(small_views, tmp_path):
+    from sklearn_hallu.persistence import dump, load
+
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1, freq_pool=(4, 2, 2)).fit(X, y)
+    coarse = tiny_clf(max_epochs=1).fit(X, y)
+    # twice the mel cells in the embedding (32 mel rows: 8, 2, 1 cells -> 8, 4, 2)
+    assert clf.embed(X[:1]).shape[1] == 2 * coarse.embed(X[:1]).shape[1]
+    dump(clf, tmp_path / "m.skops")
+    back = load(tmp_path / "m.skops")
+    assert back.freq_pool == (4, 2, 2)
+    assert back.net_.module_.backbones[0].blocks[2].bn.pool == (2, 4)
+    np.testing.assert_allclose(back.predict_proba(X[:5]), clf.predict_proba(X[:5]),
+                               rtol=1e-5, atol=1e-6)
+    # a model saved before freq_pool existed loads as 4 rows in every block
+    state = coarse.__getstate__()
+    state.pop("freq_pool")
+    state["_net_state"]["spec"].pop("freq_pool")
+    old = type(coarse).__new__(type(coarse))
+    old.__setstate__(state)
+    assert old.freq_pool is None
+    np.testing.assert_allclose(old.predict_proba(X[:5]), coarse.predict_proba(X[:5]),
+                               rtol=1e-6)
+
+
+def test_freq_pool_of_the_wrong_length_is_refused_before_training(small_views):
+    X, y = small_views
+    clf = tiny_clf(freq_pool=(4, 2))
+    with pytest.raises(ValueError, match=r"freq_pool must give one .* got \(4, 2\)"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+
+
 def test_time_pool_of_the_wrong_length_is_refused_before_training(small_views):
     X, y = small_views
     clf = tiny_clf(time_pool=(4, 1))

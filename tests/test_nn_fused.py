@@ -215,14 +215,17 @@ def test_default_encoder_matches_in_float32_with_negative_scales():
         torch.testing.assert_close(p.grad, grads_p[name].grad, rtol=1e-3, atol=1e-4, msg=name)
 
 
-@pytest.mark.parametrize("time_pool", [(4, 4, 1), (4, 2, 2), (2, 4, 1)])
-def test_time_pool_fused_backbone_is_the_plain_one(time_pool):
+@pytest.mark.parametrize("time_pool, freq_pool", [((4, 4, 1), None), ((4, 2, 2), None),
+                                                  ((2, 4, 1), None), ((4, 4, 1), (4, 4, 2)),
+                                                  (None, (2, 4, 4))])
+def test_time_pool_fused_backbone_is_the_plain_one(time_pool, freq_pool):
     """Rectangular windows take the general fused path: same outputs and gradients."""
     from sklearn_hallu.nn import Backbone
 
     torch.manual_seed(0)
-    fused = Backbone(channels=(4, 4, 4), time_pool=time_pool).double()
-    plain = Backbone(channels=(4, 4, 4), time_pool=time_pool, fused=False).double()
+    fused = Backbone(channels=(4, 4, 4), time_pool=time_pool, freq_pool=freq_pool).double()
+    plain = Backbone(channels=(4, 4, 4), time_pool=time_pool, freq_pool=freq_pool,
+                     fused=False).double()
     plain.load_state_dict(fused.state_dict())
     x = torch.randn(3, 1, 64, 96, dtype=torch.float64)
     for net in (fused, plain):
@@ -261,3 +264,28 @@ def test_time_pool_sets_the_time_cells_and_keeps_the_weights():
         Backbone(time_pool=(4, 4))
     with pytest.raises(ValueError, match=r"got \(4, 1.5, 1\)"):
         block_pools(3, (4, 1.5, 1))
+
+
+def test_freq_pool_keeps_more_mel_cells_and_the_weights():
+    from sklearn_hallu.nn import Backbone, block_pools
+
+    assert block_pools(3, (4, 4, 1), (4, 4, 2)) == [4, 4, (2, 1)]
+    assert block_pools(3, None, (4, 4, 2)) == [4, 4, (2, 4)]
+    assert block_pools(3, (2, 2, 2), (2, 2, 2)) == [2, 2, 2]  # square: the fast path
+    coarse = Backbone(time_pool=(4, 4, 1))
+    fine = Backbone(time_pool=(4, 4, 1), freq_pool=(4, 4, 2))
+    missing = fine.load_state_dict(coarse.state_dict())  # same parameter shapes
+    assert not missing.missing_keys and not missing.unexpected_keys
+    x = torch.randn(2, 1, 128, 160)
+    with torch.no_grad():
+        z = fine.eval().blocks(x)
+        assert z.shape[-2:] == (4, 10)  # 128 -> 32 -> 8 -> 4 mel cells
+        assert fine(x).shape == (2, 64 * 4) and coarse.eval()(x).shape == (2, 64 * 2)
+        # the coarse map is the fine one max-pooled over pairs of mel cells (the ReLU and
+        # the max commute), so the two differ only by the last pooling
+        torch.testing.assert_close(coarse.blocks(x), z.reshape(2, 64, 2, 2, 10).amax(3))
+        assert fine.output_dim(128, 160) == 256
+    with pytest.raises(ValueError, match=r"freq_pool must give .* \(3 here\); got 4\."):
+        Backbone(freq_pool=4)
+    with pytest.raises(ValueError, match=r"freq_pool .* got \(4, 0, 2\)"):
+        block_pools(3, None, (4, 0, 2))

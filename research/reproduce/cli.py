@@ -136,6 +136,9 @@ def _add_training_extras(p):
     p.add_argument("--time-pool", default=None, metavar="T1,T2,T3",
                    help="max pooling along time of each conv block, e.g. 4,4,1 "
                         "(HalluAudioClassifier(time_pool=...); default: 4 in each)")
+    p.add_argument("--freq-pool", default=None, metavar="F1,F2,F3",
+                   help="max pooling along frequency of each conv block, e.g. 4,4,2 "
+                        "(HalluAudioClassifier(freq_pool=...); default: 4 in each)")
     p.add_argument("--checkpoint", default="best_after_last_drop",
                    choices=["best", "best_after_last_drop"],
                    help="which validation epoch to keep (default best_after_last_drop, the "

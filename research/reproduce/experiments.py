@@ -66,6 +66,7 @@ def reproduce_model(kind, cfg, seed, split_hz, validation=True):
         crop_views=cfg["crop_views"] or kind == "halluaudio_crop",
         spec_augment=cfg.get("spec_augment"), pretrain_epochs=cfg.get("pretrain_epochs", 0),
         time_pool=None if cfg.get("time_pool") is None else tuple(cfg["time_pool"]),
+        freq_pool=None if cfg.get("freq_pool") is None else tuple(cfg["freq_pool"]),
         checkpoint=cfg.get("checkpoint", "best"),
         validation_classes=cfg["val_classes"] if validation else None,
         val_n_way=5, val_k_shot=5, val_n_episodes=cfg["val_episodes"],

@@ -225,7 +225,8 @@ def read_results(folder, label=None, hint="Give the --out folder of a finished r
 def _extras_text(cfg):
     """The settings recorded only when set (issue 23's levers), for the header line."""
     parts = [f"{k.replace('_', ' ')} {cfg[k]}" for k in
-             ("spec_augment", "pretrain_epochs", "time_pool", "checkpoint", "test_time_shifts")
+             ("spec_augment", "pretrain_epochs", "time_pool", "freq_pool", "checkpoint",
+              "test_time_shifts")
              if k in cfg]
     if cfg.get("class_split"):
         parts.append(f"class split esc50_class_split({cfg['class_split']}) (not the paper's "

@@ -117,6 +117,12 @@ def _training_extras(args):
         except ValueError:
             raise SystemExit(f"--time-pool {args.time_pool!r}: give one integer per conv "
                              "block, e.g. 4,4,1") from None
+    if getattr(args, "freq_pool", None):
+        try:
+            extras["freq_pool"] = [int(v) for v in args.freq_pool.split(",")]
+        except ValueError:
+            raise SystemExit(f"--freq-pool {args.freq_pool!r}: give one integer per conv "
+                             "block, e.g. 4,4,2") from None
     if getattr(args, "checkpoint", "best") != "best":
         extras["checkpoint"] = args.checkpoint
     if getattr(args, "test_time_shifts", None) not in (None, 1):

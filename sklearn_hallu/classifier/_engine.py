@@ -297,12 +297,14 @@ _NET_PARAMS = (
     "n_way", "k_shot", "n_query", "channels", "pooling", "channels_last", "fuse_views",
     "per_view_weight", "lr", "momentum", "weight_decay", "lr_step", "lr_gamma", "max_epochs",
     "batch_size", "time_shift", "time_shift_per", "spec_augment", "verbose", "time_pool",
+    "freq_pool",
 )
 
 
-def check_time_pool(time_pool, channels):
-    """Raise a ValueError naming ``time_pool`` unless it gives one size per conv block."""
-    block_pools(len(channels), time_pool)
+def check_time_pool(time_pool, channels, freq_pool=None):
+    """Raise a ValueError naming ``time_pool`` (or ``freq_pool``) unless it gives one
+    size per conv block."""
+    block_pools(len(channels), time_pool, freq_pool)
 
 
 def make_net(p, X, *, crops, seeds, n_train, device, valid_callbacks=None):
@@ -340,6 +342,7 @@ def make_net(p, X, *, crops, seeds, n_train, device, valid_callbacks=None):
     spec.update(
         channels=tuple(int(c) for c in p["channels"]),
         time_pool=None if p["time_pool"] is None else tuple(int(t) for t in p["time_pool"]),
+        freq_pool=None if p["freq_pool"] is None else tuple(int(f) for f in p["freq_pool"]),
         time_shift=None if p["time_shift"] is None else tuple(p["time_shift"]),
         spec_augment=None if not p["spec_augment"] else
         {k: tuple(int(v) for v in p["spec_augment"][k]) for k in sorted(p["spec_augment"])},
@@ -362,8 +365,8 @@ def _build_net(spec, *, rng, device, extra_callbacks=None, valid_callbacks=None)
         module__channels_last=spec["channels_last"], module__pooling=spec["pooling"],
         module__fuse_views=spec["fuse_views"], module__mean=spec["mean"],
         module__std=spec["std"],
-        # models saved before time_pool existed pooled 4 frames in every block
-        module__time_pool=spec.get("time_pool"),
+        # models saved before time_pool / freq_pool existed pooled 4 in every block
+        module__time_pool=spec.get("time_pool"), module__freq_pool=spec.get("freq_pool"),
         criterion=PrototypicalLoss, criterion__n_way=spec["n_way"],
         criterion__k_shot=spec["k_shot"], criterion__per_view_weight=spec["per_view_weight"],
         optimizer=torch.optim.SGD, optimizer__momentum=spec["momentum"],

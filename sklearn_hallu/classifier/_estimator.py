@@ -101,6 +101,12 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         block unpooled: ``pooling`` averages 10 cells (:func:`sklearn_hallu.nn.block_pools`).
 
         .. versionadded:: 0.2.0
+    freq_pool : tuple of int or None, default=None
+        Max pooling along frequency of each conv block. ``None``: 4 mel rows each
+        (128 rows -> 2 cells, a 128-dimensional embedding with 64 channels);
+        ``(4, 4, 2)`` keeps 4 mel cells (256 dimensions).
+
+        .. versionadded:: 0.2.0
     time_shift : (int, int) or None, default=None
         Roll training clips circularly along time by a random number of frames
         in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
@@ -315,6 +321,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         "channels": [tuple, list],
         "pooling": [StrOptions(set(POOLINGS))],
         "time_pool": [tuple, list, None],
+        "freq_pool": [tuple, list, None],
         "time_shift": [tuple, list, None],
         "time_shift_per": [StrOptions({"clip", "episode"})],
         "spec_augment": [dict, None],
@@ -358,6 +365,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         channels=(64, 64, 64),
         pooling="time_mean",
         time_pool=None,
+        freq_pool=None,
         time_shift=None,
         time_shift_per="clip",
         spec_augment=None,
@@ -396,6 +404,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self.channels = channels
         self.pooling = pooling
         self.time_pool = time_pool
+        self.freq_pool = freq_pool
         self.time_shift = time_shift
         self.time_shift_per = time_shift_per
         self.spec_augment = spec_augment
@@ -456,7 +465,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         X = self._check_X(X, fitted=keep_backbone)
         y = self._check_y(y, len(X))
         check_time_shift(self.time_shift)
-        check_time_pool(self.time_pool, self.channels)
+        check_time_pool(self.time_pool, self.channels, self.freq_pool)
         check_spec_augment(self.spec_augment)
         if self.checkpoint == "best_after_last_drop" and self.patience is not None:
             raise ValueError(
@@ -770,14 +779,16 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         A model saved on a CUDA device loads on a machine without CUDA: the net
         goes to the CPU and ``device`` becomes ``"cpu"`` (with a skorch
         ``DeviceWarning``), so that ``predict`` and ``fit`` work there. Models saved
-        before ``embedding_norm`` or ``time_pool`` existed keep what they were made with.
+        before ``embedding_norm``, ``time_pool`` or ``freq_pool`` existed keep what they were
+        made with.
 
         Parameters
         ----------
         state : dict
             The output of :meth:`__getstate__`.
         """
-        state = {"embedding_norm": None, "test_time_shifts": 1, "time_pool": None, **state}
+        state = {"embedding_norm": None, "test_time_shifts": 1, "time_pool": None,
+                 "freq_pool": None, **state}
         if "prototypes_" in state:
             state.setdefault("prototypes_norm_", None)
         net_state = state.pop("_net_state", None)

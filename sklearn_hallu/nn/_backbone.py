@@ -74,40 +74,55 @@ def _check_pooling(pooling):
                          f"got {pooling!r}.")
 
 
-def block_pools(n_blocks, time_pool=None, freq_pool=4):
-    """The max-pooling window of each conv block: ``freq_pool`` mel rows by its time pool.
+def block_pools(n_blocks, time_pool=None, freq_pool=None):
+    """The max-pooling window of each conv block: its mel rows by its time frames.
 
     Parameters
     ----------
     n_blocks : int
         Number of blocks.
     time_pool : sequence of int or None, default=None
-        Frames (or cells) pooled along time by each block; ``None`` pools
-        ``freq_pool`` everywhere (square windows, the paper's backbone).
-    freq_pool : int, default=4
-        Rows pooled along frequency by every block.
+        Frames (or cells) pooled along time by each block; ``None``: 4 in each
+        (square windows, the paper's backbone).
+    freq_pool : sequence of int or None, default=None
+        Mel rows (or cells) pooled along frequency by each block; ``None``: 4 in each.
 
     Returns
     -------
     list of int or (int, int)
         One window per block: an int where it is square (the fast path of
-        :class:`~sklearn_hallu.nn.FusedConvBlock`), else ``(freq_pool, time)``.
+        :class:`~sklearn_hallu.nn.FusedConvBlock`), else ``(freq, time)``.
+
+    Raises
+    ------
+    ValueError
+        If ``time_pool`` or ``freq_pool`` does not give one integer >= 1 per block.
 
     Examples
     --------
     >>> from sklearn_hallu.nn import block_pools
     >>> block_pools(3, (4, 4, 1))
     [4, 4, (4, 1)]
+    >>> block_pools(3, (4, 4, 1), freq_pool=(4, 4, 2))
+    [4, 4, (2, 1)]
     """
-    if time_pool is None:
-        return [freq_pool] * n_blocks
-    time_pool = tuple(time_pool)
-    if (len(time_pool) != n_blocks
+    times = _per_block("time_pool", time_pool, n_blocks)
+    freqs = _per_block("freq_pool", freq_pool, n_blocks)
+    return [f if f == t else (f, t) for f, t in zip(freqs, times)]
+
+
+def _per_block(name, sizes, n_blocks):
+    """``sizes`` as one int per block (4 each when None), or a ValueError naming ``name``."""
+    if sizes is None:
+        return [4] * n_blocks
+    given = sizes
+    sizes = (sizes,) if isinstance(sizes, (Integral, str)) else tuple(sizes)
+    if (len(sizes) != n_blocks
             or not all(isinstance(t, Integral) and not isinstance(t, bool) and t >= 1
-                       for t in time_pool)):
-        raise ValueError(f"time_pool must give one pooling size >= 1 per conv block "
-                         f"({n_blocks} here); got {time_pool!r}.")
-    return [freq_pool if t == freq_pool else (freq_pool, int(t)) for t in time_pool]
+                       for t in sizes)):
+        raise ValueError(f"{name} must give one pooling size >= 1 per conv block "
+                         f"({n_blocks} here); got {given!r}.")
+    return [int(t) for t in sizes]
 
 
 class ConvBlock(nn.Module):
@@ -160,14 +175,18 @@ class Backbone(nn.Module):
     time_pool : sequence of int or None, default=None
         Max pooling along time of each block (:func:`block_pools`); ``None``:
         4 in every block, as along frequency. The parameters do not depend on it.
+    freq_pool : sequence of int or None, default=None
+        Max pooling along frequency of each block; ``None``: 4 in every block.
+        Fewer rows pooled by the last block keep more mel cells in the
+        embedding (``(4, 4, 2)``: 4 cells instead of 2, twice the size).
     """
 
     def __init__(self, channels=(64, 64, 64), pooling="time_mean", groups=1, fused=True,
-                 time_pool=None):
+                 time_pool=None, freq_pool=None):
         super().__init__()
         _check_pooling(pooling)
         blocks, c_in = [], groups
-        for c, pool in zip(channels, block_pools(len(channels), time_pool)):
+        for c, pool in zip(channels, block_pools(len(channels), time_pool, freq_pool)):
             if fused and groups == 1:
                 blocks.append(FusedConvBlock(c_in, c, pool=pool))
             else:
@@ -217,13 +236,16 @@ class MultiViewEncoder(nn.Module):
         function, faster; see :class:`Backbone`).
     time_pool : sequence of int or None
         Max pooling along time of each block (:class:`Backbone`).
+    freq_pool : sequence of int or None
+        Max pooling along frequency of each block (:class:`Backbone`).
 
     Input ``(B, n_views, H, W)``; output ``(B, sum of view dims)``. The slice of
     each view in the output is ``view_slices``, set by :meth:`set_input_shape`.
     """
 
     def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
-                 pooling="time_mean", fuse_views=False, fused_blocks=True, time_pool=None):
+                 pooling="time_mean", fuse_views=False, fused_blocks=True, time_pool=None,
+                 freq_pool=None):
         super().__init__()
         self.n_views = n_views
         self.crops = crops
@@ -231,10 +253,12 @@ class MultiViewEncoder(nn.Module):
         self.fused = bool(fuse_views) and crops is None and n_views > 1
         if self.fused:
             self.backbones = nn.ModuleList([Backbone(tuple(channels), pooling, groups=n_views,
-                                                     time_pool=time_pool)])
+                                                     time_pool=time_pool,
+                                                     freq_pool=freq_pool)])
         else:
             self.backbones = nn.ModuleList(
-                Backbone(tuple(channels), pooling, fused=fused_blocks, time_pool=time_pool)
+                Backbone(tuple(channels), pooling, fused=fused_blocks, time_pool=time_pool,
+                         freq_pool=freq_pool)
                 for _ in range(n_views)
             )
         self.view_slices = None

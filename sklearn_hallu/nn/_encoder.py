@@ -37,12 +37,15 @@ class StandardizedEncoder(MultiViewEncoder):
         The input is divided by it after subtracting ``mean``.
     time_pool : sequence of int or None, default=None
         Max pooling along time of each conv block (``None``: 4 in each).
+    freq_pool : sequence of int or None, default=None
+        Max pooling along frequency of each conv block (``None``: 4 in each).
     """
 
     def __init__(self, n_views=1, channels=(64, 64, 64), crops=None, channels_last=True,
-                 pooling="time_mean", fuse_views=False, mean=0.0, std=1.0, time_pool=None):
+                 pooling="time_mean", fuse_views=False, mean=0.0, std=1.0, time_pool=None,
+                 freq_pool=None):
         super().__init__(n_views, channels, crops, channels_last, pooling, fuse_views,
-                         time_pool=time_pool)
+                         time_pool=time_pool, freq_pool=freq_pool)
         self.register_buffer("mean", torch.tensor(float(mean)))
         self.register_buffer("std", torch.tensor(float(std)))
 

@@ -327,3 +327,6 @@ def test_every_variant_setting_reaches_the_estimator():
             assert got == want, f"{name}: {key}={value!r} but the estimator has {got!r}"
     kind, cfg = variant_config("base_tpool1")
     assert build(kind, cfg, args, 0, [1, 2, 3, 4, 5]).time_pool == (4, 4, 1)
+    kind, cfg = variant_config("base_tpool1_f2")
+    clf = build(kind, cfg, args, 0, [1, 2, 3, 4, 5])
+    assert clf.time_pool == (4, 4, 1) and clf.freq_pool == (4, 4, 2)

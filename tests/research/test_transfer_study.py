@@ -231,8 +231,8 @@ def test_reproduce_records_the_new_training_settings_only_when_set():
     assert not {"spec_augment", "pretrain_epochs", "time_pool"} & set(plain)
     cfg = _config(build_parser().parse_args(
         ["--device", "cpu", "--spec-augment", "2,16,2,8", "--pretrain-epochs", "30",
-         "--time-pool", "4,4,1"]))
-    assert cfg["time_pool"] == [4, 4, 1]
+         "--time-pool", "4,4,1", "--freq-pool", "4,4,2"]))
+    assert cfg["time_pool"] == [4, 4, 1] and cfg["freq_pool"] == [4, 4, 2]
     assert cfg["spec_augment"] == {"freq": [2, 16], "time": [2, 8]}
     assert cfg["pretrain_epochs"] == 30 and cfg["checkpoint"] == "best_after_last_drop"
     from research.reproduce.experiments import reproduce_model
@@ -240,7 +240,7 @@ def test_reproduce_records_the_new_training_settings_only_when_set():
     clf = reproduce_model("baseline", {**cfg, "n_mels": 128, "n_frames": 160,
                                        "val_classes": [6], "mask_fill": "nan"}, 0, 2000.0)
     assert clf.spec_augment == cfg["spec_augment"] and clf.pretrain_epochs == 30
-    assert clf.time_pool == (4, 4, 1)
+    assert clf.time_pool == (4, 4, 1) and clf.freq_pool == (4, 4, 2)
     with pytest.raises(SystemExit, match="four integers"):
         _config(build_parser().parse_args(["--device", "cpu", "--spec-augment", "2,16"]))
     preset = _config(build_parser().parse_args(["--device", "cpu", "--recipe",
