@@ -100,6 +100,11 @@ VARIANTS = {
     # keeps 4 mel cells (256 dimensions) instead of 2 (HalluAudioClassifier(freq_pool=...);
     # research/results/freq_pool/RULES.md)
     "base_tpool1_f2": ("baseline", {"time_pool": (4, 4, 1), "freq_pool": (4, 4, 2)}),
+    # on top of base_tpool1, a fourth conv block on block 3's 8 x 10 map: block 3 does not
+    # pool, block 4 pools 4 mel rows, so the embedding is the same 2 x 10 cells averaged
+    # (research/results/deep4/RULES.md)
+    "base_tpool1_deep4": ("baseline", {"channels": (64, 64, 64, 64), "time_pool": (4, 4, 1, 1),
+                                       "freq_pool": (4, 4, 1, 4)}),
     # each training clip moved along the mel axis by up to 4 rows (about VTLP's 10 %), or
     # given a random smooth equaliser of up to 6 dB (FilterAugment's linear type)
     # (research/spectral.py, research/results/spectral/RULES.md; fixed, not tuned)

@@ -51,10 +51,19 @@ TIME_POOLINGS = tuple(p for p in POOLINGS if p != "flatten")
 def block_embeddings(clf, X, batch=200):
     """``{block1, block2, block3}`` -> (n_clips, dim) block outputs pooled over time: the
     mean, except the last block of a model pooled by one of :data:`TIME_POOLINGS`, which
-    is pooled as the model pools it (then ``block3`` is the model's embedding)."""
+    is pooled as the model pools it (then ``block3`` is the model's embedding).
+
+    ``block3`` is always the backbone's last block: in a deeper backbone (four blocks or
+    more) the blocks between the second and the last run but are not read."""
     module = clf.net_.module_
     module.eval()
     backbone = module.backbones[0]
+    n_blocks = len(backbone.blocks)
+    if n_blocks < len(BLOCKS):
+        raise ValueError(f"block_embeddings reads {len(BLOCKS)} blocks; this backbone has "
+                         f"{n_blocks}")
+    # each block's name, None for the middle blocks of a deeper backbone
+    names = [*BLOCKS[:-1], *[None] * (n_blocks - len(BLOCKS)), BLOCKS[-1]]
     outs = {d: [] for d in BLOCKS}
     X = np.asarray(X if X.ndim == 4 else X[:, None], dtype=np.float32)
     device = module.mean.device  # where the model was loaded (a GPU run's stays there)
@@ -64,8 +73,10 @@ def block_embeddings(clf, X, batch=200):
                                  / module.std, nan=0.0)
             if module.channels_last:
                 z = z.contiguous(memory_format=torch.channels_last)
-            for name, block in zip(BLOCKS, backbone.blocks):
+            for name, block in zip(names, backbone.blocks):
                 z = block(z)
+                if name is None:
+                    continue
                 own = name == BLOCKS[-1] and backbone.pooling in TIME_POOLINGS
                 pooling = backbone.pooling if own else "time_mean"
                 outs[name].append(pool_feature_map(z, pooling).flatten(1))

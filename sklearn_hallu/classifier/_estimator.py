@@ -86,7 +86,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     lr_gamma : float, default=0.1
         Factor of each learning-rate step.
     channels : tuple of int, default=(64, 64, 64)
-        Widths of the three conv blocks (Chou et al.'s are ``(128, 256, 384)``;
+        Widths of the conv blocks, one per block (the paper's backbone has three; Chou
+        et al.'s are ``(128, 256, 384)``;
         the repository's ``benchmarks/bench_train.py`` measures the speed of each).
     pooling : {"time_mean", "time_mean_max", "time_mean_std", "flatten"}, \
             default="time_mean"

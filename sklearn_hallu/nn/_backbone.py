@@ -148,7 +148,8 @@ class ConvBlock(nn.Module):
 
 
 class Backbone(nn.Module):
-    """Three ConvBlocks, then pooling to a vector: one view's feature extractor.
+    """ConvBlocks (three in the paper's backbone), then pooling to a vector: one view's
+    feature extractor.
 
     Parameters
     ----------

@@ -343,6 +343,25 @@ def test_layer_embeddings_end_with_the_models_own_embedding(small_logmel, poolin
                                   parts["block2"])
 
 
+def test_layer_embeddings_of_a_deeper_backbone_end_with_its_last_block(small_logmel):
+    import torch
+
+    from research.transfer import layers
+    from sklearn_hallu import HalluAudioClassifier
+
+    S, y = small_logmel
+    S = np.concatenate([S] * 5, axis=-1)
+    clf = HalluAudioClassifier(n_way=4, k_shot=2, n_query=2, max_epochs=1,
+                               channels=(8, 8, 8, 8), time_pool=(4, 4, 1, 1),
+                               freq_pool=(4, 4, 1, 4), random_state=0, n_threads=1).fit(S, y)
+    parts = layers.block_embeddings(clf, S[:7], batch=3)
+    with torch.no_grad():
+        own = clf.net_.module_(torch.from_numpy(S[:7, None].astype(np.float32))).numpy()
+    # "block3" is block 4's output, the model's own embedding, not block 3's
+    np.testing.assert_allclose(parts["block3"], own, rtol=1e-5, atol=1e-6)
+    assert parts["block1"].shape[1] == 8 * ((S.shape[1] + 3) // 4)
+
+
 def test_sqrt_norm_takes_the_root_before_centring():
     from research.transfer import layers
 
