@@ -159,7 +159,7 @@ def _setup(args, split, cfg):
     factor = cfg.get("epochs_factor", 1)
     return {"probe_classes": probe_classes(split, args.probe), "episodes": args.episodes,
             "epochs": args.epochs * factor, "lr_step": args.lr_step * factor,
-            "channels": args.channels}
+            "channels": list(cfg["channels"]) if "channels" in cfg else args.channels}
 
 
 def _check_setup(path, setup, what):

@@ -1,6 +1,7 @@
 """Which depth of the backbone transfers: few-shot accuracy from each block's features.
 
-The library embeds a clip with the last of three conv blocks, averaged over time. For the
+The library embeds a clip with the last of its conv blocks (three by default), averaged
+over time. For the
 baseline models of an ablation run (and each one's untrained twin: the same seed's initial
 weights), this study embeds clips with each block's output instead (averaged over time,
 flattened over channels and mel bands), and with all three concatenated, and scores every

@@ -86,8 +86,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     lr_gamma : float, default=0.1
         Factor of each learning-rate step.
     channels : tuple of int, default=(64, 64, 64)
-        Widths of the conv blocks, one per block (the paper's backbone has three; Chou
-        et al.'s are ``(128, 256, 384)``;
+        Widths of the conv blocks, one each (the paper has three; Chou et al.'s are
+        ``(128, 256, 384)``;
         the repository's ``benchmarks/bench_train.py`` measures the speed of each).
     pooling : {"time_mean", "time_mean_max", "time_mean_std", "flatten"}, \
             default="time_mean"
@@ -96,18 +96,11 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         over time too), the mean plus the maximum over time (PANNs' pooling),
         the mean and the standard deviation over time side by side (twice the
         size), or flattened (:func:`sklearn_hallu.nn.pool_feature_map`).
-    time_pool : tuple of int or None, default=None
-        Max pooling along time of each conv block (4 mel rows along frequency in each).
-        ``None``: 4 frames each (160 frames -> 3 cells); ``(4, 4, 1)`` leaves the last
-        block unpooled: ``pooling`` averages 10 cells (:func:`sklearn_hallu.nn.block_pools`).
-
-        .. versionadded:: 0.2.0
-    freq_pool : tuple of int or None, default=None
-        Max pooling along frequency of each conv block. ``None``: 4 mel rows each
-        (128 rows -> 2 cells, a 128-dimensional embedding with 64 channels);
-        ``(4, 4, 2)`` keeps 4 mel cells (256 dimensions).
-
-        .. versionadded:: 0.2.0
+    time_pool, freq_pool : tuple of int or None, default=None
+        Max pooling along time / frequency of each conv block
+        (:func:`sklearn_hallu.nn.block_pools`); ``None``: 4 in each (160 frames -> 3
+        cells, 128 mel rows -> 2). ``time_pool=(4, 4, 1)``: ``pooling`` averages 10
+        cells; ``freq_pool=(4, 4, 2)``: 4 mel cells, twice the embedding. (0.2.0)
     time_shift : (int, int) or None, default=None
         Roll training clips circularly along time by a random number of frames
         in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
@@ -780,8 +773,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         A model saved on a CUDA device loads on a machine without CUDA: the net
         goes to the CPU and ``device`` becomes ``"cpu"`` (with a skorch
         ``DeviceWarning``), so that ``predict`` and ``fit`` work there. Models saved
-        before ``embedding_norm``, ``time_pool`` or ``freq_pool`` existed keep what they were
-        made with.
+        before ``embedding_norm`` or the pools existed keep what they were made with.
 
         Parameters
         ----------

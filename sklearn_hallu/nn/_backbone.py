@@ -175,11 +175,12 @@ class Backbone(nn.Module):
         ``False`` keeps the plain modules (a reference for tests).
     time_pool : sequence of int or None, default=None
         Max pooling along time of each block (:func:`block_pools`); ``None``:
-        4 in every block, as along frequency. The parameters do not depend on it.
+        4 in every block. The parameters do not depend on it.
     freq_pool : sequence of int or None, default=None
         Max pooling along frequency of each block; ``None``: 4 in every block.
         Fewer rows pooled by the last block keep more mel cells in the
-        embedding (``(4, 4, 2)``: 4 cells instead of 2, twice the size).
+        embedding (``(4, 4, 2)``: 4 cells instead of 2, twice the size). The
+        parameters do not depend on it.
     """
 
     def __init__(self, channels=(64, 64, 64), pooling="time_mean", groups=1, fused=True,

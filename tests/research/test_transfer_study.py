@@ -228,7 +228,7 @@ def test_reproduce_records_the_new_training_settings_only_when_set():
     # today's default rule is recorded: models kept by 'best' (no key) are not reused
     plain = _config(build_parser().parse_args(["--device", "cpu"]))
     assert plain["checkpoint"] == "best_after_last_drop"
-    assert not {"spec_augment", "pretrain_epochs", "time_pool"} & set(plain)
+    assert not {"spec_augment", "pretrain_epochs", "time_pool", "freq_pool"} & set(plain)
     cfg = _config(build_parser().parse_args(
         ["--device", "cpu", "--spec-augment", "2,16,2,8", "--pretrain-epochs", "30",
          "--time-pool", "4,4,1", "--freq-pool", "4,4,2"]))
@@ -243,6 +243,8 @@ def test_reproduce_records_the_new_training_settings_only_when_set():
     assert clf.time_pool == (4, 4, 1) and clf.freq_pool == (4, 4, 2)
     with pytest.raises(SystemExit, match="four integers"):
         _config(build_parser().parse_args(["--device", "cpu", "--spec-augment", "2,16"]))
+    with pytest.raises(SystemExit, match=r"--freq-pool '4,x,2': give one integer per conv"):
+        _config(build_parser().parse_args(["--device", "cpu", "--freq-pool", "4,x,2"]))
     preset = _config(build_parser().parse_args(["--device", "cpu", "--recipe",
                                                 "long_tpool_tta8"]))
     assert preset["time_pool"] == [4, 4, 1] and preset["test_time_shifts"] == 8
@@ -360,6 +362,10 @@ def test_layer_embeddings_of_a_deeper_backbone_end_with_its_last_block(small_log
     # "block3" is block 4's output, the model's own embedding, not block 3's
     np.testing.assert_allclose(parts["block3"], own, rtol=1e-5, atol=1e-6)
     assert parts["block1"].shape[1] == 8 * ((S.shape[1] + 3) // 4)
+    shallow = HalluAudioClassifier(n_way=4, k_shot=2, n_query=2, max_epochs=1,
+                                   channels=(8, 8), random_state=0, n_threads=1).fit(S, y)
+    with pytest.raises(ValueError, match="reads 3 blocks; this backbone has 2"):
+        layers.block_embeddings(shallow, S[:7])
 
 
 def test_sqrt_norm_takes_the_root_before_centring():

@@ -2,7 +2,7 @@
 # worktree of the commit that adds the rule. Resumable: research.ablation run skips a seed
 # whose run record exists.
 W=${W:-/work/frozen-d4}
-cd $W
+cd $W || exit 1
 export SKLEARN_HALLU_ESC50=/work/shared/data/esc50 PYTHONPATH=$W OMP_NUM_THREADS=2
 PY=/work/main/.venv/bin/python; F=/work/main/.gpu/esc50_f16.npz
 O=/work/main/research/results/deep4; P=/work/main/research/results/pooling
@@ -11,7 +11,7 @@ T="/work/transfer_data15/spoken_words /work/transfer_data15/instruments"
 S="0 1 2 3 4 5"
 L=base_tpool1_deep4
 # one heavy job at a time: wait for the freq_pool queue
-while pgrep -f "queue_f2.sh" > /dev/null; do sleep 20; done
+while pgrep -f "queue_f2.sh|freq_pool/logs/queue.sh" > /dev/null; do sleep 20; done
 for s in $S; do
   $PY -m research.ablation run --out $O --probe 5 --epochs 63 --lr-step 21 \
     --features-cache $F --variants $L --seeds $s --threads 2 || exit 1
