@@ -1,5 +1,7 @@
 """research.ensemble: members' embeddings joined, scored against the members."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -168,3 +170,29 @@ def test_a_member_of_another_split_is_refused(tmp_path):
         ensemble.check_member_split(run, {})
     with pytest.raises(SystemExit, match="no results.json"):
         ensemble.check_member_split(tmp_path / "missing", {})
+
+
+def test_rule1_needs_a_positive_mean_on_both_splits(tmp_path):
+    from research.rule1 import main, rule1
+
+    def rows(val, probe, shifts=8):
+        out = []
+        for split, (g1, g5) in (("val", val), ("probe", probe)):
+            out += [{"tta": str(shifts), "split": split, "setting": "5w1s", "gain": g1},
+                    {"tta": str(shifts), "split": split, "setting": "5w5s", "gain": g5}]
+        return out
+
+    # the freq_pool screen's numbers: validation +0.36, probe -0.07 -> fails
+    means, passed = rule1(rows((-0.37, 1.08), (0.02, -0.16)))
+    assert not passed and means["val"] > 0 > means["probe"]
+    assert rule1(rows((0.1, 0.2), (0.3, -0.2)))[1]  # both means positive
+    assert not rule1(rows((0.0, 0.0), (1.0, 1.0)))[1]  # zero is not positive
+    # the other shifts' rows are not read, and missing rows are an error
+    assert not rule1(rows((1, 1), (-1, -1)) + rows((-5, -5), (5, 5), shifts=1))[1]
+    with pytest.raises(ValueError, match="5w1s and 5w5s rows of split 'val' at 8"):
+        rule1(rows((1, 1), (1, 1), shifts=1))
+    path = tmp_path / "versus.json"
+    path.write_text(json.dumps({"command": "x", "rows": rows((1, 1), (-1, 0.5))}))
+    assert main([str(path)]) == 1
+    path.write_text(json.dumps({"command": "x", "rows": rows((1, 1), (1, 0.5))}))
+    assert main([str(path)]) == 0
