@@ -100,7 +100,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         Max pooling along time / frequency of each conv block
         (:func:`sklearn_hallu.nn.block_pools`); ``None``: 4 in each (160 frames -> 3
         cells, 128 mel rows -> 2). ``time_pool=(4, 4, 1)``: ``pooling`` averages 10
-        cells; ``freq_pool=(4, 4, 2)``: 4 mel cells, twice the embedding. (0.2.0)
+        cells; ``freq_pool=(4, 4, 2)``: 4 mel cells, twice the embedding. New in 0.2.0.
     time_shift : (int, int) or None, default=None
         Roll training clips circularly along time by a random number of frames
         in ``[low, high]`` (Chou et al. use (20, 139) for 160 frames).
