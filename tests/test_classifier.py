@@ -584,17 +584,10 @@ def test_freq_pool_trains_predicts_and_survives_persistence(small_views, tmp_pat
                                rtol=1e-6)
 
 
-def test_freq_pool_of_the_wrong_length_is_refused_before_training(small_views):
+@pytest.mark.parametrize("key", ["time_pool", "freq_pool"])
+def test_pools_of_the_wrong_length_are_refused_before_training(small_views, key):
     X, y = small_views
-    clf = tiny_clf(freq_pool=(4, 2))
-    with pytest.raises(ValueError, match=r"freq_pool must give one .* got \(4, 2\)"):
-        clf.fit(X, y)
-    assert not hasattr(clf, "net_")
-
-
-def test_time_pool_of_the_wrong_length_is_refused_before_training(small_views):
-    X, y = small_views
-    clf = tiny_clf(time_pool=(4, 1))
-    with pytest.raises(ValueError, match=r"time_pool must give one .* got \(4, 1\)"):
+    clf = tiny_clf(**{key: (4, 1)})
+    with pytest.raises(ValueError, match=rf"{key} must give one .* got \(4, 1\)"):
         clf.fit(X, y)
     assert not hasattr(clf, "net_")

@@ -111,18 +111,14 @@ def _training_extras(args):
         extras["spec_augment"] = {"freq": [nf, wf], "time": [nt, wt]}
     if getattr(args, "pretrain_epochs", 0):
         extras["pretrain_epochs"] = args.pretrain_epochs
-    if getattr(args, "time_pool", None):
-        try:
-            extras["time_pool"] = [int(v) for v in args.time_pool.split(",")]
-        except ValueError:
-            raise SystemExit(f"--time-pool {args.time_pool!r}: give one integer per conv "
-                             "block, e.g. 4,4,1") from None
-    if getattr(args, "freq_pool", None):
-        try:
-            extras["freq_pool"] = [int(v) for v in args.freq_pool.split(",")]
-        except ValueError:
-            raise SystemExit(f"--freq-pool {args.freq_pool!r}: give one integer per conv "
-                             "block, e.g. 4,4,2") from None
+    for key, example in (("time_pool", "4,4,1"), ("freq_pool", "4,4,2")):
+        value = getattr(args, key, None)
+        if value:
+            try:
+                extras[key] = [int(v) for v in value.split(",")]
+            except ValueError:
+                raise SystemExit(f"--{key.replace('_', '-')} {value!r}: give one integer "
+                                 f"per conv block, e.g. {example}") from None
     if getattr(args, "checkpoint", "best") != "best":
         extras["checkpoint"] = args.checkpoint
     if getattr(args, "test_time_shifts", None) not in (None, 1):
