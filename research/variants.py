@@ -105,6 +105,9 @@ VARIANTS = {
     # (research/results/deep4/RULES.md)
     "base_tpool1_deep4": ("baseline", {"channels": (64, 64, 64, 64), "time_pool": (4, 4, 1, 1),
                                        "freq_pool": (4, 4, 1, 4)}),
+    # on top of base_tpool1, twice the epochs and the epochs per lr step
+    # (research/results/long2x/RULES.md)
+    "base_tpool1_long2x": ("baseline", {"time_pool": (4, 4, 1), "epochs_factor": 2}),
     # each training clip moved along the mel axis by up to 4 rows (about VTLP's 10 %), or
     # given a random smooth equaliser of up to 6 dB (FilterAugment's linear type)
     # (research/spectral.py, research/results/spectral/RULES.md; fixed, not tuned)
