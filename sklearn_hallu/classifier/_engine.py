@@ -301,8 +301,8 @@ _NET_PARAMS = (
 )
 
 
-def check_time_pool(time_pool, channels, freq_pool=None):
-    """Raise a ValueError naming ``time_pool`` (or ``freq_pool``) unless it gives one
+def check_pools(channels, time_pool, freq_pool):
+    """Raise a ValueError naming ``time_pool`` or ``freq_pool`` unless each gives one
     size per conv block."""
     block_pools(len(channels), time_pool, freq_pool)
 

@@ -22,7 +22,7 @@ from ..utils.validation import (
 )
 from ._batch import BATCH_NORMS, batch_logits, batch_normalize, stored_whitened, whitening_matrix
 from ._engine import (
-    check_time_pool,
+    check_pools,
     make_net,
     resolve_crops,
     resolve_device,
@@ -459,7 +459,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         X = self._check_X(X, fitted=keep_backbone)
         y = self._check_y(y, len(X))
         check_time_shift(self.time_shift)
-        check_time_pool(self.time_pool, self.channels, self.freq_pool)
+        check_pools(self.channels, self.time_pool, self.freq_pool)
         check_spec_augment(self.spec_augment)
         if self.checkpoint == "best_after_last_drop" and self.patience is not None:
             raise ValueError(
