@@ -1,7 +1,7 @@
 # RULES_splits.md step 2: today's default and long2x on other class splits, seeds 0 and 1,
 # interleaved, alone on the CPU, from a frozen worktree of the commit that adds this file.
 # Gated by step 1.1 (research.gate). Resumable: a seed whose folder holds results.json is
-# kept. SPLITS="1" runs split 1 only (a session's share).
+# kept, and a merged split is not merged again. SPLITS="1" runs split 1 only (a session's share).
 W=${W:-/work/frozen-l2s}
 cd $W || exit 1
 export SKLEARN_HALLU_ESC50=/work/shared/data/esc50 PYTHONPATH=$W OMP_NUM_THREADS=2
@@ -24,6 +24,7 @@ for S in ${SPLITS:-1 2 3}; do
     echo "split $S seed $K DONE $(date)"
   done
   for A in default long2x; do
+    [ -f $D/split${S}_$A/results.json ] || \
     $PY -m research.reproduce --stage merge --merge $D/split${S}_${A}_seeds/s0 $D/split${S}_${A}_seeds/s1 \
       --out $D/split${S}_$A || exit 1
   done
