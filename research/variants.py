@@ -108,6 +108,9 @@ VARIANTS = {
     # on top of base_tpool1, twice the epochs and the epochs per lr step
     # (research/results/long2x/RULES.md)
     "base_tpool1_long2x": ("baseline", {"time_pool": (4, 4, 1), "epochs_factor": 2}),
+    # twice that again: four times the epochs and the epochs per lr step
+    # (research/results/long4x/RULES.md)
+    "base_tpool1_long4x": ("baseline", {"time_pool": (4, 4, 1), "epochs_factor": 4}),
     # each training clip moved along the mel axis by up to 4 rows (about VTLP's 10 %), or
     # given a random smooth equaliser of up to 6 dB (FilterAugment's linear type)
     # (research/spectral.py, research/results/spectral/RULES.md; fixed, not tuned)

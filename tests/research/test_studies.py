@@ -330,3 +330,6 @@ def test_every_variant_setting_reaches_the_estimator():
     kind, cfg = variant_config("base_tpool1_f2")
     clf = build(kind, cfg, args, 0, [1, 2, 3, 4, 5])
     assert clf.time_pool == (4, 4, 1) and clf.freq_pool == (4, 4, 2)
+    kind, cfg = variant_config("base_tpool1_long4x")
+    assert build(kind, cfg, args, 0, [1, 2, 3, 4, 5]).time_pool == (4, 4, 1)
+    assert cfg["epochs_factor"] == 4
