@@ -22,7 +22,8 @@ import json
 import sys
 from pathlib import Path
 
-SETTINGS = ("5-way 1-shot", "5-way 5-shot", "10-way 1-shot", "10-way 5-shot")
+from research.reproduce.paper import SETTING_NAMES as SETTINGS
+
 REQUIREMENTS = ("positive", "excludes-zero")
 
 
