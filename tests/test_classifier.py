@@ -591,3 +591,17 @@ def test_pools_of_the_wrong_length_are_refused_before_training(small_views, key)
     with pytest.raises(ValueError, match=rf"{key} must give one .* got \(4, 1\)"):
         clf.fit(X, y)
     assert not hasattr(clf, "net_")
+
+
+def test_recipe_params_are_valid_estimator_parameters():
+    from sklearn_hallu import HalluAudioClassifier
+    from sklearn_hallu.classifier import RECIPE_NAMES, recipe_params
+
+    for name in RECIPE_NAMES:
+        HalluAudioClassifier(**recipe_params(name))._validate_params()
+    # a fresh dict each call, overrides win, and an unknown name is a clear error
+    p = recipe_params("long2x_tpool_tta8", device="cuda")
+    p["max_epochs"] = 1
+    assert recipe_params("long2x_tpool_tta8")["max_epochs"] == 126 and p["device"] == "cuda"
+    with pytest.raises(ValueError, match=r"unknown recipe 'long3x'.*'long2x_tpool_tta8'"):
+        recipe_params("long3x")

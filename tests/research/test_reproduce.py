@@ -307,3 +307,16 @@ def test_lever_cache_leaves_the_test_classes_out_and_reads_as_a_cache(esc50_root
     with pytest.raises(SystemExit, match=r"no clip of class\(es\) \[.*\], which this split"):
         reproduce.main(["--quick", "--data-home", home, "--out", str(tmp_path / "run"),
                         "--features-cache", str(out)])
+
+
+def test_library_recipes_are_the_reproductions():
+    """``recipe_params(NAME)`` gives the classifier that ``reproduce --recipe NAME`` trains."""
+    from research.reproduce.experiments import reproduce_model
+    from sklearn_hallu.classifier import RECIPE_NAMES, recipe_params
+
+    for name in RECIPE_NAMES:
+        clf = reproduce_model("baseline", _cfg("--recipe", name), 0, 2000.0)
+        clf = clf[-1] if hasattr(clf, "steps") else clf
+        got = clf.get_params()
+        for key, value in recipe_params(name).items():
+            assert got[key] == value, (name, key, got[key], value)
