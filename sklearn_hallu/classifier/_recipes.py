@@ -9,25 +9,22 @@ from __future__ import annotations
 
 __all__ = ["recipe_params", "RECIPE_NAMES"]
 
-# The reproduction's training clips are rolled along time by 20 to 139 of 160 frames
-# (Chou et al.), one draw per clip.
-_SHIFT = {"time_shift": (20, 139), "time_shift_per": "clip"}
-_LONG = {"max_epochs": 63, "n_episodes": 30, "lr_step": 21, **_SHIFT,
-         "checkpoint": "best_after_last_drop"}
-_RECIPES = {
-    # The paper's: 60 epochs of one pass over the training clips, lr / 10 every 20.
-    "paper": {"max_epochs": 60, "n_episodes": None, "lr_step": 20, **_SHIFT,
-              "checkpoint": "best_after_last_drop"},
-    # The reproduction's default: 63 epochs of 30 episodes, lr / 10 every 21.
-    "long": _LONG,
-    # The same, each clip's embedding the mean over 8 circular time shifts.
-    "long_tta8": {**_LONG, "test_time_shifts": 8},
-    # The same with the last block unpooled along time (10 time cells instead of 3).
-    "long_tpool_tta8": {**_LONG, "test_time_shifts": 8, "time_pool": (4, 4, 1)},
-    # Twice the training of "long_tpool_tta8": 126 epochs, lr / 10 every 42.
-    "long2x_tpool_tta8": {**_LONG, "max_epochs": 126, "lr_step": 42,
-                          "test_time_shifts": 8, "time_pool": (4, 4, 1)},
-}
+# What every recipe of the reproduction shares: training clips rolled along time by 20 to
+# 139 of 160 frames (Chou et al.), one draw per clip; 5-way 5-shot validation episodes, 300
+# per epoch; the best epoch after the last learning-rate drop.
+_COMMON = {"time_shift": (20, 139), "time_shift_per": "clip", "val_n_way": 5,
+           "val_k_shot": 5, "val_n_episodes": 300, "checkpoint": "best_after_last_drop"}
+# Training lengths: (max_epochs, n_episodes, lr_step).
+_LENGTHS = {"paper": (60, None, 20), "paper_kaggle18": (60, None, 30), "cpu": (21, 30, 7),
+            "long": (63, 30, 21), "long2x": (126, 30, 42)}
+_RECIPES = {name: {"max_epochs": e, "n_episodes": n, "lr_step": step, **_COMMON}
+            for name, (e, n, step) in _LENGTHS.items()}
+_TPOOL_TTA8 = {"test_time_shifts": 8, "time_pool": (4, 4, 1)}
+_RECIPES.update({
+    "long_tta8": {**_RECIPES["long"], "test_time_shifts": 8},
+    "long_tpool_tta8": {**_RECIPES["long"], **_TPOOL_TTA8},
+    "long2x_tpool_tta8": {**_RECIPES["long2x"], **_TPOOL_TTA8},
+})
 #: The names :func:`recipe_params` knows.
 RECIPE_NAMES = tuple(_RECIPES)
 
@@ -40,10 +37,12 @@ def recipe_params(name, **overrides):
     name : str
         One of ``sklearn_hallu.classifier.RECIPE_NAMES``:
 
-        * ``"paper"``: the paper's training (60 epochs of one pass over the training
-          clips, the learning rate divided by 10 every 20 epochs).
+        * ``"paper"``: the paper's training on ESC-50 (60 epochs of one pass over the
+          training clips, the learning rate divided by 10 every 20 epochs);
+          ``"paper_kaggle18"`` the same with lr / 10 every 30 (its Kaggle18 recipe).
+        * ``"cpu"``: 21 epochs of 30 episodes, lr / 10 every 7 (a short recipe).
         * ``"long"``: the reproduction's default (63 epochs of 30 episodes, lr / 10
-          every 21); the fit time of the defaults.
+          every 21); ``"long2x"`` twice as long (126 epochs, lr / 10 every 42).
         * ``"long_tta8"``: ``"long"``, each clip embedded as the mean over 8 circular
           time shifts (``test_time_shifts=8``, 8 forward passes per clip).
         * ``"long_tpool_tta8"``: ``"long_tta8"`` with ``time_pool=(4, 4, 1)``; the
@@ -53,8 +52,9 @@ def recipe_params(name, **overrides):
           ESC-50's test classes in :doc:`/beyond`.
 
         All train with random time shifts of 20 to 139 frames (for 160-frame clips,
-        :class:`~sklearn_hallu.LogMelTransformer`'s default) and keep the best epoch
-        after the last learning-rate drop when ``validation_classes`` is given.
+        :class:`~sklearn_hallu.LogMelTransformer`'s default), score 300 validation
+        episodes (5-way 5-shot) per epoch and keep the best epoch after the last
+        learning-rate drop when ``validation_classes`` is given.
     **overrides
         Parameters that replace the recipe's or add to it (``validation_classes``,
         ``device``, ``random_state``, ...).
@@ -79,5 +79,6 @@ def recipe_params(name, **overrides):
     """
     if name not in _RECIPES:
         raise ValueError(f"recipe_params: unknown recipe {name!r}; choose one of "
-                         f"{', '.join(map(repr, RECIPE_NAMES))}.")
+                         f"{', '.join(map(repr, RECIPE_NAMES))}, and give other "
+                         "settings as keyword arguments.")
     return {**_RECIPES[name], **overrides}

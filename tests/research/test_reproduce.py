@@ -310,13 +310,18 @@ def test_lever_cache_leaves_the_test_classes_out_and_reads_as_a_cache(esc50_root
 
 
 def test_library_recipes_are_the_reproductions():
-    """``recipe_params(NAME)`` gives the classifier that ``reproduce --recipe NAME`` trains."""
+    """``recipe_params(NAME)`` gives the classifier that ``reproduce --recipe NAME`` trains,
+    for every recipe and preset of the reproduction: every parameter but the run's own."""
     from research.reproduce.experiments import reproduce_model
+    from research.reproduce.run import PRESETS, RECIPES
+    from sklearn_hallu import HalluAudioClassifier
     from sklearn_hallu.classifier import RECIPE_NAMES, recipe_params
 
+    assert set(RECIPE_NAMES) == set(RECIPES) | set(PRESETS)
+    run_only = {"random_state", "verbose", "validation_classes", "device"}
     for name in RECIPE_NAMES:
-        clf = reproduce_model("baseline", _cfg("--recipe", name), 0, 2000.0)
-        clf = clf[-1] if hasattr(clf, "steps") else clf
-        got = clf.get_params()
-        for key, value in recipe_params(name).items():
-            assert got[key] == value, (name, key, got[key], value)
+        model = reproduce_model("halluaudio", _cfg("--recipe", name), 0, 2000.0)
+        want = model[-1].get_params(deep=False)
+        got = HalluAudioClassifier(**recipe_params(name)).get_params(deep=False)
+        differ = {k: (got[k], want[k]) for k in want if k not in run_only and got[k] != want[k]}
+        assert not differ, (name, differ)
