@@ -29,6 +29,9 @@ $PY -m research.ensemble versus --out $O --models $O $REF --variant base_tpool1_
   --reference base_tpool1_long2x --seeds 0 1 2 3 4 5 --tta 1 8 --features-cache $F \
   --name versus_long2x || exit 1
 $PY -m research.rule1 $O/versus_long2x.json --shifts 8
+# rule 1L (RULES.md's stop-51 addendum; research/rule1l.py exists from 9d9d90e on)
+(cd /work/main && $PY -m research.rule1l --lever $O/runs/base_tpool1_long4x \
+  --reference $REF/runs/base_tpool1_long2x --seeds 0 1 2 3 4 5)
 $PY -m research.transfer.layers --out $O --variants base_tpool1_long4x --seeds 0 1 2 3 4 5 \
   --depths block3 --norms centred_l2 --tta 1 --passes 10 --features-cache $F \
   --name transfer --tasks $T || exit 1
