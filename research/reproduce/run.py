@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn_hallu.classifier import recipe_params
+
 from . import COMMAND
 from .experiments import evaluate_model, fit_or_load, sweep_split, untrained_floor
 from .features import class_ids, load_features, log
@@ -39,8 +41,9 @@ __all__ = ["run", "RECIPES", "PRESETS", "COMMAND"]
 #: "paper_kaggle18": the paper's Kaggle18 recipe, 60 epochs, lr / 10 every 30 (one pass
 #: over the training clips per epoch, as "paper"); the default with ``--dataset kaggle18``.
 #: "long2x": "long" twice as long, 126 epochs, lr / 10 every 42 (research/results/long2x/).
-RECIPES = {"paper": (60, None, 20), "cpu": (21, 30, 7), "long": (63, 30, 21),
-           "paper_kaggle18": (60, None, 30), "long2x": (126, 30, 42)}
+#: The lengths are the library's (sklearn_hallu.classifier.recipe_params), held once there.
+RECIPES = {name: tuple(recipe_params(name)[k] for k in ("max_epochs", "n_episodes", "lr_step"))
+           for name in ("paper", "cpu", "long", "paper_kaggle18", "long2x")}
 #: Named presets: a training recipe of RECIPES and prediction settings on top of it (a
 #: setting given on the command line wins). "long_tta8": the long recipe, each clip's
 #: embedding the mean over 8 circular time shifts (research/results/levers/RULES_tta.md,
