@@ -94,11 +94,14 @@ def build_parser(parser=None):
                    help="weight of each view's own loss in the multi-view models (0: the "
                         "paper's loss)")
     p.add_argument("--embedding-norm", default="centered_l2",
-                   choices=["centered_l2", "batch_centered_l2", "none"],
+                   choices=["centered_l2", "batch_centered_l2", "batch_propagated_l2",
+                            "none"],
                    help="how test episodes compare embeddings: centred on the training clips' "
                         "mean and L2-normalised per view (default, chosen on validation: "
                         "research/embedding_norm.py); centred on the test split's own clips "
-                        "(batch_centered_l2, transductive: docs/beyond.rst); or raw (the "
+                        "(batch_centered_l2, transductive: docs/beyond.rst); centred-L2, "
+                        "then smoothed along the test split's own neighbour graph "
+                        "(batch_propagated_l2, transductive); or raw (the "
                         "paper's). Saved models are reused under any")
     p.add_argument("--train-way", type=int, default=5,
                    help="classes per training episode (5-shot, 5 queries each; default 5, "

@@ -164,6 +164,21 @@ def whitener(e):
     return mean.numpy(), w.numpy()
 
 
+def propagated_l2(parts, base):
+    """Each depth's part centred-L2 on ``base``'s mean (:func:`centred_l2`), then smoothed
+    along the nearest-neighbour graph of the clips scored together and put at unit norm
+    again: the library's ``embedding_norm="batch_propagated_l2"``
+    (:func:`sklearn_hallu.nn.propagated_l2`, its defaults)."""
+    from sklearn_hallu.nn import propagated_l2 as propagate
+
+    out = {}
+    for k, e in centred_l2(parts, centre_of(base)).items():
+        if k in COMBOS:
+            continue
+        out[k] = propagate(torch.from_numpy(e), [slice(0, e.shape[1])]).numpy()
+    return {**out, **_joined(out)}
+
+
 def whitened_l2(parts, base):
     """Each depth's part centred and whitened by :func:`whitener` of ``base``'s part, then
     at unit norm: centred-L2 where every direction of the base clips' embeddings weighs
@@ -189,6 +204,8 @@ NORMS = {
     "whitened_l2": lambda parts, base: whitened_l2(parts, base),
     # transductive: whitened by the covariance of the clips scored together
     "batch_whitened_l2": lambda parts, base: whitened_l2(parts, parts),
+    # transductive: centred-L2, then smoothed along the scored clips' neighbour graph
+    "batch_propagated_l2": propagated_l2,
     # centred per episode on its supports' mean: see per_clip_support_centred
     "support_centred_l2": lambda parts, base: raw(parts),
 }

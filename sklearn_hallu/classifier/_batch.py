@@ -8,17 +8,26 @@ import warnings
 import numpy as np
 import torch
 
-from ..nn import centered_l2, class_prototypes, prototype_logits, whitened_l2, whitening_stats
+from ..nn import (
+    centered_l2,
+    class_prototypes,
+    propagated_l2,
+    prototype_logits,
+    whitened_l2,
+    whitening_stats,
+)
 
 __all__ = ["BATCH_NORMS", "batch_normalize", "batch_logits", "whitening_matrix",
            "stored_whitened"]
 
 #: ``embedding_norm`` values whose statistics come from each call's clips, and what each
 #: does with them (named in errors); every one starts with ``batch_`` (``check_inductive``)
-BATCH_NORMS = ("batch_centered_l2", "batch_whitened_l2")
+BATCH_NORMS = ("batch_centered_l2", "batch_whitened_l2", "batch_propagated_l2")
 _WHAT = {"batch_centered_l2": "centres the clips of an embed call on their own mean",
          "batch_whitened_l2": "whitens the clips of an embed call by their own mean and "
-                              "covariance"}
+                              "covariance",
+         "batch_propagated_l2": "smooths the clips of an embed call along their own "
+                                "nearest-neighbour graph"}
 
 
 def batch_normalize(clf, emb, batch, stats=None):
@@ -35,6 +44,13 @@ def batch_normalize(clf, emb, batch, stats=None):
     if clf.embedding_norm == "batch_whitened_l2":
         mean, whitening = stats or whitening_stats(batch, clf.view_slices_)
         return whitened_l2(emb, mean, whitening, clf.view_slices_, clf.embedding_scale_)
+    if clf.embedding_norm == "batch_propagated_l2":  # the clips smoothed among themselves
+        if emb is not batch:
+            raise ValueError("batch_propagated_l2 smooths the clips given together; "
+                             "normalise them as one batch")
+        return propagated_l2(
+            centered_l2(emb, torch.from_numpy(clf.embedding_mean_), clf.view_slices_,
+                        clf.embedding_scale_), clf.view_slices_, clf.embedding_scale_)
     centre = batch.double().mean(dim=0).to(batch.dtype)  # the same in any clip order
     return centered_l2(emb, centre, clf.view_slices_, clf.embedding_scale_)
 
@@ -50,6 +66,11 @@ def batch_logits(clf, X):
     raw = clf._raw_embed(X)
     sup = torch.from_numpy(clf.support_embeddings_)
     both = torch.cat([sup, raw])  # the statistics: the supports and this call's clips
+    if clf.embedding_norm == "batch_propagated_l2":  # one graph of supports and clips
+        out = batch_normalize(clf, both, both)
+        protos = class_prototypes(out[:len(sup)], torch.from_numpy(clf.support_labels_),
+                                  len(clf.classes_))
+        return prototype_logits(out[len(sup):], protos)
     stats = (whitening_stats(both, clf.view_slices_)
              if clf.embedding_norm == "batch_whitened_l2" and len(both) >= 2 else None)
     protos = class_prototypes(batch_normalize(clf, sup, both, stats),

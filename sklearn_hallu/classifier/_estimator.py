@@ -127,7 +127,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         Weight of an extra loss that makes each view's branch classify alone (the paper
         has none, 0.0; 1.0 was better on the validation classes: :doc:`/results`).
     embedding_norm : {"centered_l2", "whitened_l2", "batch_centered_l2", \
-            "batch_whitened_l2"} or None, default="centered_l2"
+            "batch_whitened_l2", "batch_propagated_l2"} or None, default="centered_l2"
         How prediction compares embeddings. ``"centered_l2"``: subtract the training
         clips' mean embedding, then give each view's part the same norm (SimpleShot's
         centring and L2 normalisation; better on both validation splits,
@@ -140,18 +140,18 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         new recordings in one call. No gain on ESC-50's own classes; about +1.8
         points on sounds unlike them (spoken words, :ref:`batch-centre`).
         ``"batch_whitened_l2"``: as ``"batch_centered_l2"``, and the same clips'
-        covariance also whitens each view (:func:`~sklearn_hallu.nn.whitened_l2`). On
-        spoken words classified 450 clips (30 classes) at a time: +16 / +22 points
-        (5-way 1- / 5-shot, 8 test-time shifts) over ``"centered_l2"``; with 5-10
-        classes in the call -3 to -10 in 1-shot. ``"whitened_l2"``: inductive, the
-        mean and covariance stored by ``fit`` or :meth:`fit_embedding_stats`; for a new
-        domain, call ``fit_embedding_stats`` with an unlabelled pool of its clips. With
-        a pool of the task's other classes, calls of 5 classes gained +16.9 / +20.0
-        (one shift). In-domain the batch whitening costs 12-27 points (:ref:`whitening`).
-        :func:`~sklearn_hallu.detection.detect_events`,
-        :func:`~sklearn_hallu.predict_files` and
-        :class:`~sklearn_hallu.open_set.OpenSetClassifier`, which embed in pieces,
-        refuse the two batch norms.
+        covariance also whitens each view (:func:`~sklearn_hallu.nn.whitened_l2`): on
+        spoken words, 450 clips (30 classes) a call, +16 / +22 points (5-way 1- / 5-shot,
+        8 shifts) over ``"centered_l2"``; with 5-10 classes a call -3 to -10 in 1-shot.
+        ``"whitened_l2"``: inductive, the mean and covariance stored by ``fit`` or
+        :meth:`fit_embedding_stats` (for a new domain, an unlabelled pool of its clips:
+        with the task's other classes, 5-class calls gained +16.9 / +20.0, one shift).
+        In-domain the batch whitening costs 12-27 points (:ref:`whitening`).
+        ``"batch_propagated_l2"``: ``"centered_l2"``, then the same clips smoothed along
+        their nearest-neighbour graph (:func:`~sklearn_hallu.nn.propagated_l2`).
+        :func:`~sklearn_hallu.detection.detect_events`, :func:`~sklearn_hallu.predict_files`
+        and :class:`~sklearn_hallu.open_set.OpenSetClassifier`, which embed in pieces,
+        refuse the batch norms.
         ``None``: raw embeddings, the paper's metric. Training and its best-epoch
         choice always use raw embeddings.
 

@@ -1,0 +1,119 @@
+"""embedding_norm="batch_propagated_l2": centred-L2, then each call's clips smoothed along
+their own nearest-neighbour graph (embedding propagation)."""
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from sklearn_hallu.nn import propagated_l2
+
+from .conftest import tiny_clf
+
+
+def _propagate_by_hand(e, slices, scale=1.0, k=10, alpha=0.5):
+    """The propagation written out with numpy, loops and all."""
+    x = np.asarray(e, dtype=np.float64) / scale
+    n = len(x)
+    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    k = min(k, n - 1)
+    near = [np.argsort(np.where(np.arange(n) == i, np.inf, d2[i]))[:k] for i in range(n)]
+    s2 = np.mean([d2[i, j] for i in range(n) for j in near[i]])
+    w = np.zeros((n, n))
+    for i in range(n):
+        for j in near[i]:
+            w[i, j] = w[j, i] = np.exp(-d2[i, j] / s2)
+    deg = w.sum(1)
+    s = w / np.sqrt(deg[:, None] * deg[None, :])
+    z = np.linalg.solve(np.eye(n) - alpha * s, x)
+    for sl in slices:
+        z[:, sl] = scale * z[:, sl] / np.linalg.norm(z[:, sl], axis=1, keepdims=True)
+    return z
+
+
+def test_propagated_l2_by_hand_and_its_checks():
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(30, 6))
+    slices = [slice(0, 4), slice(4, 6)]
+    for s in slices:
+        e[:, s] = 2.0 * e[:, s] / np.linalg.norm(e[:, s], axis=1, keepdims=True)
+    got = propagated_l2(torch.as_tensor(e, dtype=torch.float32), slices, 2.0, n_neighbors=4)
+    assert got.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), _propagate_by_hand(e, slices, 2.0, k=4),
+                               rtol=1e-4, atol=1e-5)
+    # alpha=0: nothing moves; more neighbours than clips: every other clip
+    same = propagated_l2(torch.as_tensor(e), slices, 2.0, alpha=0.0)
+    np.testing.assert_allclose(same.numpy(), e, atol=1e-12)
+    few = propagated_l2(torch.as_tensor(e[:3]), slices, 2.0, n_neighbors=10)
+    np.testing.assert_allclose(few.numpy(), _propagate_by_hand(e[:3], slices, 2.0, k=2),
+                               atol=1e-10)
+    for kw, msg in [({"alpha": 1.0}, r"alpha must be in \[0, 1\), got 1.0"),
+                    ({"n_neighbors": 0}, "n_neighbors must be an integer >= 1, got 0"),
+                    ({"n_neighbors": 2.5}, "n_neighbors must be an integer >= 1, got 2.5")]:
+        with pytest.raises(ValueError, match=msg):
+            propagated_l2(torch.as_tensor(e), slices, **kw)
+    with pytest.raises(ValueError, match="at least 2 clips, got 1"):
+        propagated_l2(torch.ones(1, 3), [slice(0, 3)])
+
+
+@pytest.fixture(scope="module")
+def fitted(small_views):
+    X, y = small_views
+    clf = tiny_clf(max_epochs=1, embedding_norm="batch_propagated_l2").fit(X, y)
+    return clf, X, y
+
+
+def test_prediction_propagates_supports_and_queries_together(fitted):
+    clf, X, y = fitted
+    support = np.isin(np.arange(len(y)) % 10, [0, 1])
+    clf = clone(clf).fit(X, y).fit_support(X[support], y[support])
+    queries = X[~support]
+    with torch.no_grad():
+        sup, raw = clf.net_.forward(X[support]).numpy(), clf.net_.forward(queries).numpy()
+    slices, scale, mean = clf.view_slices_, clf.embedding_scale_, clf.embedding_mean_
+
+    def centred(e):
+        c = np.asarray(e, dtype=np.float64) - mean
+        for sl in slices:
+            c[:, sl] = scale * c[:, sl] / np.linalg.norm(c[:, sl], axis=1, keepdims=True)
+        return c
+
+    both = _propagate_by_hand(centred(np.concatenate([sup, raw])), slices, scale)
+    protos = np.stack([both[:len(sup)][y[support] == c].mean(0) for c in clf.classes_])
+    q = both[len(sup):]
+    logits = -((q[:, None, :] - protos[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(clf.decision_function(queries), logits, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(clf.predict(queries), clf.classes_[logits.argmax(1)])
+    np.testing.assert_allclose(clf.embed(queries),
+                               _propagate_by_hand(centred(raw), slices, scale),
+                               rtol=1e-3, atol=1e-4)
+    # transductive: fewer clips in the call, another graph
+    assert not np.allclose(clf.decision_function(queries[:5]), logits[:5], atol=1e-3)
+
+
+def test_one_clip_is_refused_alone_and_the_model_persists(fitted, tmp_path):
+    clf, X, y = fitted
+    with pytest.raises(ValueError, match=r"'batch_propagated_l2' smooths the clips of an "
+                                         r"embed call along their own nearest-neighbour "
+                                         r"graph, so the call needs at least 2 clips, got 1"):
+        clf.embed(X[:1])
+    assert clf.predict(X[:1]).shape == (1,)  # with the supports, two or more clips
+    before = clf.predict_proba(X)
+    joblib.dump(clf, tmp_path / "m.joblib")
+    np.testing.assert_allclose(joblib.load(tmp_path / "m.joblib").predict_proba(X), before)
+
+
+def test_the_research_screen_scores_what_the_library_embeds(small_views):
+    """research.transfer.layers's norm is the library's, on a one-view model."""
+    from research.transfer.layers import NORMS
+
+    X, y = small_views
+    X = X[:, :1]
+    clf = tiny_clf(max_epochs=1, embedding_norm="batch_propagated_l2").fit(X, y)
+    with torch.no_grad():
+        raw = clf.net_.forward(X).numpy().astype(np.float64)
+    parts = {name: raw for name in ("block1", "block2", "block3")}
+    got = NORMS["batch_propagated_l2"](parts, {name: clf.embedding_mean_[None] for name in parts})
+    want = clf.embed(X) / clf.embedding_scale_
+    np.testing.assert_allclose(got["block3"], want, rtol=1e-3, atol=1e-4)
