@@ -1,11 +1,12 @@
 """embedding_norm="batch_propagated_l2": centred-L2, then each call's clips smoothed along
 their own nearest-neighbour graph (embedding propagation)."""
 
+import copy
+
 import joblib
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
 
 from sklearn_hallu.nn import propagated_l2
 
@@ -18,7 +19,10 @@ def _propagate_by_hand(e, slices, scale=1.0, k=10, alpha=0.5):
     n = len(x)
     d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
     k = min(k, n - 1)
-    near = [np.argsort(np.where(np.arange(n) == i, np.inf, d2[i]))[:k] for i in range(n)]
+    near = []
+    for i in range(n):  # the k nearest others, and every clip tied with the k-th
+        others = np.where(np.arange(n) == i, np.inf, d2[i])
+        near.append(np.flatnonzero(others <= np.sort(others)[k - 1]))
     s2 = np.mean([d2[i, j] for i in range(n) for j in near[i]])
     w = np.zeros((n, n))
     for i in range(n):
@@ -53,8 +57,29 @@ def test_propagated_l2_by_hand_and_its_checks():
                     ({"n_neighbors": 2.5}, "n_neighbors must be an integer >= 1, got 2.5")]:
         with pytest.raises(ValueError, match=msg):
             propagated_l2(torch.as_tensor(e), slices, **kw)
-    with pytest.raises(ValueError, match="at least 2 clips, got 1"):
+    with pytest.raises(ValueError, match="at least 2 clips, got 1: give the clips together"):
         propagated_l2(torch.ones(1, 3), [slice(0, 3)])
+    nan = torch.as_tensor(e).clone()
+    nan[3, 0] = float("nan")
+    with pytest.raises(ValueError, match="1 of 30 clips have non-finite embeddings"):
+        propagated_l2(nan, slices)
+    assert propagated_l2(torch.as_tensor(e), slices).dtype == torch.float64
+
+
+def test_any_clip_order_gives_the_same_graph_even_with_duplicates():
+    rng = np.random.default_rng(1)
+    e = rng.normal(size=(31, 4))
+    e[:12] = e[0]  # 12 copies of one clip: ties among the nearest neighbours
+    e = e / np.linalg.norm(e, axis=1, keepdims=True)
+    out = propagated_l2(torch.as_tensor(e), [slice(0, 4)], n_neighbors=5).numpy()
+    np.testing.assert_allclose(out, _propagate_by_hand(e, [slice(0, 4)], k=5), atol=1e-10)
+    order = rng.permutation(len(e))
+    shuffled = propagated_l2(torch.as_tensor(e[order]), [slice(0, 4)], n_neighbors=5)
+    np.testing.assert_allclose(shuffled.numpy(), out[order], atol=1e-12)
+    # identical clips, an all-zero row, two clips and a far outlier: finite answers
+    for a in (np.ones((5, 4)), np.vstack([np.zeros((1, 4)), e[:6]]), e[:2],
+              np.vstack([e[:8], 1e3 * e[8:9]])):
+        assert np.isfinite(propagated_l2(torch.as_tensor(a), [slice(0, 4)]).numpy()).all()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +92,7 @@ def fitted(small_views):
 def test_prediction_propagates_supports_and_queries_together(fitted):
     clf, X, y = fitted
     support = np.isin(np.arange(len(y)) % 10, [0, 1])
-    clf = clone(clf).fit(X, y).fit_support(X[support], y[support])
+    clf = copy.deepcopy(clf).fit_support(X[support], y[support])
     queries = X[~support]
     with torch.no_grad():
         sup, raw = clf.net_.forward(X[support]).numpy(), clf.net_.forward(queries).numpy()
@@ -113,7 +138,8 @@ def test_the_research_screen_scores_what_the_library_embeds(small_views):
     clf = tiny_clf(max_epochs=1, embedding_norm="batch_propagated_l2").fit(X, y)
     with torch.no_grad():
         raw = clf.net_.forward(X).numpy().astype(np.float64)
-    parts = {name: raw for name in ("block1", "block2", "block3")}
+    some = raw[:40]  # not the training clips: their centre is not the batch's own
+    parts = {name: some for name in ("block1", "block2", "block3")}
     got = NORMS["batch_propagated_l2"](parts, {name: clf.embedding_mean_[None] for name in parts})
-    want = clf.embed(X) / clf.embedding_scale_
+    want = clf.embed(X[:40]) / clf.embedding_scale_
     np.testing.assert_allclose(got["block3"], want, rtol=1e-3, atol=1e-4)

@@ -29,13 +29,17 @@ STORED_WHITEN_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, ma
 WHITEN_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2,
                                          channels=(4, 4, 4), random_state=0, n_threads=1,
                                          embedding_norm="batch_whitened_l2")
+# The transductive smoothing along the call's neighbour graph: any clip order, one answer.
+PROPAGATE_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2,
+                                            channels=(4, 4, 4), random_state=0, n_threads=1,
+                                            embedding_norm="batch_propagated_l2")
 
 # Every check passes: no expected failures. (Earlier xfails gave wrong reasons; the real
 # cause was a two-class decision_function of shape (n, 2), fixed.) Add one here only with
 # a reason that is true and unavoidable; it is run with strict=True (pyproject's
 # xfail_strict), so a check that starts passing fails the suite.
 EXPECTED_FAILED = {}
-# The batch norms ("batch_centered_l2", "batch_whitened_l2") are transductive by design: a
+# The batch norms ("batch_centered_l2", "batch_whitened_l2", ...) are transductive by design: a
 # clip's answer depends on the other clips of the call, so predictions on a subset of X
 # differ from the same rows of predictions on X.
 BATCH_EXPECTED_FAILED = {
@@ -51,7 +55,7 @@ def _expected_failed(est):
 
 @parametrize_with_checks(
     [LOGMEL_FOR_CHECKS, CLF_FOR_CHECKS, BATCH_FOR_CHECKS, WHITEN_FOR_CHECKS,
-     STORED_WHITEN_FOR_CHECKS],
+     STORED_WHITEN_FOR_CHECKS, PROPAGATE_FOR_CHECKS],
     expected_failed_checks=_expected_failed,
 )
 def test_sklearn_common_checks(estimator, check):

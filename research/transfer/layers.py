@@ -168,7 +168,8 @@ def propagated_l2(parts, base):
     """Each depth's part centred-L2 on ``base``'s mean (:func:`centred_l2`), then smoothed
     along the nearest-neighbour graph of the clips scored together and put at unit norm
     again: the library's ``embedding_norm="batch_propagated_l2"``
-    (:func:`sklearn_hallu.nn.propagated_l2`, its defaults)."""
+    (:func:`sklearn_hallu.nn.propagated_l2`, its defaults) for a single depth of a one-view
+    model. A joined depth joins blocks propagated each on its own graph."""
     from sklearn_hallu.nn import propagated_l2 as propagate
 
     out = {}

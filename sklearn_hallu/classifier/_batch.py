@@ -34,7 +34,8 @@ def batch_normalize(clf, emb, batch, stats=None):
     """``clf.embedding_norm`` of raw embeddings ``emb`` with the statistics of the raw
     embeddings ``batch``: their mean (``batch_centered_l2``), or their mean and covariance
     (``batch_whitened_l2``; ``stats``: :func:`whitening_stats` of ``batch`` if already
-    computed)."""
+    computed); or, with ``batch_propagated_l2``, ``emb`` (which must be ``batch``)
+    centred-L2 on the training clips' mean, then propagated among its own clips."""
     if len(batch) < 2:
         raise ValueError(
             f"embedding_norm={clf.embedding_norm!r} {_WHAT[clf.embedding_norm]}, so the "
@@ -45,9 +46,8 @@ def batch_normalize(clf, emb, batch, stats=None):
         mean, whitening = stats or whitening_stats(batch, clf.view_slices_)
         return whitened_l2(emb, mean, whitening, clf.view_slices_, clf.embedding_scale_)
     if clf.embedding_norm == "batch_propagated_l2":  # the clips smoothed among themselves
-        if emb is not batch:
-            raise ValueError("batch_propagated_l2 smooths the clips given together; "
-                             "normalise them as one batch")
+        if emb is not batch:  # an internal contract: no user call gets here
+            raise RuntimeError("batch_normalize: batch_propagated_l2 needs emb is batch")
         return propagated_l2(
             centered_l2(emb, torch.from_numpy(clf.embedding_mean_), clf.view_slices_,
                         clf.embedding_scale_), clf.view_slices_, clf.embedding_scale_)

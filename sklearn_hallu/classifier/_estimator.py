@@ -50,8 +50,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     on the training clips' mean, each view's part rescaled to one common norm; with
     ``embedding_norm=None`` they are the raw embeddings, the paper's metric; with
     ``embedding_norm="batch_centered_l2"`` the centre is the mean of the clips classified
-    together in one call, and ``"batch_whitened_l2"`` also whitens by their covariance
-    (both transductive).
+    together in one call, ``"batch_whitened_l2"`` also whitens by their covariance, and
+    ``"batch_propagated_l2"`` smooths them along their neighbour graph (transductive).
 
     ``fit`` meta-trains the backbones on episodes drawn from ``y`` (unless
     ``train_backbone=False``), then stores one prototype per class of ``y``, so that
@@ -148,12 +148,11 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         with the task's other classes, 5-class calls gained +16.9 / +20.0, one shift).
         In-domain the batch whitening costs 12-27 points (:ref:`whitening`).
         ``"batch_propagated_l2"``: ``"centered_l2"``, then the same clips smoothed along
-        their nearest-neighbour graph (:func:`~sklearn_hallu.nn.propagated_l2`).
-        :func:`~sklearn_hallu.detection.detect_events`, :func:`~sklearn_hallu.predict_files`
-        and :class:`~sklearn_hallu.open_set.OpenSetClassifier`, which embed in pieces,
-        refuse the batch norms.
-        ``None``: raw embeddings, the paper's metric. Training and its best-epoch
-        choice always use raw embeddings.
+        their neighbour graph (:func:`~sklearn_hallu.nn.propagated_l2`; memory grows with
+        the square of a call's clips, supports included). The tools that embed in pieces
+        (:func:`~sklearn_hallu.detection.detect_events`, :func:`~sklearn_hallu.predict_files`,
+        :class:`~sklearn_hallu.open_set.OpenSetClassifier`) refuse the batch norms. ``None``:
+        raw embeddings, the paper's metric (training always uses raw embeddings).
 
         .. versionadded:: 0.2.0
     test_time_shifts : int, default=1
@@ -256,8 +255,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         ``"centered_l2"``.
     embedding_whitening_ : ndarray of shape (embedding_dim, embedding_dim)
         The whitening of ``"whitened_l2"`` from the same clips (block diagonal).
-    prototypes_norm_ : {"centered_l2", "batch_centered_l2", "batch_whitened_l2", "stale"} \
-            or None
+    prototypes_norm_ : str or None
         The ``embedding_norm`` the prototypes were made with (``"stale"``: before a
         :meth:`fit_embedding_stats` that changed the statistics).
     support_embeddings_ : ndarray of shape (n_support, embedding_dim)
@@ -680,8 +678,9 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
         With ``embedding_norm="centered_l2"``, each view's part is centred on the
         training clips' mean and rescaled to a common norm, as prediction uses it;
-        with ``"batch_centered_l2"`` the centre is the mean of ``X``'s clips, and with
-        ``"batch_whitened_l2"`` their mean and covariance whiten them.
+        with ``"batch_centered_l2"`` the centre is the mean of ``X``'s clips, with
+        ``"batch_whitened_l2"`` their mean and covariance whiten them, and with
+        ``"batch_propagated_l2"`` they are smoothed along their own neighbour graph.
 
         Parameters
         ----------

@@ -6,6 +6,8 @@ frequency-importance analysis all call these functions.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -279,22 +281,25 @@ def whitened_l2(emb: torch.Tensor, mean: torch.Tensor, whitening: torch.Tensor,
     return out.to(emb.dtype)
 
 
-def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, n_neighbors: int = 10,
-                  alpha: float = 0.5):
+def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, *,
+                  n_neighbors: int = 10, alpha: float = 0.5):
     """Smooth normalised embeddings along their nearest-neighbour graph, then renormalise.
 
     .. versionadded:: 0.2.0
 
-    Embedding propagation (Rodríguez et al. 2020) on the clips given together:
-    ``emb`` (each view's part at norm ``scale``, as :func:`centered_l2` leaves it) is
-    replaced by ``(I - alpha S)^-1 emb``, where ``S`` is the symmetrically normalised
-    affinity of a k-nearest-neighbour graph of the clips (Gaussian weights
-    ``exp(-d^2 / s^2)``, ``s^2`` the mean squared distance over the graph's edges), and
-    each view's part is given the norm ``scale`` again. A clip then moves towards the
-    clips it is close to, so a single support is averaged with its neighbours.
-    Transductive: each clip's output depends on every other clip given. It builds
-    ``n_clips`` x ``n_clips`` matrices, so memory grows with the square of the number of
-    clips and time with its cube.
+    A k-nearest-neighbour variant of embedding propagation (Rodríguez et al. 2020, whose
+    code uses a dense graph of all pairs; ``alpha=0.5`` as theirs), on the clips given
+    together: ``emb`` (each view's part at norm ``scale``, as :func:`centered_l2` leaves
+    it) is replaced by ``(I - alpha S)^-1 emb``, where ``S`` is the symmetrically
+    normalised affinity of the clips' graph, and each view's part is given the norm
+    ``scale`` again. A clip's neighbours are the ``n_neighbors`` nearest other clips (all
+    of those tied with the last, so that the order of the clips does not matter); two
+    clips are joined if either is the other's neighbour, with the Gaussian weight
+    ``exp(-d^2 / s^2)``, ``s^2`` the mean squared distance of the clips to their
+    neighbours. A clip then moves towards the clips it is close to, so a single support
+    is averaged with its neighbours. Transductive: each clip's output depends on every
+    other clip given. It builds ``n_clips`` x ``n_clips`` matrices, so memory grows with
+    the square of the number of clips and time with its cube.
 
     Parameters
     ----------
@@ -305,9 +310,9 @@ def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, n_neighbor
     scale : float, default=1.0
         The norm each view's part gets, as in :func:`centered_l2`.
     n_neighbors : int, default=10
-        Neighbours per clip in the graph (fewer when fewer clips are given).
+        Neighbours per clip in the graph (every other clip when fewer are given).
     alpha : float, default=0.5
-        The propagation's strength, in ``[0, 1)``; 0 returns the embeddings unchanged.
+        The propagation's strength, in ``[0, 1)``; 0 only renormalises.
 
     Returns
     -------
@@ -332,22 +337,27 @@ def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, n_neighbor
     """
     if not 0.0 <= alpha < 1.0:
         raise ValueError(f"alpha must be in [0, 1), got {alpha!r}.")
-    if isinstance(n_neighbors, bool) or int(n_neighbors) != n_neighbors or n_neighbors < 1:
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, Integral) \
+            or n_neighbors < 1:
         raise ValueError(f"n_neighbors must be an integer >= 1, got {n_neighbors!r}.")
     n = len(emb)
     if n < 2:
-        raise ValueError(f"propagation needs at least 2 clips, got {n}.")
+        raise ValueError(f"propagated_l2 smooths clips along their neighbour graph, so it "
+                         f"needs at least 2 clips, got {n}: give the clips together.")
+    bad = int((~torch.isfinite(emb).all(dim=1)).sum())
+    if bad:
+        raise ValueError(f"propagated_l2: {bad} of {n} clips have non-finite embeddings "
+                         "(NaN or inf), which would spread to every clip. Leave them out.")
     x = emb.double() / scale
     d2 = torch.cdist(x, x).square()
-    k = min(int(n_neighbors), n - 1)
     d2.fill_diagonal_(float("inf"))
-    near_d2, near = torch.topk(d2, k, dim=1, largest=False)
-    s2 = float(near_d2.mean())
-    w = torch.zeros_like(d2)
-    w.scatter_(1, near, torch.exp(-near_d2 / (s2 if s2 > 0 else 1.0)))
+    kth = torch.topk(d2, min(int(n_neighbors), n - 1), dim=1, largest=False).values[:, -1:]
+    near = d2 <= kth  # ties with the last neighbour included: any clip order, one graph
+    s2 = float(d2[near].mean())
+    w = torch.where(near, torch.exp(-d2 / (s2 if s2 > 0 else 1.0)), torch.zeros_like(d2))
     w = torch.maximum(w, w.T)  # an edge if either clip is among the other's neighbours
-    inv_sqrt_deg = w.sum(1).clamp_min(1e-12).rsqrt()
+    inv_sqrt_deg = w.sum(1).clamp_min(1e-12).rsqrt()  # an isolated clip keeps its own
     s = w * inv_sqrt_deg[:, None] * inv_sqrt_deg[None, :]
-    out = torch.linalg.solve(torch.eye(n, dtype=s.dtype) - alpha * s, x)
-    out = centered_l2(out, torch.zeros(x.shape[1], dtype=x.dtype), view_slices, scale)
+    out = torch.linalg.solve(torch.eye(n, dtype=s.dtype, device=s.device) - alpha * s, x)
+    out = centered_l2(out, out.new_zeros(x.shape[1]), view_slices, scale)
     return out.to(emb.dtype)
