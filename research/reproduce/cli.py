@@ -63,7 +63,9 @@ def build_parser(parser=None):
                         "with --time-pool 4,4,1 (level with 'long_tta8' within noise on "
                         "the test classes); 'long2x' 126 x 30, lr/10 every 42; "
                         "'long2x_tpool_tta8' 'long_tpool_tta8' trained as 'long2x' (the most "
-                        "accurate on the test classes, about 2x the fit time). The same "
+                        "accurate inductive recipe, about 2x the fit time); "
+                        "'long2x_tpool_tta8_prop' the same models predicting with the "
+                        "transductive --embedding-norm batch_propagated_l2. The same "
                         "classifier settings: sklearn_hallu.classifier.recipe_params(NAME)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--episodes", type=int, default=None,

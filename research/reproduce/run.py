@@ -52,10 +52,15 @@ RECIPES = {name: tuple(recipe_params(name)[k] for k in ("max_epochs", "n_episode
 #: 1)``; research/results/time_pool/: level with "long_tta8" on the test classes within
 #: noise). "long2x_tpool_tta8": the same trained as "long2x" (research/results/long2x/
 #: RULES_splits.md: ahead of the default on the test classes and on three other class
-#: splits). sklearn_hallu.classifier.recipe_params gives each preset's classifier settings.
+#: splits). "long2x_tpool_tta8_prop": that, predicting with the transductive
+#: embedding_norm="batch_propagated_l2" (research/results/long2x/RULES_propagate.md; the
+#: preset's norm wins over --embedding-norm). sklearn_hallu.classifier.recipe_params gives
+#: each preset's classifier settings.
 PRESETS = {"long_tta8": ("long", {"test_time_shifts": 8}),
            "long_tpool_tta8": ("long", {"test_time_shifts": 8, "time_pool": [4, 4, 1]}),
-           "long2x_tpool_tta8": ("long2x", {"test_time_shifts": 8, "time_pool": [4, 4, 1]})}
+           "long2x_tpool_tta8": ("long2x", {"test_time_shifts": 8, "time_pool": [4, 4, 1]}),
+           "long2x_tpool_tta8_prop": ("long2x", {"test_time_shifts": 8, "time_pool": [4, 4, 1],
+                                                 "embedding_norm": "batch_propagated_l2"})}
 #: The recipe of each dataset when ``--recipe`` is not given.
 DEFAULT_RECIPES = {"esc50": "long", "kaggle18": "paper_kaggle18"}
 

@@ -25,6 +25,8 @@ _RECIPES.update({
     "long_tpool_tta8": {**_RECIPES["long"], **_TPOOL_TTA8},
     "long2x_tpool_tta8": {**_RECIPES["long2x"], **_TPOOL_TTA8},
 })
+_RECIPES["long2x_tpool_tta8_prop"] = {**_RECIPES["long2x_tpool_tta8"],
+                                      "embedding_norm": "batch_propagated_l2"}
 #: The names :func:`recipe_params` knows.
 RECIPE_NAMES = tuple(_RECIPES)
 
@@ -48,8 +50,11 @@ def recipe_params(name, **overrides):
         * ``"long_tpool_tta8"``: ``"long_tta8"`` with ``time_pool=(4, 4, 1)``; the
           cheaper preset beside ``"long2x_tpool_tta8"``.
         * ``"long2x_tpool_tta8"``: ``"long_tpool_tta8"`` trained twice as long (126
-          epochs, lr / 10 every 42; about 2x the fit time): the most accurate on
-          ESC-50's test classes in :doc:`/beyond`.
+          epochs, lr / 10 every 42; about 2x the fit time): the most accurate
+          inductive recipe on ESC-50's test classes in :doc:`/beyond`.
+        * ``"long2x_tpool_tta8_prop"``: ``"long2x_tpool_tta8"`` with the transductive
+          ``embedding_norm="batch_propagated_l2"``: a clip's answer depends on the
+          other clips classified in the same call (:ref:`propagation`).
 
         All train with random time shifts of 20 to 139 frames (for 160-frame clips,
         :class:`~sklearn_hallu.LogMelTransformer`'s default), score 300 validation
