@@ -149,10 +149,11 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         In-domain the batch whitening costs 12-27 points (:ref:`whitening`).
         ``"batch_propagated_l2"``: ``"centered_l2"``, then the same clips smoothed along
         their neighbour graph (:func:`~sklearn_hallu.nn.propagated_l2`): +3.4 points in
-        5-way 1-shot on ESC-50's test classes, costs 1-5 off-domain (:ref:`propagation`). The tools that embed in pieces
-        (:func:`~sklearn_hallu.detection.detect_events`, :func:`~sklearn_hallu.predict_files`,
-        :class:`~sklearn_hallu.open_set.OpenSetClassifier`) refuse the batch norms. ``None``:
-        raw embeddings, the paper's metric (training always uses raw embeddings).
+        5-way 1-shot on ESC-50's test classes, costs 1-5 off-domain (:ref:`propagation`).
+        The tools that embed in pieces (:func:`~sklearn_hallu.detection.detect_events`,
+        :func:`~sklearn_hallu.predict_files`, :class:`~sklearn_hallu.open_set.OpenSetClassifier`)
+        refuse the batch norms. ``None``: raw embeddings, the paper's metric (training
+        always uses raw embeddings).
 
         .. versionadded:: 0.2.0
     test_time_shifts : int, default=1
