@@ -54,7 +54,8 @@ def test_propagated_l2_by_hand_and_its_checks():
                                atol=1e-10)
     for kw, msg in [({"alpha": 1.0}, r"alpha must be in \[0, 1\), got 1.0"),
                     ({"n_neighbors": 0}, "n_neighbors must be an integer >= 1, got 0"),
-                    ({"n_neighbors": 2.5}, "n_neighbors must be an integer >= 1, got 2.5")]:
+                    ({"n_neighbors": 2.5}, "n_neighbors must be an integer >= 1, got 2.5"),
+                    ({"chunk": 0}, "chunk must be an integer >= 1, got 0")]:
         with pytest.raises(ValueError, match=msg):
             propagated_l2(torch.as_tensor(e), slices, **kw)
     with pytest.raises(ValueError, match="at least 2 clips, got 1: give the clips together"):
@@ -73,6 +74,10 @@ def test_any_clip_order_gives_the_same_graph_even_with_duplicates():
     e = e / np.linalg.norm(e, axis=1, keepdims=True)
     out = propagated_l2(torch.as_tensor(e), [slice(0, 4)], n_neighbors=5).numpy()
     np.testing.assert_allclose(out, _propagate_by_hand(e, [slice(0, 4)], k=5), atol=1e-10)
+    # the distances a few rows at a time: the same graph
+    np.testing.assert_allclose(
+        propagated_l2(torch.as_tensor(e), [slice(0, 4)], n_neighbors=5, chunk=7).numpy(), out,
+        atol=1e-12)
     order = rng.permutation(len(e))
     shuffled = propagated_l2(torch.as_tensor(e[order]), [slice(0, 4)], n_neighbors=5)
     np.testing.assert_allclose(shuffled.numpy(), out[order], atol=1e-12)

@@ -282,7 +282,7 @@ def whitened_l2(emb: torch.Tensor, mean: torch.Tensor, whitening: torch.Tensor,
 
 
 def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, *,
-                  n_neighbors: int = 10, alpha: float = 0.5):
+                  n_neighbors: int = 10, alpha: float = 0.5, chunk: int = 1024):
     """Smooth normalised embeddings along their nearest-neighbour graph, then renormalise.
 
     .. versionadded:: 0.2.0
@@ -298,8 +298,9 @@ def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, *,
     ``exp(-d^2 / s^2)``, ``s^2`` the mean squared distance of the clips to their
     neighbours. A clip then moves towards the clips it is close to, so a single support
     is averaged with its neighbours. Transductive: each clip's output depends on every
-    other clip given. It builds ``n_clips`` x ``n_clips`` matrices, so memory grows with
-    the square of the number of clips and time with its cube.
+    other clip given. The distances are computed ``chunk`` clips at a time and the graph
+    is kept sparse, so memory grows as ``chunk`` times the number of clips, and time
+    with its square (the distances).
 
     Parameters
     ----------
@@ -313,6 +314,8 @@ def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, *,
         Neighbours per clip in the graph (every other clip when fewer are given).
     alpha : float, default=0.5
         The propagation's strength, in ``[0, 1)``; 0 only renormalises.
+    chunk : int, default=1024
+        Clips whose distances to all others are computed at once (memory only).
 
     Returns
     -------
@@ -340,6 +343,8 @@ def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, *,
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, Integral) \
             or n_neighbors < 1:
         raise ValueError(f"n_neighbors must be an integer >= 1, got {n_neighbors!r}.")
+    if isinstance(chunk, bool) or not isinstance(chunk, Integral) or chunk < 1:
+        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}.")
     n = len(emb)
     if n < 2:
         raise ValueError(f"propagated_l2 smooths clips along their neighbour graph, so it "
@@ -349,15 +354,47 @@ def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, *,
         raise ValueError(f"propagated_l2: {bad} of {n} clips have non-finite embeddings "
                          "(NaN or inf), which would spread to every clip. Leave them out.")
     x = emb.double() / scale
-    d2 = torch.cdist(x, x).square()
-    d2.fill_diagonal_(float("inf"))
-    kth = torch.topk(d2, min(int(n_neighbors), n - 1), dim=1, largest=False).values[:, -1:]
-    near = d2 <= kth  # ties with the last neighbour included: any clip order, one graph
-    s2 = float(d2[near].mean())
-    w = torch.where(near, torch.exp(-d2 / (s2 if s2 > 0 else 1.0)), torch.zeros_like(d2))
-    w = torch.maximum(w, w.T)  # an edge if either clip is among the other's neighbours
-    inv_sqrt_deg = w.sum(1).clamp_min(1e-12).rsqrt()  # an isolated clip keeps its own
-    s = w * inv_sqrt_deg[:, None] * inv_sqrt_deg[None, :]
-    out = torch.linalg.solve(torch.eye(n, dtype=s.dtype, device=s.device) - alpha * s, x)
+    rows, cols, w = _neighbour_edges(x, min(int(n_neighbors), n - 1), chunk)
+    inv_sqrt_deg = torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(
+        0, rows, w).clamp_min(1e-12).rsqrt()  # an isolated clip keeps its own
+    # valid indices, sorted and unique by construction (torch.unique of row * n + col)
+    s = torch.sparse_coo_tensor(torch.stack([rows, cols]),
+                                w * inv_sqrt_deg[rows] * inv_sqrt_deg[cols], (n, n),
+                                is_coalesced=True, check_invariants=False)
+    # (I - alpha S) out = x by its fixed point out = x + alpha S out: S's spectral radius is
+    # at most 1, so the error shrinks by alpha per step; run to float64's precision
+    out, tol = x, 1e-13 * float(x.abs().max().clamp_min(1e-300))
+    for _ in range(2000):
+        new = x + alpha * torch.sparse.mm(s, out)
+        done = float((new - out).abs().max()) <= tol
+        out = new
+        if done:
+            break
     out = centered_l2(out, out.new_zeros(x.shape[1]), view_slices, scale)
     return out.to(emb.dtype)
+
+
+def _neighbour_edges(x, k, chunk):
+    """Directed edges ``(rows, cols)`` and Gaussian weights of the graph of
+    :func:`propagated_l2`, made symmetric: each clip's ``k`` nearest others (and all tied
+    with the ``k``-th), ``chunk`` rows of distances at a time."""
+    n = len(x)
+    rows, cols, d2s = [], [], []
+    for a in range(0, n, chunk):
+        d2 = torch.cdist(x[a:a + chunk], x).square()
+        own = torch.arange(a, a + len(d2), device=x.device)
+        d2[own - a, own] = float("inf")
+        kth = torch.topk(d2, k, dim=1, largest=False).values[:, -1:]
+        r, c = (d2 <= kth).nonzero(as_tuple=True)  # ties included: any clip order
+        rows.append(r + a)
+        cols.append(c)
+        d2s.append(d2[r, c])
+    rows, cols, d2 = torch.cat(rows), torch.cat(cols), torch.cat(d2s)
+    s2 = float(d2.mean())
+    w = torch.exp(-d2 / (s2 if s2 > 0 else 1.0))
+    # an edge if either clip is among the other's neighbours, with the larger weight
+    key = torch.cat([rows * n + cols, cols * n + rows])
+    uniq, where = torch.unique(key, return_inverse=True)
+    w = torch.zeros(len(uniq), dtype=w.dtype, device=w.device).scatter_reduce_(
+        0, where, torch.cat([w, w]), reduce="amax", include_self=False)
+    return uniq // n, uniq % n, w
