@@ -46,6 +46,10 @@ def test_propagated_l2_by_hand_and_its_checks():
     assert got.dtype == torch.float32
     np.testing.assert_allclose(got.numpy(), _propagate_by_hand(e, slices, 2.0, k=4),
                                rtol=1e-4, atol=1e-5)
+    # a strong propagation converges too (conjugate gradients, not a fixed point)
+    strong = propagated_l2(torch.as_tensor(e), slices, 2.0, n_neighbors=4, alpha=0.999)
+    np.testing.assert_allclose(strong.numpy(),
+                               _propagate_by_hand(e, slices, 2.0, k=4, alpha=0.999), atol=1e-9)
     # alpha=0: nothing moves; more neighbours than clips: every other clip
     same = propagated_l2(torch.as_tensor(e), slices, 2.0, alpha=0.0)
     np.testing.assert_allclose(same.numpy(), e, atol=1e-12)

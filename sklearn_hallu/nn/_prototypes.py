@@ -292,15 +292,17 @@ def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, *,
     together: ``emb`` (each view's part at norm ``scale``, as :func:`centered_l2` leaves
     it) is replaced by ``(I - alpha S)^-1 emb``, where ``S`` is the symmetrically
     normalised affinity of the clips' graph, and each view's part is given the norm
-    ``scale`` again. A clip's neighbours are the ``n_neighbors`` nearest other clips (all
-    of those tied with the last, so that the order of the clips does not matter); two
-    clips are joined if either is the other's neighbour, with the Gaussian weight
-    ``exp(-d^2 / s^2)``, ``s^2`` the mean squared distance of the clips to their
-    neighbours. A clip then moves towards the clips it is close to, so a single support
-    is averaged with its neighbours. Transductive: each clip's output depends on every
-    other clip given. The distances are computed ``chunk`` clips at a time and the graph
-    is kept sparse, so memory grows as ``chunk`` times the number of clips, and time
-    with its square (the distances).
+    ``scale`` again. A clip's neighbours are the ``n_neighbors`` nearest other clips (and
+    every clip exactly tied with the last, such as copies of one clip, so that their
+    order does not matter); two clips are joined if either is the other's neighbour,
+    with the Gaussian weight ``exp(-d^2 / s^2)``, ``s^2`` the mean squared distance of
+    the clips to their neighbours. A clip then moves towards the clips it is close to,
+    so a single support is averaged with its neighbours. Transductive: each clip's
+    output depends on every other clip given. The distances are computed ``chunk``
+    clips at a time, the graph is kept sparse and the system is solved by conjugate
+    gradients (to about 1e-13 of each dimension's norm), so memory grows as ``chunk``
+    times the number of clips (unless many clips are copies of one another), and time
+    with its square.
 
     Parameters
     ----------
@@ -361,15 +363,7 @@ def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, *,
     s = torch.sparse_coo_tensor(torch.stack([rows, cols]),
                                 w * inv_sqrt_deg[rows] * inv_sqrt_deg[cols], (n, n),
                                 is_coalesced=True, check_invariants=False)
-    # (I - alpha S) out = x by its fixed point out = x + alpha S out: S's spectral radius is
-    # at most 1, so the error shrinks by alpha per step; run to float64's precision
-    out, tol = x, 1e-13 * float(x.abs().max().clamp_min(1e-300))
-    for _ in range(2000):
-        new = x + alpha * torch.sparse.mm(s, out)
-        done = float((new - out).abs().max()) <= tol
-        out = new
-        if done:
-            break
+    out = _solve_shifted(s, x, alpha)
     out = centered_l2(out, out.new_zeros(x.shape[1]), view_slices, scale)
     return out.to(emb.dtype)
 
@@ -398,3 +392,30 @@ def _neighbour_edges(x, k, chunk):
     w = torch.zeros(len(uniq), dtype=w.dtype, device=w.device).scatter_reduce_(
         0, where, torch.cat([w, w]), reduce="amax", include_self=False)
     return uniq // n, uniq % n, w
+
+
+def _solve_shifted(s, b, alpha, rtol=1e-13, max_iter=1000):
+    """``(I - alpha s)^-1 b`` for a sparse symmetric ``s`` with eigenvalues in [-1, 1]:
+    conjugate gradients, one column of ``b`` each (``I - alpha s`` is positive definite,
+    eigenvalues in ``[1 - alpha, 1 + alpha]``). Stops when every column's residual is at
+    most ``rtol (1 - alpha)`` times its right-hand side's norm, which bounds its error by
+    ``rtol`` times that norm."""
+    z = torch.zeros_like(b)
+    r = b.clone()
+    p = r.clone()
+    rs = (r * r).sum(0)
+    goal = (rtol * (1 - alpha)) ** 2 * rs
+    for _ in range(max_iter):
+        if bool((rs <= goal).all()):
+            return z
+        ap = p - alpha * torch.sparse.mm(s, p)
+        step = rs / (p * ap).sum(0).clamp_min(1e-300)
+        z = z + step * p
+        r = r - step * ap
+        rs_new = (r * r).sum(0)
+        p = r + (rs_new / rs.clamp_min(1e-300)) * p
+        rs = rs_new
+    if bool((rs <= goal).all()):
+        return z
+    raise RuntimeError(f"propagated_l2: the propagation did not converge in {max_iter} "
+                       f"conjugate-gradient steps (alpha={alpha}); use a smaller alpha.")
