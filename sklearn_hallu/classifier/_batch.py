@@ -30,11 +30,10 @@ _WHAT = {"batch_centered_l2": "centres the clips of an embed call on their own m
                                 "nearest-neighbour graph"}
 
 
-def batch_normalize(clf, emb, batch, stats=None):
+def batch_normalize(clf, emb, batch):
     """``clf.embedding_norm`` of raw embeddings ``emb`` with the statistics of the raw
     embeddings ``batch``: their mean (``batch_centered_l2``), or their mean and covariance
-    (``batch_whitened_l2``; ``stats``: :func:`whitening_stats` of ``batch`` if already
-    computed); or, with ``batch_propagated_l2``, ``emb`` (which must be ``batch``)
+    (``batch_whitened_l2``); or, with ``batch_propagated_l2``, ``emb`` (which must be ``batch``)
     centred-L2 on the training clips' mean, then propagated among its own clips."""
     if len(batch) < 2:
         raise ValueError(
@@ -43,7 +42,7 @@ def batch_normalize(clf, emb, batch, stats=None):
             f"clips, got {len(batch)}. Embed the clips together in one call, or use "
             "embedding_norm='centered_l2'.")
     if clf.embedding_norm == "batch_whitened_l2":
-        mean, whitening = stats or whitening_stats(batch, clf.view_slices_)
+        mean, whitening = whitening_stats(batch, clf.view_slices_)
         return whitened_l2(emb, mean, whitening, clf.view_slices_, clf.embedding_scale_)
     if clf.embedding_norm == "batch_propagated_l2":  # the clips smoothed among themselves
         if emb is not batch:  # an internal contract: no user call gets here
@@ -65,17 +64,11 @@ def batch_logits(clf, X):
             "fit_support(X_support, y_support), or refit.")
     raw = clf._raw_embed(X)
     sup = torch.from_numpy(clf.support_embeddings_)
-    both = torch.cat([sup, raw])  # the statistics: the supports and this call's clips
-    if clf.embedding_norm == "batch_propagated_l2":  # one graph of supports and clips
-        out = batch_normalize(clf, both, both)
-        protos = class_prototypes(out[:len(sup)], torch.from_numpy(clf.support_labels_),
-                                  len(clf.classes_))
-        return prototype_logits(out[len(sup):], protos)
-    stats = (whitening_stats(both, clf.view_slices_)
-             if clf.embedding_norm == "batch_whitened_l2" and len(both) >= 2 else None)
-    protos = class_prototypes(batch_normalize(clf, sup, both, stats),
-                              torch.from_numpy(clf.support_labels_), len(clf.classes_))
-    return prototype_logits(batch_normalize(clf, raw, both, stats), protos)
+    both = torch.cat([sup, raw])  # the statistics (or graph): supports and this call's clips
+    out = batch_normalize(clf, both, both)  # one pass: every batch norm sees them together
+    protos = class_prototypes(out[:len(sup)], torch.from_numpy(clf.support_labels_),
+                              len(clf.classes_))
+    return prototype_logits(out[len(sup):], protos)
 
 
 #: the smallest pool measured for ``embedding_norm="whitened_l2"`` (:ref:`whitening`)
