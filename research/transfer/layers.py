@@ -164,20 +164,31 @@ def whitener(e):
     return mean.numpy(), w.numpy()
 
 
-def propagated_l2(parts, base):
+def propagated_l2(parts, base, **settings):
     """Each depth's part centred-L2 on ``base``'s mean (:func:`centred_l2`), then smoothed
     along the nearest-neighbour graph of the clips scored together and put at unit norm
     again: the library's ``embedding_norm="batch_propagated_l2"``
-    (:func:`sklearn_hallu.nn.propagated_l2`, its defaults) for a single depth of a one-view
-    model. A joined depth joins blocks propagated each on its own graph."""
+    (:func:`sklearn_hallu.nn.propagated_l2`; ``settings``, its ``n_neighbors`` and
+    ``alpha``, default to the library's) for a single depth of a one-view model. A joined
+    depth joins blocks propagated each on its own graph."""
     from sklearn_hallu.nn import propagated_l2 as propagate
 
     out = {}
     for k, e in centred_l2(parts, centre_of(base)).items():
         if k in COMBOS:
             continue
-        out[k] = propagate(torch.from_numpy(e), [slice(0, e.shape[1])]).numpy()
+        out[k] = propagate(torch.from_numpy(e), [slice(0, e.shape[1])], **settings).numpy()
     return {**out, **_joined(out)}
+
+
+#: the propagation's grid (``research/results/long2x/RULES_propagate_grid.md``): neighbours
+#: per clip and strength; each setting is the norm ``batch_propagated_l2_k{K}_a{A}``
+PROPAGATION_GRID = [(k, a) for k in (5, 10, 20, 40) for a in (0.5, 0.75, 0.9)]
+
+
+def grid_norm(k, a):
+    """The name of the propagation grid's setting ``(k, a)``."""
+    return f"batch_propagated_l2_k{k}_a{a}"
 
 
 def whitened_l2(parts, base):
@@ -209,6 +220,10 @@ NORMS = {
     "batch_propagated_l2": propagated_l2,
     # centred per episode on its supports' mean: see per_clip_support_centred
     "support_centred_l2": lambda parts, base: raw(parts),
+    # the propagation with other neighbour counts and strengths (PROPAGATION_GRID)
+    **{grid_norm(k, a): (lambda parts, base, k=k, a=a:
+                         propagated_l2(parts, base, n_neighbors=k, alpha=a))
+       for k, a in PROPAGATION_GRID},
 }
 
 
@@ -306,7 +321,12 @@ def build_parser():
     p.add_argument("--out", required=True)
     p.add_argument("--variants", nargs="+", default=["base_ref"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--tasks", nargs="+", required=True)
+    p.add_argument("--tasks", nargs="*", default=[],
+                   help="folders of off-domain tasks (research.transfer.data); none: only "
+                        "the validation and probe classes")
+    p.add_argument("--nets", nargs="+", default=["trained", "untrained"],
+                   choices=["trained", "untrained"],
+                   help="networks scored (trained minus untrained rows need both)")
     p.add_argument("--passes", type=int, default=10)
     p.add_argument("--data-home", default=None)
     p.add_argument("--norms", nargs="+", default=["raw", "centred_l2"], choices=sorted(NORMS))
@@ -344,6 +364,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.versus_norm is not None and args.versus_norm not in args.norms:
         p.error(f"--versus-norm {args.versus_norm!r} must be one of --norms {args.norms}")
+    if args.against and "trained" not in args.nets:
+        p.error(f"--against compares the trained networks with it; --nets {args.nets} "
+                "leaves them out")
     if min(args.tta) < 1:
         p.error(f"--tta: each N must be >= 1 (1: plain), got {args.tta}")
     joined = sorted(set(COMBOS) & set(args.depths))
@@ -367,7 +390,8 @@ def main(argv=None):
                                                      args.device)
             base = ~probe & ~va
             splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
-            nets = [("trained", trained), ("untrained", twin)]
+            nets = [(n, m) for n, m in (("trained", trained), ("untrained", twin))
+                    if n in args.nets]
             if args.against:
                 nets.append(("reference", joblib.load(
                     Path(args.against[0]) / "models" / f"{args.against[1]}_seed{seed}.joblib")))
@@ -377,7 +401,7 @@ def main(argv=None):
                     _score_net(results, variant, seed, net_name, clf, X[base], splits,
                                n_tta, args)
                 log(f"{variant} seed {seed} {net_name}: done")
-    summary = summarise(results)
+    summary = summarise(results) if len(args.nets) == 2 else []
     if args.against:
         summary += summarise(results, against="reference", label=f" vs {args.against[1]}")
     if args.versus_norm:
