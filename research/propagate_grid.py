@@ -16,14 +16,18 @@ verdict; exits 0 on a pass, 1 otherwise::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 
 import numpy as np
 
 from research.transfer.layers import PROPAGATION_GRID, grid_norm
+from sklearn_hallu.nn import propagated_l2
 
-CURRENT = (10, 0.5)
+#: the library's setting, ``batch_propagated_l2``'s: its function's defaults
+CURRENT = tuple(inspect.signature(propagated_l2).parameters[name].default
+                for name in ("n_neighbors", "alpha"))
 REFERENCE = "batch_propagated_l2"
 SETTINGS = ("5w1s", "5w5s")
 

@@ -298,9 +298,10 @@ def untrained_twin(variant, seed, args_ns, split):
     return model
 
 
-def seed_networks(out, variant, seed, X, y, split, device="cpu"):
+def seed_networks(out, variant, seed, X, y, split, device="cpu", twin=True):
     """A run's trained model of ``seed``, its untrained twin fitted on the run's training
-    clips, and the masks of the probe and validation clips of ``y``."""
+    clips (None, and not built, if not ``twin``), and the masks of the probe and validation
+    clips of ``y``."""
     from research.ablation import saved_run
 
     run, trained, probe = saved_run(out, variant, seed, y, split)
@@ -308,8 +309,8 @@ def seed_networks(out, variant, seed, X, y, split, device="cpu"):
     ns = argparse.Namespace(epochs=run["epochs"], episodes=run["episodes"],
                             lr_step=run["lr_step"], channels=run["channels"], device=device,
                             threads=2, verbose=0, out=str(out))
-    twin = untrained_twin(variant, seed, ns, split).fit(X[~probe], y[~probe])
-    return trained, twin, probe, va
+    net = untrained_twin(variant, seed, ns, split).fit(X[~probe], y[~probe]) if twin else None
+    return trained, net, probe, va
 
 
 def build_parser():
@@ -387,7 +388,8 @@ def main(argv=None):
                  for t in args.tasks}
         for seed in args.seeds:
             trained, twin, probe, va = seed_networks(out, variant, seed, X, y, split,
-                                                     args.device)
+                                                     args.device,
+                                                     twin="untrained" in args.nets)
             base = ~probe & ~va
             splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
             nets = [(n, m) for n, m in (("trained", trained), ("untrained", twin))
