@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_hallu.nn import propagated_l2
+from sklearn_hallu.nn import neighbour_graph, propagated_l2
 
 from .conftest import tiny_clf
 
@@ -16,6 +16,14 @@ from .conftest import tiny_clf
 def _propagate_by_hand(e, slices, scale=1.0, k=10, alpha=0.5):
     """The propagation written out with numpy, loops and all."""
     x = np.asarray(e, dtype=np.float64) / scale
+    z = np.linalg.solve(np.eye(len(x)) - alpha * _graph_by_hand(x, k), x)
+    for sl in slices:
+        z[:, sl] = scale * z[:, sl] / np.linalg.norm(z[:, sl], axis=1, keepdims=True)
+    return z
+
+
+def _graph_by_hand(x, k=10):
+    """The normalised neighbour graph written out with numpy, loops and all."""
     n = len(x)
     d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
     k = min(k, n - 1)
@@ -29,11 +37,7 @@ def _propagate_by_hand(e, slices, scale=1.0, k=10, alpha=0.5):
         for j in near[i]:
             w[i, j] = w[j, i] = np.exp(-d2[i, j] / s2)
     deg = w.sum(1)
-    s = w / np.sqrt(deg[:, None] * deg[None, :])
-    z = np.linalg.solve(np.eye(n) - alpha * s, x)
-    for sl in slices:
-        z[:, sl] = scale * z[:, sl] / np.linalg.norm(z[:, sl], axis=1, keepdims=True)
-    return z
+    return w / np.sqrt(deg[:, None] * deg[None, :])
 
 
 def test_propagated_l2_by_hand_and_its_checks():
@@ -69,6 +73,21 @@ def test_propagated_l2_by_hand_and_its_checks():
     with pytest.raises(ValueError, match="1 of 30 clips have non-finite embeddings"):
         propagated_l2(nan, slices)
     assert propagated_l2(torch.as_tensor(e), slices).dtype == torch.float64
+
+
+def test_the_neighbour_graph_by_hand_and_its_checks():
+    e = np.random.default_rng(1).normal(size=(25, 5))
+    g = neighbour_graph(torch.as_tensor(e, dtype=torch.float32), n_neighbors=4)
+    assert g.is_sparse and g.dtype == torch.float64
+    np.testing.assert_allclose(g.to_dense().numpy(), _graph_by_hand(e, k=4), atol=1e-6)
+    for kw, msg in [({"n_neighbors": 0}, "n_neighbors must be an integer >= 1, got 0"),
+                    ({"chunk": True}, "chunk must be an integer >= 1, got True")]:
+        with pytest.raises(ValueError, match=msg):
+            neighbour_graph(torch.as_tensor(e), **kw)
+    with pytest.raises(ValueError, match="at least 2, got 1: give the clips together"):
+        neighbour_graph(torch.ones(1, 3))
+    with pytest.raises(ValueError, match="non-finite embeddings"):
+        neighbour_graph(torch.tensor([[0.0], [float("inf")]]))
 
 
 def test_any_clip_order_gives_the_same_graph_even_with_duplicates():

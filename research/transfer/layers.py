@@ -191,6 +191,21 @@ def grid_norm(k, a):
     return f"batch_propagated_l2_k{k}_a{a}"
 
 
+#: label propagation's strengths (``research/results/long2x/RULES_label_prop.md``); each
+#: is the norm ``batch_labelprop_a{A}``: the propagated embeddings, classified by label
+#: propagation from each episode's supports along the graph of the clips scored together
+LABELPROP_ALPHAS = (0.2, 0.5, 0.9, 0.99)
+#: each strength plain and with class mass normalisation (Zhu et al. 2003: each class's
+#: scores divided by the mass its supports spread over all the clips of the call)
+LABELPROP_GRID = [(a, b) for a in LABELPROP_ALPHAS for b in (False, True)]
+
+
+def labelprop_norm(alpha, balanced=False):
+    """The name of label propagation at strength ``alpha`` (``_cmn``: class mass
+    normalised)."""
+    return f"batch_labelprop_a{alpha}" + ("_cmn" if balanced else "")
+
+
 def whitened_l2(parts, base):
     """Each depth's part centred and whitened by :func:`whitener` of ``base``'s part, then
     at unit norm: centred-L2 where every direction of the base clips' embeddings weighs
@@ -224,6 +239,8 @@ NORMS = {
     **{grid_norm(k, a): (lambda parts, base, k=k, a=a:
                          propagated_l2(parts, base, n_neighbors=k, alpha=a))
        for k, a in PROPAGATION_GRID},
+    # the propagated embeddings, classified by label propagation (see SCORERS)
+    **{labelprop_norm(a, b): propagated_l2 for a, b in LABELPROP_GRID},
 }
 
 
@@ -270,6 +287,58 @@ def per_clip_support_centred(emb, y, passes, chunk=256):
                 ok[p, s:s + chunk] = dist.argmin(1) == target[s:s + chunk]
         out[f"{n_way}w{k_shot}s"] = ok.mean(axis=0)
     return out
+
+
+def per_clip_label_propagated(emb, y, passes, alpha, balanced=False, chunk=256):
+    """As :func:`per_clip`, on the same episodes, but each query is classified by label
+    propagation (Zhou et al. 2004) instead of prototypes: with ``S`` the clips'
+    nearest-neighbour graph (:func:`sklearn_hallu.nn.neighbour_graph`, the library's
+    propagation graph, 10 neighbours) and ``P = (I - alpha S)^-1``, class ``c`` scores
+    ``sum_j P[query, j]`` over the episode's supports ``j`` of ``c`` (the propagated
+    one-hot labels of the supports, read at the query; the query and every other clip
+    of the call are the unlabelled ones); ``balanced`` divides each class's score by
+    ``sum_i sum_j P[i, j]``, the mass its supports spread over all the clips ``i`` of the
+    call (class mass normalisation, Zhu et al. 2003), so a class whose supports sit in a
+    dense part of the graph does not take every query. A query that no support reaches (every score
+    0: a part of the graph without supports) is classified by the prototypes, as
+    :func:`per_clip` does; with ``alpha=0`` that is every query."""
+    from sklearn_hallu.nn import neighbour_graph, prototype_logits, prototypes
+
+    classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
+    members = [np.flatnonzero(y_idx == c) for c in range(len(classes))]
+    n = len(y_idx)
+    emb_t = torch.as_tensor(np.asarray(emb)).float()  # as episodic_accuracy scores them
+    s = neighbour_graph(torch.as_tensor(np.asarray(emb, dtype=np.float64))).to_dense()
+    prop = np.linalg.inv(np.eye(n) - alpha * s.numpy())
+    mass = prop.sum(axis=0)  # what each clip as a support spreads over the call
+    out = {}
+    for n_way, k_shot in SETTINGS:
+        rng = np.random.RandomState(LAYER_SEED)  # as episodic_accuracy's random_state
+        ok = np.zeros((passes, n))
+        for p in range(passes):
+            support, target = paper_episodes(y_idx, members, n_way, k_shot, rng)
+            rows = np.arange(n)[:, None, None]
+            score = prop[rows, support].sum(axis=2)  # (n, way)
+            if balanced:
+                score = score / mass[support].sum(axis=2)
+            pred = score.argmax(axis=1)
+            lost = np.flatnonzero(score.max(axis=1) <= 0)
+            for a in range(0, len(lost), chunk):
+                q = lost[a:a + chunk]
+                logits = prototype_logits(emb_t[q].unsqueeze(1),
+                                          prototypes(emb_t[torch.from_numpy(support[q])]))
+                pred[q] = logits[:, 0].argmax(-1).numpy()
+            ok[p] = pred == target
+        out[f"{n_way}w{k_shot}s"] = ok.mean(axis=0)
+    return out
+
+
+#: norm name -> its scorer ``(emb, y, passes) -> {setting: per-clip accuracy}`` where it
+#: is not :func:`per_clip`
+SCORERS = {"support_centred_l2": per_clip_support_centred,
+           **{labelprop_norm(a, b): (lambda emb, y, passes, a=a, b=b:
+                                     per_clip_label_propagated(emb, y, passes, a, b))
+              for a, b in LABELPROP_GRID}}
 
 
 def variant_clips(variant, task_dirs, out, data_home=None, features_cache=None):
@@ -325,6 +394,9 @@ def build_parser():
     p.add_argument("--tasks", nargs="*", default=[],
                    help="folders of off-domain tasks (research.transfer.data); none: only "
                         "the validation and probe classes")
+    p.add_argument("--union", action="store_true",
+                   help="also score the validation and probe clips as one call ('val+probe': "
+                        "10 classes, as the test split; episodes drawn among all 10)")
     p.add_argument("--nets", nargs="+", default=["trained", "untrained"],
                    choices=["trained", "untrained"],
                    help="networks scored (trained minus untrained rows need both)")
@@ -392,6 +464,9 @@ def main(argv=None):
                                                      twin="untrained" in args.nets)
             base = ~probe & ~va
             splits = {"val": (X[va], y[va]), "probe": (X[probe], y[probe]), **tasks}
+            if args.union:  # one call of 10 classes, as the test split's 400 clips
+                both = va | probe
+                splits["val+probe"] = (X[both], y[both])
             nets = [(n, m) for n, m in (("trained", trained), ("untrained", twin))
                     if n in args.nets]
             if args.against:
@@ -436,7 +511,7 @@ def _score_splits(results, variant, seed, net_name, clf, X_base, splits, n_tta, 
         for norm in args.norms:
             embs = NORMS[norm](parts, base_parts)
             label = (norm if n_tta == 1 else f"{norm}+tta{n_tta}") + tag
-            score = per_clip_support_centred if norm == "support_centred_l2" else per_clip
+            score = SCORERS.get(norm, per_clip)
             for depth in args.depths:
                 acc = score(embs[depth], ys, args.passes)
                 for key, pc in acc.items():

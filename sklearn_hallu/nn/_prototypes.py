@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 __all__ = ["prototypes", "class_prototypes", "prototype_logits", "prototypical_loss",
            "embedding_stats", "centered_l2", "whitening_stats", "whitened_l2",
-           "propagated_l2"]
+           "propagated_l2", "neighbour_graph"]
 
 
 def prototypes(support: torch.Tensor) -> torch.Tensor:
@@ -356,16 +356,72 @@ def propagated_l2(emb: torch.Tensor, view_slices, scale: float = 1.0, *,
         raise ValueError(f"propagated_l2: {bad} of {n} clips have non-finite embeddings "
                          "(NaN or inf), which would spread to every clip. Leave them out.")
     x = emb.double() / scale
+    out = _solve_shifted(_normalised_graph(x, n_neighbors, chunk), x, alpha)
+    out = centered_l2(out, out.new_zeros(x.shape[1]), view_slices, scale)
+    return out.to(emb.dtype)
+
+
+def neighbour_graph(emb: torch.Tensor, n_neighbors: int = 10, *, chunk: int = 1024):
+    """The clips' nearest-neighbour graph that :func:`propagated_l2` smooths along.
+
+    .. versionadded:: 0.2.0
+
+    Each clip is joined to its ``n_neighbors`` nearest others (and every clip tied with
+    the last); two clips are joined if either is the other's neighbour, with the Gaussian
+    weight ``exp(-d^2 / s^2)``, ``s^2`` the mean squared distance of the clips to their
+    neighbours; the weights are then normalised symmetrically, ``D^-1/2 W D^-1/2``, so
+    the graph's eigenvalues lie in ``[-1, 1]``. Label propagation (Zhou et al. 2004)
+    scores the classes of unlabelled clips with ``(I - alpha S)^-1 Y``.
+
+    Parameters
+    ----------
+    emb : Tensor of shape (n_clips, dim)
+        The clips' embeddings (at least 2 clips, all finite).
+    n_neighbors : int, default=10
+        Neighbours per clip (every other clip when fewer are given).
+    chunk : int, default=1024
+        Clips whose distances to all others are computed at once (memory only).
+
+    Returns
+    -------
+    Tensor of shape (n_clips, n_clips)
+        The normalised affinity ``S``, sparse (coalesced COO) and symmetric, in float64.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_hallu.nn import neighbour_graph
+    >>> emb = torch.tensor([[0.0], [0.1], [5.0], [5.1]])
+    >>> s = neighbour_graph(emb, n_neighbors=1).to_dense()
+    >>> bool(s[0, 1] > 0), bool(s[0, 2] > 0)  # joined within a pair, not across
+    (True, False)
+    >>> torch.equal(s, s.T)
+    True
+    """
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, Integral) \
+            or n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be an integer >= 1, got {n_neighbors!r}.")
+    if isinstance(chunk, bool) or not isinstance(chunk, Integral) or chunk < 1:
+        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}.")
+    if len(emb) < 2:
+        raise ValueError(f"neighbour_graph joins clips, so it needs at least 2, got "
+                         f"{len(emb)}: give the clips together.")
+    if not bool(torch.isfinite(emb).all()):
+        raise ValueError("neighbour_graph: some clips have non-finite embeddings (NaN or "
+                         "inf). Leave them out.")
+    return _normalised_graph(emb.double(), n_neighbors, chunk)
+
+
+def _normalised_graph(x, n_neighbors, chunk):
+    """:func:`neighbour_graph` of checked float64 ``x``."""
+    n = len(x)
     rows, cols, w = _neighbour_edges(x, min(int(n_neighbors), n - 1), chunk)
     inv_sqrt_deg = torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(
         0, rows, w).clamp_min(1e-12).rsqrt()  # an isolated clip keeps its own
     # valid indices, sorted and unique by construction (torch.unique of row * n + col)
-    s = torch.sparse_coo_tensor(torch.stack([rows, cols]),
-                                w * inv_sqrt_deg[rows] * inv_sqrt_deg[cols], (n, n),
-                                is_coalesced=True, check_invariants=False)
-    out = _solve_shifted(s, x, alpha)
-    out = centered_l2(out, out.new_zeros(x.shape[1]), view_slices, scale)
-    return out.to(emb.dtype)
+    return torch.sparse_coo_tensor(torch.stack([rows, cols]),
+                                   w * inv_sqrt_deg[rows] * inv_sqrt_deg[cols], (n, n),
+                                   is_coalesced=True, check_invariants=False)
 
 
 def _neighbour_edges(x, k, chunk):
