@@ -86,6 +86,8 @@ def test_the_neighbour_graph_by_hand_and_its_checks():
             neighbour_graph(torch.as_tensor(e), **kw)
     with pytest.raises(ValueError, match="at least 2, got 1: give the clips together"):
         neighbour_graph(torch.ones(1, 3))
+    with pytest.raises(ValueError, match=r"shape \(n_clips, dim\), got shape \(4,\)"):
+        neighbour_graph(torch.ones(4))
     with pytest.raises(ValueError, match="non-finite embeddings"):
         neighbour_graph(torch.tensor([[0.0], [float("inf")]]))
 

@@ -403,6 +403,9 @@ def neighbour_graph(emb: torch.Tensor, n_neighbors: int = 10, *, chunk: int = 10
         raise ValueError(f"n_neighbors must be an integer >= 1, got {n_neighbors!r}.")
     if isinstance(chunk, bool) or not isinstance(chunk, Integral) or chunk < 1:
         raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}.")
+    if emb.dim() != 2:
+        raise ValueError(f"neighbour_graph needs embeddings of shape (n_clips, dim), got "
+                         f"shape {tuple(emb.shape)}.")
     if len(emb) < 2:
         raise ValueError(f"neighbour_graph joins clips, so it needs at least 2, got "
                          f"{len(emb)}: give the clips together.")
