@@ -155,6 +155,33 @@ def paper_episodes(y_idx, members, n_way, k_shot, rng):
     return support, target
 
 
+class _Decision:
+    """A query's class from its prototype logits, or by label propagation (see
+    :func:`episodic_accuracy`'s ``decision``): ``self(logits, queries, supports)`` with
+    queries' indices of shape ``(...)`` and supports' of shape ``(..., n_way, k_shot)``
+    (broadcast against the queries' shape)."""
+
+    def __init__(self, emb, decision):
+        self.prop = None
+        if decision == "label_propagation":
+            from .nn import LABEL_PROPAGATION, neighbour_graph
+
+            s = neighbour_graph(emb.double()).to_dense()
+            eye = torch.eye(len(s), dtype=s.dtype, device=s.device)
+            self.prop = torch.linalg.inv(eye - LABEL_PROPAGATION["alpha"] * s)
+            self.mass = self.prop.sum(dim=0) if LABEL_PROPAGATION["balanced"] else None
+
+    def __call__(self, logits, queries, supports):
+        pred = logits.argmax(-1)
+        if self.prop is None:
+            return pred
+        score = self.prop[queries[..., None, None], supports].sum(-1)  # (..., n_way)
+        if self.mass is not None:
+            score = score / self.mass[supports].sum(-1)
+        reached = score.max(-1).values > 0  # else the prototypes decide
+        return torch.where(reached, score.argmax(-1), pred)
+
+
 @dataclass
 class EpisodeResult:
     """Per-query outcome of an episodic evaluation.
@@ -200,6 +227,7 @@ def episodic_accuracy(
     dims=None,
     chunk=256,
     device=None,
+    decision="prototypes",
 ):
     """Accuracy of prototype classification on episodes drawn from ``y``.
 
@@ -228,20 +256,34 @@ def episodic_accuracy(
         Episodes (or queries) per vectorised step.
     device : str or None, default=None
         Torch device for the computation (default: where ``emb`` is, or CPU).
+    decision : {"prototypes", "label_propagation"}, default="prototypes"
+        How a query is classified. ``"label_propagation"`` (transductive, the decision of
+        ``embedding_norm="batch_label_propagated_l2"``): the episode's supports' labels
+        are spread along the neighbour graph of all the clips of ``emb``
+        (:func:`~sklearn_hallu.nn.label_propagation` at its defaults) and read at the
+        query; a query no support reaches is classified by the prototypes. It holds an
+        ``n_samples`` by ``n_samples`` matrix.
+
+        .. versionadded:: 0.2.0
 
     Returns
     -------
     EpisodeResult
         Per-query outcome.
     """
+    if decision not in ("prototypes", "label_propagation"):
+        raise ValueError(f"decision must be 'prototypes' or 'label_propagation', got "
+                         f"{decision!r}.")
     y = np.asarray(y)
     classes, y_idx, members = _class_index(y)
     rng = check_random_state(random_state)
-    emb = torch.as_tensor(np.asarray(emb) if not torch.is_tensor(emb) else emb).float()
+    emb = torch.as_tensor(np.asarray(emb) if not torch.is_tensor(emb) else emb)
     if dims is not None:
         emb = emb[:, dims]
     if device is not None:
         emb = emb.to(device)
+    decide = _Decision(emb, decision)
+    emb = emb.float()
     correct, qcls, ep_acc = [], [], []
     with torch.no_grad():
         if protocol == "random":
@@ -253,7 +295,9 @@ def episodic_accuracy(
                 q = e[:, :, k_shot:].reshape(e.shape[0], n_way * n_query, -1)
                 logits = prototype_logits(q, prototypes(e[:, :, :k_shot]))
                 target = torch.arange(n_way, device=emb.device).repeat_interleave(n_query)
-                ok = (logits.argmax(-1) == target).cpu().numpy()
+                pred = decide(logits, block[:, :, k_shot:].reshape(len(block), -1),
+                              block[:, :, :k_shot].unsqueeze(1))
+                ok = (pred == target).cpu().numpy()
                 correct.append(ok.ravel())
                 qcls.append(y_idx[idx[s : s + chunk, :, k_shot:]].reshape(-1))
                 ep_acc.append(ok.mean(axis=1))
@@ -263,10 +307,12 @@ def episodic_accuracy(
                 support, target = paper_episodes(y_idx, members, n_way, k_shot, rng)
                 ok_pass = []
                 for s in range(0, len(y_idx), chunk):
-                    sup = emb[torch.from_numpy(support[s : s + chunk]).to(emb.device)]
+                    sup_idx = torch.from_numpy(support[s : s + chunk]).to(emb.device)
                     q = emb[s : s + chunk].unsqueeze(1)  # (Q, 1, D)
-                    logits = prototype_logits(q, prototypes(sup))[:, 0]
-                    ok_pass.append(logits.argmax(-1).cpu().numpy() == target[s : s + chunk])
+                    logits = prototype_logits(q, prototypes(emb[sup_idx]))[:, 0]
+                    rows = torch.arange(s, s + len(sup_idx), device=emb.device)
+                    pred = decide(logits, rows, sup_idx)
+                    ok_pass.append(pred.cpu().numpy() == target[s : s + chunk])
                 ok_pass = np.concatenate(ok_pass)
                 correct.append(ok_pass)
                 qcls.append(y_idx.copy())

@@ -111,13 +111,14 @@ def test_switching_norm_asks_for_the_support_set_and_persists(small_views, tmp_p
     assert not hasattr(clf, "support_embeddings_")
     with pytest.raises(ValueError, match=r"one of \('centered_l2', 'whitened_l2', "
                                          r"'batch_centered_l2', "
-                                         r"'batch_whitened_l2', 'batch_propagated_l2'\) or None, "
+                                         r"'batch_whitened_l2', 'batch_propagated_l2', "
+                                         r"'batch_label_propagated_l2'\) or None, "
                                          r"got 'batch'"):
         clf.set_params(embedding_norm="batch").embed(X)
 
 
 @pytest.mark.parametrize("norm", ["batch_centered_l2", "batch_whitened_l2",
-                                  "batch_propagated_l2"])
+                                  "batch_propagated_l2", "batch_label_propagated_l2"])
 def test_tools_that_embed_in_pieces_refuse_it(pipe_and_data, tmp_path, norm):
     pipe, X, y = pipe_and_data
     model = clone(pipe).set_params(clf__embedding_norm=norm).fit(X, y)

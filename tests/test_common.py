@@ -33,6 +33,10 @@ WHITEN_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epoch
 PROPAGATE_FOR_CHECKS = HalluAudioClassifier(n_way=2, k_shot=1, n_query=1, max_epochs=2,
                                             channels=(4, 4, 4), random_state=0, n_threads=1,
                                             embedding_norm="batch_propagated_l2")
+# The same embeddings, each clip classified by label propagation from the supports.
+LABEL_PROPAGATE_FOR_CHECKS = HalluAudioClassifier(
+    n_way=2, k_shot=1, n_query=1, max_epochs=2, channels=(4, 4, 4), random_state=0,
+    n_threads=1, embedding_norm="batch_label_propagated_l2")
 
 # Every check passes: no expected failures. (Earlier xfails gave wrong reasons; the real
 # cause was a two-class decision_function of shape (n, 2), fixed.) Add one here only with
@@ -55,7 +59,7 @@ def _expected_failed(est):
 
 @parametrize_with_checks(
     [LOGMEL_FOR_CHECKS, CLF_FOR_CHECKS, BATCH_FOR_CHECKS, WHITEN_FOR_CHECKS,
-     STORED_WHITEN_FOR_CHECKS, PROPAGATE_FOR_CHECKS],
+     STORED_WHITEN_FOR_CHECKS, PROPAGATE_FOR_CHECKS, LABEL_PROPAGATE_FOR_CHECKS],
     expected_failed_checks=_expected_failed,
 )
 def test_sklearn_common_checks(estimator, check):

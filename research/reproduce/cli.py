@@ -65,7 +65,9 @@ def build_parser(parser=None):
                         "'long2x_tpool_tta8' 'long_tpool_tta8' trained as 'long2x' (the most "
                         "accurate inductive recipe, about 2x the fit time); "
                         "'long2x_tpool_tta8_prop' the same models predicting with the "
-                        "transductive --embedding-norm batch_propagated_l2. The same "
+                        "transductive --embedding-norm batch_propagated_l2; "
+                        "'long2x_tpool_tta8_lp' those classified by label propagation "
+                        "(--embedding-norm batch_label_propagated_l2). The same "
                         "classifier settings: sklearn_hallu.classifier.recipe_params(NAME)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--episodes", type=int, default=None,
@@ -97,13 +99,14 @@ def build_parser(parser=None):
                         "paper's loss)")
     p.add_argument("--embedding-norm", default="centered_l2",
                    choices=["centered_l2", "batch_centered_l2", "batch_propagated_l2",
-                            "none"],
+                            "batch_label_propagated_l2", "none"],
                    help="how test episodes compare embeddings: centred on the training clips' "
                         "mean and L2-normalised per view (default, chosen on validation: "
                         "research/embedding_norm.py); centred on the test split's own clips "
                         "(batch_centered_l2, transductive: docs/beyond.rst); centred-L2, "
                         "then smoothed along the test split's own neighbour graph "
-                        "(batch_propagated_l2, transductive); or raw (the "
+                        "(batch_propagated_l2, transductive), and classified by label "
+                        "propagation (batch_label_propagated_l2); or raw (the "
                         "paper's). Saved models are reused under any")
     p.add_argument("--train-way", type=int, default=5,
                    help="classes per training episode (5-shot, 5 queries each; default 5, "

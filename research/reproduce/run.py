@@ -54,13 +54,17 @@ RECIPES = {name: tuple(recipe_params(name)[k] for k in ("max_epochs", "n_episode
 #: RULES_splits.md: ahead of the default on the test classes and on three other class
 #: splits). "long2x_tpool_tta8_prop": that, predicting with the transductive
 #: embedding_norm="batch_propagated_l2" (research/results/long2x/RULES_propagate.md; the
-#: preset's norm wins over --embedding-norm). sklearn_hallu.classifier.recipe_params gives
+#: preset's norm wins over --embedding-norm); "long2x_tpool_tta8_lp" the same classified by
+#: label propagation (embedding_norm="batch_label_propagated_l2", RULES_label_prop.md).
+#: sklearn_hallu.classifier.recipe_params gives
 #: each preset's classifier settings.
 PRESETS = {"long_tta8": ("long", {"test_time_shifts": 8}),
            "long_tpool_tta8": ("long", {"test_time_shifts": 8, "time_pool": [4, 4, 1]}),
            "long2x_tpool_tta8": ("long2x", {"test_time_shifts": 8, "time_pool": [4, 4, 1]}),
            "long2x_tpool_tta8_prop": ("long2x", {"test_time_shifts": 8, "time_pool": [4, 4, 1],
-                                                 "embedding_norm": "batch_propagated_l2"})}
+                                                 "embedding_norm": "batch_propagated_l2"}),
+           "long2x_tpool_tta8_lp": ("long2x", {"test_time_shifts": 8, "time_pool": [4, 4, 1],
+                                               "embedding_norm": "batch_label_propagated_l2"})}
 #: The recipe of each dataset when ``--recipe`` is not given.
 DEFAULT_RECIPES = {"esc50": "long", "kaggle18": "paper_kaggle18"}
 

@@ -11,6 +11,7 @@ import torch
 from ..nn import (
     centered_l2,
     class_prototypes,
+    label_propagation,
     propagated_l2,
     prototype_logits,
     whitened_l2,
@@ -22,12 +23,18 @@ __all__ = ["BATCH_NORMS", "batch_normalize", "batch_logits", "whitening_matrix",
 
 #: ``embedding_norm`` values whose statistics come from each call's clips, and what each
 #: does with them (named in errors); every one starts with ``batch_`` (``check_inductive``)
-BATCH_NORMS = ("batch_centered_l2", "batch_whitened_l2", "batch_propagated_l2")
+BATCH_NORMS = ("batch_centered_l2", "batch_whitened_l2", "batch_propagated_l2",
+               "batch_label_propagated_l2")
+#: the norms whose clips are propagated along their own graph (``emb`` must be ``batch``)
+PROPAGATED = ("batch_propagated_l2", "batch_label_propagated_l2")
 _WHAT = {"batch_centered_l2": "centres the clips of an embed call on their own mean",
          "batch_whitened_l2": "whitens the clips of an embed call by their own mean and "
                               "covariance",
          "batch_propagated_l2": "smooths the clips of an embed call along their own "
-                                "nearest-neighbour graph"}
+                                "nearest-neighbour graph",
+         "batch_label_propagated_l2": "smooths the clips of a call along their own "
+                                      "nearest-neighbour graph and spreads the supports' "
+                                      "labels along it"}
 
 
 def batch_normalize(clf, emb, batch):
@@ -44,9 +51,9 @@ def batch_normalize(clf, emb, batch):
     if clf.embedding_norm == "batch_whitened_l2":
         mean, whitening = whitening_stats(batch, clf.view_slices_)
         return whitened_l2(emb, mean, whitening, clf.view_slices_, clf.embedding_scale_)
-    if clf.embedding_norm == "batch_propagated_l2":  # the clips smoothed among themselves
+    if clf.embedding_norm in PROPAGATED:  # the clips smoothed among themselves
         if emb is not batch:  # an internal contract: no user call gets here
-            raise RuntimeError("batch_normalize: batch_propagated_l2 needs emb is batch")
+            raise RuntimeError(f"batch_normalize: {clf.embedding_norm} needs emb is batch")
         return propagated_l2(
             centered_l2(emb, torch.from_numpy(clf.embedding_mean_), clf.view_slices_,
                         clf.embedding_scale_), clf.view_slices_, clf.embedding_scale_)
@@ -66,9 +73,19 @@ def batch_logits(clf, X):
     sup = torch.from_numpy(clf.support_embeddings_)
     both = torch.cat([sup, raw])  # the statistics (or graph): supports and this call's clips
     out = batch_normalize(clf, both, both)  # one pass: every batch norm sees them together
-    protos = class_prototypes(out[:len(sup)], torch.from_numpy(clf.support_labels_),
-                              len(clf.classes_))
-    return prototype_logits(out[len(sup):], protos)
+    labels = torch.from_numpy(clf.support_labels_)
+    logits = prototype_logits(out[len(sup):], class_prototypes(out[:len(sup)], labels,
+                                                               len(clf.classes_)))
+    if clf.embedding_norm != "batch_label_propagated_l2":
+        return logits
+    # the supports' labels spread along the graph of supports and queries; a query that no
+    # support reaches keeps its prototype logits
+    unknown = torch.full((len(raw),), -1, dtype=labels.dtype)
+    score = label_propagation(out, torch.cat([labels, unknown]), len(clf.classes_))
+    score = score[len(sup):]
+    reached = score.max(dim=1).values > 0  # the log of a class no support reaches: -690
+    return torch.where(reached[:, None], score.clamp_min(1e-300).log().to(logits.dtype),
+                       logits)
 
 
 #: the smallest pool measured for ``embedding_norm="whitened_l2"`` (:ref:`whitening`)

@@ -50,8 +50,9 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     on the training clips' mean, each view's part rescaled to one common norm; with
     ``embedding_norm=None`` they are the raw embeddings, the paper's metric; with
     ``embedding_norm="batch_centered_l2"`` the centre is the mean of the clips classified
-    together in one call, ``"batch_whitened_l2"`` also whitens by their covariance, and
-    ``"batch_propagated_l2"`` smooths them along their neighbour graph (transductive).
+    together in one call, ``"batch_whitened_l2"`` also whitens by their covariance,
+    ``"batch_propagated_l2"`` smooths them along their neighbour graph, and
+    ``"batch_label_propagated_l2"`` also classifies by label propagation (transductive).
 
     ``fit`` meta-trains the backbones on episodes drawn from ``y`` (unless
     ``train_backbone=False``), then stores one prototype per class of ``y``, so that
@@ -87,15 +88,14 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         Factor of each learning-rate step.
     channels : tuple of int, default=(64, 64, 64)
         Widths of the conv blocks, one each (the paper has three; Chou et al.'s are
-        ``(128, 256, 384)``;
-        the repository's ``benchmarks/bench_train.py`` measures the speed of each).
+        ``(128, 256, 384)``; ``benchmarks/bench_train.py`` measures the speed of each).
     pooling : {"time_mean", "time_mean_max", "time_mean_std", "flatten"}, \
             default="time_mean"
-        How each backbone's last feature map becomes a vector: averaged over
-        time (the embedding ignores when the sound happens; Chou et al. pool
-        over time too), the mean plus the maximum over time (PANNs' pooling),
-        the mean and the standard deviation over time side by side (twice the
-        size), or flattened (:func:`sklearn_hallu.nn.pool_feature_map`).
+        How each backbone's last feature map becomes a vector: averaged over time (the
+        embedding ignores when the sound happens; Chou et al. pool over time too), the
+        mean plus the maximum over time (PANNs' pooling), the mean and the standard
+        deviation over time side by side (twice the size), or flattened
+        (:func:`sklearn_hallu.nn.pool_feature_map`).
     time_pool, freq_pool : tuple of int or None, default=None
         Max pooling along time / frequency of each conv block
         (:func:`sklearn_hallu.nn.block_pools`); ``None``: 4 in each (160 frames -> 3
@@ -127,7 +127,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         Weight of an extra loss that makes each view's branch classify alone (the paper
         has none, 0.0; 1.0 was better on the validation classes: :doc:`/results`).
     embedding_norm : {"centered_l2", "whitened_l2", "batch_centered_l2", \
-            "batch_whitened_l2", "batch_propagated_l2"} or None, default="centered_l2"
+            "batch_whitened_l2", "batch_propagated_l2", "batch_label_propagated_l2"} \
+            or None, default="centered_l2"
         How prediction compares embeddings. ``"centered_l2"``: subtract the training
         clips' mean embedding, then give each view's part the same norm (SimpleShot's
         centring and L2 normalisation; better on both validation splits,
@@ -139,17 +140,19 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         a clip's answer depends on the other clips of the call, so classify a folder of
         new recordings in one call. No gain on ESC-50's own classes; about +1.8
         points on sounds unlike them (spoken words, :ref:`batch-centre`).
-        ``"batch_whitened_l2"``: as ``"batch_centered_l2"``, and the same clips'
-        covariance also whitens each view (:func:`~sklearn_hallu.nn.whitened_l2`): on
-        spoken words, 450 clips (30 classes) a call, +16 / +22 points (5-way 1- / 5-shot,
-        8 shifts) over ``"centered_l2"``; with 5-10 classes a call -3 to -10 in 1-shot.
+        ``"batch_whitened_l2"``: as ``"batch_centered_l2"``, and the same clips' covariance
+        whitens each view (:func:`~sklearn_hallu.nn.whitened_l2`): on spoken words, 450
+        clips (30 classes) a call, +16 / +22 points (5-way 1- / 5-shot, 8 shifts) over
+        ``"centered_l2"``; 5-10 classes a call: -3 to -10 in 1-shot; in-domain: -12 to -27.
         ``"whitened_l2"``: inductive, the mean and covariance stored by ``fit`` or
         :meth:`fit_embedding_stats` (for a new domain, an unlabelled pool of its clips:
-        with the task's other classes, 5-class calls gained +16.9 / +20.0, one shift).
-        In-domain the batch whitening costs 12-27 points (:ref:`whitening`).
+        5-class calls gained +16.9 / +20.0 on spoken words, :ref:`whitening`).
         ``"batch_propagated_l2"``: ``"centered_l2"``, then the same clips smoothed along
         their neighbour graph (:func:`~sklearn_hallu.nn.propagated_l2`): +3.4 points in
         5-way 1-shot on ESC-50's test classes, costs 1-5 off-domain (:ref:`propagation`).
+        ``"batch_label_propagated_l2"``: those clips, each classified by label propagation
+        from the supports along their graph (:func:`~sklearn_hallu.nn.label_propagation`;
+        logits: the log of its scores), not by prototypes (:ref:`label-propagation`).
         The tools that embed in pieces (:func:`~sklearn_hallu.detection.detect_events`,
         :func:`~sklearn_hallu.predict_files`, :class:`~sklearn_hallu.open_set.OpenSetClassifier`)
         refuse the batch norms. ``None``: raw embeddings, the paper's metric (training
@@ -163,9 +166,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         frames of 160). Costs that many forward passes per clip; 1 embeds the clip
         as it is. Training is not changed. With 8, validation accuracy rose 3-4
         points on ESC-50's validation classes and 0.4-1.5 on a second held-out split
-        (the repository's ``research/results/levers/tta.md``). Changed after ``fit``,
-        it needs :meth:`fit_embedding_stats` and :meth:`fit_support` again (an error
-        says so).
+        (``research/results/levers/tta.md``). Changed after ``fit``, it needs
+        :meth:`fit_embedding_stats` and :meth:`fit_support` again (an error says so).
 
         .. versionadded:: 0.2.0
     crop_views : bool or list of (int, int, int, int), default=False
@@ -195,14 +197,12 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         ``valid_acc`` of all epochs (``"best"``), or of the epochs after the last
         learning-rate drop (``lr_step``, ``"best_after_last_drop"``), which no early,
         noisy maximum can win. ``"auto"``: ``"best_after_last_drop"``, or ``"best"``
-        when ``patience`` stops training early. On classes held out of training that
-        chose nothing (the probe classes of 24 lever runs) the late rule was ahead of
-        ``"best"`` by about 0.4-0.8 points in 5-way 1-shot and 1.2-2.5 in 5-shot; on
-        the validation classes, whose noise ``"best"`` maximises, it was behind by
-        0.2-0.6. A rule fixed before the run then read ESC-50's test classes once
-        (+0.56 baseline, +1.20 HalluAudio, 5 seeds) and two other class splits
-        (:doc:`/beyond`). ``"best_after_last_drop"`` trains every epoch (``patience``
-        must be None).
+        when ``patience`` stops training early. On held-out probe classes (24 lever runs)
+        the late rule was ahead of ``"best"`` by 0.4-0.8 points in 5-way 1-shot and
+        1.2-2.5 in 5-shot, behind by 0.2-0.6 on the validation classes that ``"best"``
+        maximises; read once on ESC-50's test classes by a rule fixed before the run:
+        +0.56 baseline, +1.20 HalluAudio, 5 seeds; two other splits (:doc:`/beyond`).
+        ``"best_after_last_drop"`` trains every epoch (``patience`` must be None).
 
         .. versionadded:: 0.2.0
            With ``"auto"`` as the default: a fit with ``validation_classes`` and no
@@ -680,8 +680,8 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         With ``embedding_norm="centered_l2"``, each view's part is centred on the
         training clips' mean and rescaled to a common norm, as prediction uses it;
         with ``"batch_centered_l2"`` the centre is the mean of ``X``'s clips, with
-        ``"batch_whitened_l2"`` their mean and covariance whiten them, and with
-        ``"batch_propagated_l2"`` they are smoothed along their own neighbour graph.
+        ``"batch_whitened_l2"`` their mean and covariance whiten them, and with either
+        ``"batch_*propagated_l2"`` they are smoothed along their own neighbour graph.
 
         Parameters
         ----------

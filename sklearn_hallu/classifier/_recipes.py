@@ -27,6 +27,8 @@ _RECIPES.update({
 })
 _RECIPES["long2x_tpool_tta8_prop"] = {**_RECIPES["long2x_tpool_tta8"],
                                       "embedding_norm": "batch_propagated_l2"}
+_RECIPES["long2x_tpool_tta8_lp"] = {**_RECIPES["long2x_tpool_tta8"],
+                                    "embedding_norm": "batch_label_propagated_l2"}
 #: The names :func:`recipe_params` knows.
 RECIPE_NAMES = tuple(_RECIPES)
 
@@ -55,6 +57,9 @@ def recipe_params(name, **overrides):
         * ``"long2x_tpool_tta8_prop"``: ``"long2x_tpool_tta8"`` with the transductive
           ``embedding_norm="batch_propagated_l2"``: a clip's answer depends on the
           other clips classified in the same call (:ref:`propagation`).
+        * ``"long2x_tpool_tta8_lp"``: the same, each clip classified by label
+          propagation from the supports (``embedding_norm="batch_label_propagated_l2"``,
+          transductive, :ref:`label-propagation`).
 
         All train with random time shifts of 20 to 139 frames (for 160-frame clips,
         :class:`~sklearn_hallu.LogMelTransformer`'s default), score 300 validation

@@ -6,11 +6,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._support import embed
+from .._support import embed, final_estimator
 from ..sampling import EpisodeResult, check_episode_feasible, episodic_accuracy
 from ._stats import clip_ci95, paired_clip_gain
 
 __all__ = ["FewShotScorer", "few_shot_report", "FewShotReport"]
+
+
+def decision_of(estimator):
+    """How ``estimator`` classifies a query of an episode: ``"label_propagation"`` with
+    ``embedding_norm="batch_label_propagated_l2"``, else ``"prototypes"``."""
+    norm = getattr(final_estimator(estimator), "embedding_norm", None)
+    return "label_propagation" if norm == "batch_label_propagated_l2" else "prototypes"
 
 
 class FewShotScorer:
@@ -21,7 +28,8 @@ class FewShotScorer:
     :class:`~sklearn_hallu.HalluAudioClassifier` or a Pipeline ending in one,
     it embeds ``X`` (through the Pipeline's transformers), draws episodes from
     ``y`` with the library's episode sampler and classifies queries by the
-    nearest prototype (the same routine training uses). The fold's classes
+    nearest prototype (the same routine training uses; by label propagation when the
+    estimator's ``embedding_norm`` is ``"batch_label_propagated_l2"``). The fold's classes
     need not be known to the estimator: use class-disjoint folds
     (:class:`ClassKFold`, or ``GroupKFold`` with ``groups=y``) so they are not.
 
@@ -87,9 +95,10 @@ class FewShotScorer:
             raise ValueError(f"protocol must be 'random' or 'paper', got {self.protocol!r}.")
         self._check_fold(y)  # before embedding: a fold that cannot be scored fails fast
         emb = embed(estimator, X)
-        return self.evaluate_embeddings(emb, y, dims=dims)
+        return self.evaluate_embeddings(emb, y, dims=dims, decision=decision_of(estimator))
 
-    def evaluate_embeddings(self, emb, y, *, dims=None) -> EpisodeResult:
+    def evaluate_embeddings(self, emb, y, *, dims=None,
+                            decision="prototypes") -> EpisodeResult:
         """Score embeddings already computed, like :meth:`evaluate`.
 
         Parameters
@@ -100,6 +109,10 @@ class FewShotScorer:
             Their labels.
         dims : slice or None, default=None
             Use only these embedding dimensions.
+        decision : {"prototypes", "label_propagation"}, default="prototypes"
+            How a query is classified (:func:`~sklearn_hallu.sampling.episodic_accuracy`);
+            :meth:`evaluate` takes the estimator's (label propagation with
+            ``embedding_norm="batch_label_propagated_l2"``).
 
         Returns
         -------
@@ -110,6 +123,7 @@ class FewShotScorer:
             emb, y, n_way=self.n_way, k_shot=self.k_shot, protocol=self.protocol,
             n_query=self.n_query, n_episodes=self.n_episodes, n_repeats=self.n_repeats,
             random_state=self.random_state, dims=dims, device=self.device,
+            decision=decision,
         )
 
     def _check_fold(self, y):
@@ -288,7 +302,7 @@ def few_shot_report(
         res = FewShotScorer(
             n_way, k_shot, protocol=protocol, n_query=n_query, n_episodes=n_episodes,
             n_repeats=n_repeats, random_state=random_state, device=device,
-        ).evaluate_embeddings(emb, y)
+        ).evaluate_embeddings(emb, y, decision=decision_of(estimator))
         per_class = {
             (c.item() if hasattr(c, "item") else c):
                 100 * float(res.correct[res.query_class == c].mean())

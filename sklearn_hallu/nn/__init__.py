@@ -14,9 +14,11 @@ from ._encoder import StandardizedEncoder
 from ._fused import BatchNormPoolReLU, FusedConvBlock
 from ._loss import PrototypicalLoss
 from ._prototypes import (
+    LABEL_PROPAGATION,
     centered_l2,
     class_prototypes,
     embedding_stats,
+    label_propagation,
     neighbour_graph,
     propagated_l2,
     prototype_logits,
@@ -42,6 +44,8 @@ __all__ = [
     "prototype_logits",
     "propagated_l2",
     "neighbour_graph",
+    "label_propagation",
+    "LABEL_PROPAGATION",
     "prototypical_loss",
     "embedding_stats",
     "whitened_l2",

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 __all__ = ["prototypes", "class_prototypes", "prototype_logits", "prototypical_loss",
            "embedding_stats", "centered_l2", "whitening_stats", "whitened_l2",
-           "propagated_l2", "neighbour_graph"]
+           "propagated_l2", "neighbour_graph", "label_propagation", "LABEL_PROPAGATION"]
 
 
 def prototypes(support: torch.Tensor) -> torch.Tensor:
@@ -413,6 +413,88 @@ def neighbour_graph(emb: torch.Tensor, n_neighbors: int = 10, *, chunk: int = 10
         raise ValueError("neighbour_graph: some clips have non-finite embeddings (NaN or "
                          "inf). Leave them out.")
     return _normalised_graph(emb.double(), n_neighbors, chunk)
+
+
+#: label propagation's setting, chosen on the validation classes by rule LP
+#: (``research/results/long2x/RULES_label_prop.md``): strength and class mass normalisation
+LABEL_PROPAGATION = {"alpha": 0.9, "balanced": True}
+
+
+def label_propagation(emb: torch.Tensor, labels, n_classes=None, *,
+                      alpha: float = LABEL_PROPAGATION["alpha"],
+                      balanced: bool = LABEL_PROPAGATION["balanced"],
+                      n_neighbors: int = 10, chunk: int = 1024):
+    """Score every clip's classes by spreading the labelled clips' labels along the graph.
+
+    .. versionadded:: 0.2.0
+
+    Label propagation (Zhou et al. 2004) on :func:`neighbour_graph`: with ``Y`` the
+    one-hot labels of the labelled clips (zero rows for the others), the scores are
+    ``F = (I - alpha S)^-1 Y``, a clip's class scoring high when the clips it is close
+    to, directly or through other clips, are labelled with it. With ``balanced`` each
+    class's column is divided by its sum over all clips (the mass its labelled clips
+    spread; a variant of Zhu et al.'s 2003 class mass normalisation), so that a class
+    whose labelled clips sit in a dense part of the graph does not take every clip. A
+    clip that no labelled clip reaches (a part of the graph without labels) scores 0 in
+    every class. Transductive: every score depends on every clip given. Solved by
+    conjugate gradients on the sparse graph (memory: ``n_clips`` times ``n_classes``
+    besides the graph's).
+
+    Parameters
+    ----------
+    emb : Tensor of shape (n_clips, dim)
+        The clips' embeddings (at least 2), labelled and unlabelled.
+    labels : array-like of int of shape (n_clips,)
+        Each clip's class in ``0 .. n_classes - 1``, or -1 if unlabelled.
+    n_classes : int or None, default=None
+        The number of classes (default: the largest label plus one).
+    alpha : float, default=0.9
+        The propagation's strength, in ``[0, 1)``.
+    balanced : bool, default=True
+        Divide each class's scores by their sum.
+    n_neighbors : int, default=10
+        Neighbours per clip in the graph.
+    chunk : int, default=1024
+        Clips whose distances to all others are computed at once (memory only).
+
+    Returns
+    -------
+    Tensor of shape (n_clips, n_classes)
+        The scores, float64, at least 0 up to rounding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_hallu.nn import label_propagation
+    >>> t = torch.linspace(0, 6, 30)
+    >>> chains = torch.cat([torch.stack([t, 0 * t], 1), torch.stack([t.flip(0), 0 * t + 1.5], 1)])
+    >>> labels = torch.full((60,), -1)
+    >>> labels[0], labels[30] = 0, 1  # one labelled clip at one end of each chain
+    >>> f = label_propagation(chains, labels, n_neighbors=3)
+    >>> f[29].argmax().item(), f[59].argmax().item()  # the far ends follow their chain
+    (0, 1)
+    """
+    if not 0.0 <= alpha < 1.0:
+        raise ValueError(f"alpha must be in [0, 1), got {alpha!r}.")
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    if labels.shape != (len(emb),):
+        raise ValueError(f"labels must hold one label per clip, shape ({len(emb)},), got "
+                         f"shape {tuple(labels.shape)}.")
+    known = labels >= 0
+    if not bool(known.any()):
+        raise ValueError("label_propagation needs at least one labelled clip (labels >= 0); "
+                         "every label is -1.")
+    n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
+    if int(labels.max()) >= n_classes or int(labels.min()) < -1:
+        raise ValueError(f"labels must be in -1 .. {n_classes - 1} (n_classes={n_classes}), "
+                         f"got values from {int(labels.min())} to {int(labels.max())}.")
+    s = neighbour_graph(emb, n_neighbors, chunk=chunk)
+    y = torch.zeros(len(emb), n_classes, dtype=torch.float64, device=emb.device)
+    y[known.nonzero().squeeze(1), labels[known]] = 1.0
+    f = _solve_shifted(s, y, alpha)
+    if balanced:
+        f = f / f.sum(dim=0).clamp_min(1e-300)
+    return f
 
 
 def _normalised_graph(x, n_neighbors, chunk):

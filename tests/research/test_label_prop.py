@@ -199,3 +199,21 @@ def test_the_screen_rows_reach_the_reader():
                                                 "block3", "5w5s")][s]["trained"]
                           for s in (0, 1)])
     assert table[(0.9, True)]["val+probe"]["5w5s"] == pytest.approx(want)
+
+
+def test_the_library_decides_as_the_screen_scored_the_chosen_candidate():
+    # rule LP: the library's opt-in gives the screen's answers on the same clips and
+    # episodes, with the candidate validation chose (alpha 0.9, class mass normalised)
+    from sklearn_hallu.nn import LABEL_PROPAGATION
+    from sklearn_hallu.sampling import episodic_accuracy
+
+    emb, y = _classes(seed=11, per=10, n_classes=6)
+    cand = (LABEL_PROPAGATION["alpha"], LABEL_PROPAGATION["balanced"])
+    assert cand == (0.9, True) and cand in LABELPROP_GRID
+    want = layers.per_clip_label_propagated(emb, y, 3, *cand)
+    for n_way, k_shot in layers.SETTINGS:
+        got = episodic_accuracy(emb, y, n_way=n_way, k_shot=k_shot, protocol="paper",
+                                n_repeats=3, random_state=layers.LAYER_SEED,
+                                decision="label_propagation")
+        np.testing.assert_array_equal(got.correct.reshape(3, -1).mean(0),
+                                      want[f"{n_way}w{k_shot}s"])
