@@ -121,9 +121,9 @@ def predict_proba_windows(model, X, *, hop_s=None, pool="mean"):
     elsewhere are left out of the pool; a clip silent throughout is scored as
     silence, with a :class:`~sklearn_hallu.exceptions.SilentClipWarning`.
     With a batch ``embedding_norm`` (``"batch_centered_l2"``, ``"batch_whitened_l2"``,
-    ``"batch_propagated_l2"``) the statistics (or the graph) are those of the supports and
-    every window of the call (silent ones included), so a long clip weighs in them by its
-    number of windows.
+    ``"batch_propagated_l2"``, ``"batch_label_propagated_l2"``) the statistics (or the
+    graph) are those of the supports and every window of the call (silent ones included),
+    so a long clip weighs in them by its number of windows.
 
     Parameters
     ----------

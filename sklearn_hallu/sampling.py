@@ -161,12 +161,12 @@ class _Decision:
     queries' indices of shape ``(...)`` and supports' of shape ``(..., n_way, k_shot)``
     (broadcast against the queries' shape)."""
 
-    def __init__(self, emb, decision):
+    def __init__(self, emb, decision, device):
         self.prop = None
         if decision == "label_propagation":
             from .nn import LABEL_PROPAGATION, neighbour_graph
 
-            s = neighbour_graph(emb.double()).to_dense()
+            s = neighbour_graph(emb.to(device=device, dtype=torch.float64)).to_dense()
             eye = torch.eye(len(s), dtype=s.dtype, device=s.device)
             self.prop = torch.linalg.inv(eye - LABEL_PROPAGATION["alpha"] * s)
             self.mass = self.prop.sum(dim=0) if LABEL_PROPAGATION["balanced"] else None
@@ -277,17 +277,19 @@ def episodic_accuracy(
     y = np.asarray(y)
     classes, y_idx, members = _class_index(y)
     rng = check_random_state(random_state)
-    emb = torch.as_tensor(np.asarray(emb) if not torch.is_tensor(emb) else emb)
+    if protocol not in ("random", "paper"):
+        raise ValueError(f"protocol must be 'random' or 'paper', got {protocol!r}.")
+    given = torch.as_tensor(np.asarray(emb) if not torch.is_tensor(emb) else emb)
     if dims is not None:
-        emb = emb[:, dims]
+        given = given[:, dims]
+    emb = given.float()  # label propagation's graph: from the embeddings as given
     if device is not None:
         emb = emb.to(device)
-    decide = _Decision(emb, decision)
-    emb = emb.float()
     correct, qcls, ep_acc = [], [], []
     with torch.no_grad():
         if protocol == "random":
             check_episode_feasible(y, n_way, k_shot, n_query)
+            decide = _Decision(given, decision, emb.device)
             idx = random_episodes(members, n_way, k_shot + n_query, n_episodes, rng)
             for s in range(0, n_episodes, chunk):
                 block = torch.from_numpy(idx[s : s + chunk]).to(emb.device)
@@ -301,8 +303,9 @@ def episodic_accuracy(
                 correct.append(ok.ravel())
                 qcls.append(y_idx[idx[s : s + chunk, :, k_shot:]].reshape(-1))
                 ep_acc.append(ok.mean(axis=1))
-        elif protocol == "paper":
+        else:  # "paper"
             check_episode_feasible(y, n_way, k_shot, exclude_self=True)
+            decide = _Decision(given, decision, emb.device)
             for _ in range(n_repeats):
                 support, target = paper_episodes(y_idx, members, n_way, k_shot, rng)
                 ok_pass = []
@@ -317,8 +320,6 @@ def episodic_accuracy(
                 correct.append(ok_pass)
                 qcls.append(y_idx.copy())
                 ep_acc.append(ok_pass.astype(float))  # each query is one episode
-        else:
-            raise ValueError(f"protocol must be 'random' or 'paper', got {protocol!r}.")
     return EpisodeResult(
         correct=np.concatenate(correct),
         query_class=classes[np.concatenate(qcls)],

@@ -88,6 +88,58 @@ def test_the_episodic_decision_by_hand_in_both_protocols():
         episodic_accuracy(emb, y, decision="knn")
 
 
+def test_each_paper_episode_is_label_propagation_from_its_supports():
+    # independent of the dense propagator: one conjugate-gradient propagation per episode
+    emb, y = _clusters(seed=2, per=6, n_classes=6)
+    members = [np.flatnonzero(y == c) for c in range(6)]
+    got = episodic_accuracy(emb, y, n_way=5, k_shot=2, protocol="paper", n_repeats=1,
+                            random_state=5, decision="label_propagation")
+    support, target = paper_episodes(y, members, 5, 2, np.random.RandomState(5))
+    for i in range(len(y)):
+        labels = np.full(len(y), -1)
+        for j in range(5):
+            labels[support[i, j]] = j
+        f = label_propagation(torch.as_tensor(emb), labels, 5)
+        assert got.correct[i] == (int(f[i].argmax()) == target[i])
+
+
+def test_a_clip_no_support_reaches_takes_the_prototypes_answer(small_views):
+    # two parts of the graph far apart: classes 0-4, and class 5 with one clip of class 0
+    rng = np.random.default_rng(7)
+    y = np.repeat(np.arange(6), 12)
+    emb = rng.normal(size=(72, 6)) + 3.0 * np.eye(6)[y]
+    emb[y == 5] += 200.0
+    emb[0] += 200.0
+    members = [np.flatnonzero(y == c) for c in range(6)]
+    lp = episodic_accuracy(emb, y, n_way=5, k_shot=1, protocol="paper", n_repeats=4,
+                           random_state=0, decision="label_propagation")
+    proto = episodic_accuracy(emb, y, n_way=5, k_shot=1, protocol="paper", n_repeats=4,
+                              random_state=0)
+    rng = np.random.RandomState(0)
+    fell_back = 0
+    for p in range(4):
+        support, _ = paper_episodes(y, members, 5, 1, rng)
+        if 5 in y[support[0, :, 0]]:  # propagation reaches it from class 5: wrong
+            assert not lp.correct[p * 72]
+        else:  # nothing reaches it: the prototypes' answer
+            fell_back += 1
+            assert lp.correct[p * 72] == proto.correct[p * 72]
+    assert fell_back > 0
+    # the estimator: where no support reaches a query (here: none reaches any, the
+    # propagation replaced), the query keeps the prototype logits of the same embeddings
+    import sklearn_hallu.classifier._batch as batch
+
+    X, ys = small_views
+    clf = tiny_clf(max_epochs=1, embedding_norm="batch_label_propagated_l2").fit(X, ys)
+    pl = copy.deepcopy(clf).set_params(embedding_norm="batch_propagated_l2")
+    pl.fit_support(X, ys)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batch, "label_propagation",
+                   lambda emb, labels, n: torch.zeros(len(emb), n, dtype=torch.float64))
+        np.testing.assert_allclose(clf.decision_function(X[:12]), pl.decision_function(X[:12]),
+                                   rtol=1e-5, atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def fitted(small_views):
     X, y = small_views
@@ -108,7 +160,7 @@ def test_prediction_spreads_the_supports_labels_over_supports_and_queries(fitted
     proba = clf.predict_proba(queries)
     np.testing.assert_allclose(proba, f / f.sum(1, keepdims=True), rtol=1e-3, atol=1e-5)
     np.testing.assert_array_equal(clf.predict(queries), clf.classes_[f.argmax(1)])
-    logits = clf.decision_function(queries)  # a class no support reaches: log 1e-300
+    logits = clf.decision_function(queries)  # a class no support reached: log 1e-300
     assert np.isfinite(logits).all()
     np.testing.assert_allclose(logits, np.log(np.maximum(f, 1e-300)), rtol=1e-3, atol=1e-3)
     # the embeddings are batch_propagated_l2's; only the decision differs

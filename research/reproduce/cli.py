@@ -19,6 +19,26 @@ from .run import COMMAND, PRESETS, RECIPES, run
 __all__ = ["main", "dispatch", "build_parser"]
 
 
+#: ``--recipe``'s help: the recipes and presets, one sentence each
+RECIPE_HELP = ("training length: 'long' 63 epochs x 30 episodes, lr/10 every 21 "
+               "(the default for esc50); 'cpu' 21 x 30, lr/10 every 7; 'paper' 60 "
+               "epochs x one pass over the training clips, lr/10 every 20 (the "
+               "paper's ESC-50 recipe); 'paper_kaggle18' 60 epochs x one pass, "
+               "lr/10 every 30 (the paper's Kaggle18 recipe, the default for "
+               "kaggle18); 'long_tta8' the long recipe with 8 test-time shifts at "
+               "prediction (the best on ESC-50's validation classes so far; its "
+               "models are the long recipe's, reused); 'long_tpool_tta8' the same "
+               "with --time-pool 4,4,1 (level with 'long_tta8' within noise on "
+               "the test classes); 'long2x' 126 x 30, lr/10 every 42; "
+               "'long2x_tpool_tta8' 'long_tpool_tta8' trained as 'long2x' (the most "
+               "accurate inductive recipe, about 2x the fit time); "
+               "'long2x_tpool_tta8_prop' the same models predicting with the "
+               "transductive --embedding-norm batch_propagated_l2; "
+               "'long2x_tpool_tta8_lp' those classified by label propagation "
+               "(--embedding-norm batch_label_propagated_l2). The same "
+               "classifier settings: sklearn_hallu.classifier.recipe_params(NAME)")
+
+
 def build_parser(parser=None):
     """The reproduction's options, added to ``parser`` (or a new parser).
 
@@ -52,23 +72,7 @@ def build_parser(parser=None):
                    choices=["baseline", "halluaudio", "time_concept", "halluaudio_crop"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--recipe", default=None, choices=sorted(RECIPES) + sorted(PRESETS),
-                   help="training length: 'long' 63 epochs x 30 episodes, lr/10 every 21 "
-                        "(the default for esc50); 'cpu' 21 x 30, lr/10 every 7; 'paper' 60 "
-                        "epochs x one pass over the training clips, lr/10 every 20 (the "
-                        "paper's ESC-50 recipe); 'paper_kaggle18' 60 epochs x one pass, "
-                        "lr/10 every 30 (the paper's Kaggle18 recipe, the default for "
-                        "kaggle18); 'long_tta8' the long recipe with 8 test-time shifts at "
-                        "prediction (the best on ESC-50's validation classes so far; its "
-                        "models are the long recipe's, reused); 'long_tpool_tta8' the same "
-                        "with --time-pool 4,4,1 (level with 'long_tta8' within noise on "
-                        "the test classes); 'long2x' 126 x 30, lr/10 every 42; "
-                        "'long2x_tpool_tta8' 'long_tpool_tta8' trained as 'long2x' (the most "
-                        "accurate inductive recipe, about 2x the fit time); "
-                        "'long2x_tpool_tta8_prop' the same models predicting with the "
-                        "transductive --embedding-norm batch_propagated_l2; "
-                        "'long2x_tpool_tta8_lp' those classified by label propagation "
-                        "(--embedding-norm batch_label_propagated_l2). The same "
-                        "classifier settings: sklearn_hallu.classifier.recipe_params(NAME)")
+                   help=RECIPE_HELP)
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--episodes", type=int, default=None,
                    help="override the recipe's episodes per epoch")

@@ -699,7 +699,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         """Compute the logits: minus the squared distance to each class prototype.
 
         Distances between embeddings as :meth:`embed` gives them (normalised as
-        ``embedding_norm`` says).
+        ``embedding_norm`` says); with ``"batch_label_propagated_l2"``, log scores.
 
         Parameters
         ----------
@@ -730,7 +730,7 @@ class HalluAudioClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         return torch.softmax(self._logits(X).double(), dim=1).numpy()
 
     def predict(self, X):
-        """Label of the nearest prototype (in ``classes_``) for each clip.
+        """Label of the nearest prototype (or of label propagation) for each clip.
 
         Parameters
         ----------

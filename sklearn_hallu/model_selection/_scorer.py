@@ -262,7 +262,9 @@ def few_shot_report(
 ):
     """Mean accuracy, 95% CI (1.96 std / sqrt(n)) and per-class accuracy per setting.
 
-    The clips are embedded once; every setting reuses the embeddings.
+    The clips are embedded once; every setting reuses the embeddings. Queries are
+    classified as the estimator classifies them: by label propagation with
+    ``embedding_norm="batch_label_propagated_l2"``, else by the nearest prototype.
 
     Parameters
     ----------

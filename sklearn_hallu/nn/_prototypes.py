@@ -7,6 +7,7 @@ frequency-importance analysis all call these functions.
 from __future__ import annotations
 
 from numbers import Integral
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -417,7 +418,7 @@ def neighbour_graph(emb: torch.Tensor, n_neighbors: int = 10, *, chunk: int = 10
 
 #: label propagation's setting, chosen on the validation classes by rule LP
 #: (``research/results/long2x/RULES_label_prop.md``): strength and class mass normalisation
-LABEL_PROPAGATION = {"alpha": 0.9, "balanced": True}
+LABEL_PROPAGATION = MappingProxyType({"alpha": 0.9, "balanced": True})  # read-only
 
 
 def label_propagation(emb: torch.Tensor, labels, n_classes=None, *,
@@ -476,7 +477,8 @@ def label_propagation(emb: torch.Tensor, labels, n_classes=None, *,
     """
     if not 0.0 <= alpha < 1.0:
         raise ValueError(f"alpha must be in [0, 1), got {alpha!r}.")
-    labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    labels = (labels.to(torch.int64) if torch.is_tensor(labels)
+              else torch.as_tensor(np.asarray(labels), dtype=torch.int64)).to(emb.device)
     if labels.shape != (len(emb),):
         raise ValueError(f"labels must hold one label per clip, shape ({len(emb)},), got "
                          f"shape {tuple(labels.shape)}.")
@@ -491,7 +493,7 @@ def label_propagation(emb: torch.Tensor, labels, n_classes=None, *,
     s = neighbour_graph(emb, n_neighbors, chunk=chunk)
     y = torch.zeros(len(emb), n_classes, dtype=torch.float64, device=emb.device)
     y[known.nonzero().squeeze(1), labels[known]] = 1.0
-    f = _solve_shifted(s, y, alpha)
+    f = _solve_shifted(s, y, alpha, who="label_propagation")
     if balanced:
         f = f / f.sum(dim=0).clamp_min(1e-300)
     return f
@@ -535,7 +537,7 @@ def _neighbour_edges(x, k, chunk):
     return uniq // n, uniq % n, w
 
 
-def _solve_shifted(s, b, alpha, rtol=1e-13, max_iter=1000):
+def _solve_shifted(s, b, alpha, rtol=1e-13, max_iter=1000, who="propagated_l2"):
     """``(I - alpha s)^-1 b`` for a sparse symmetric ``s`` with eigenvalues in [-1, 1]:
     conjugate gradients, one column of ``b`` each (``I - alpha s`` is positive definite,
     eigenvalues in ``[1 - alpha, 1 + alpha]``). Stops when every column's residual is at
@@ -558,5 +560,5 @@ def _solve_shifted(s, b, alpha, rtol=1e-13, max_iter=1000):
         rs = rs_new
     if bool((rs <= goal).all()):
         return z
-    raise RuntimeError(f"propagated_l2: the propagation did not converge in {max_iter} "
+    raise RuntimeError(f"{who}: the propagation did not converge in {max_iter} "
                        f"conjugate-gradient steps (alpha={alpha}); use a smaller alpha.")
