@@ -264,27 +264,38 @@ def per_clip_support_centred(emb, y, passes, chunk=256):
     """As :func:`per_clip`, on the same episodes, but each episode centres the embeddings
     on the mean of its own supports (no query enters it), L2-normalises supports and
     query, and takes the prototypes as the means of the normalised supports."""
-    classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
-    members = [np.flatnonzero(y_idx == c) for c in range(len(classes))]
     emb = np.asarray(emb, dtype=np.float64)
-    n = len(y_idx)
 
     def unit(a):
         return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
 
+    def decide(support):
+        pred = np.empty(len(emb), dtype=np.int64)
+        for s in range(0, len(emb), chunk):
+            sup = emb[support[s:s + chunk]]  # (q, way, shot, dim)
+            centre = sup.mean(axis=(1, 2))  # (q, dim)
+            protos = unit(sup - centre[:, None, None]).mean(axis=2)
+            query = unit(emb[s:s + chunk] - centre)[:, None]
+            pred[s:s + chunk] = ((query - protos) ** 2).sum(-1).argmin(1)
+        return pred
+
+    return _per_clip_deciding(y, passes, decide)
+
+
+def _per_clip_deciding(y, passes, decide):
+    """``{"5w1s": ..., "5w5s": ...}``: each clip's accuracy over :func:`per_clip`'s
+    episodes (the paper's protocol, ``passes`` passes drawn from ``LAYER_SEED`` as
+    ``episodic_accuracy``'s ``random_state``), each pass's answers ``decide(support)``:
+    the position of each clip's predicted class among its episode's ``n_way``."""
+    classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
+    members = [np.flatnonzero(y_idx == c) for c in range(len(classes))]
     out = {}
     for n_way, k_shot in SETTINGS:
-        rng = np.random.RandomState(LAYER_SEED)  # as episodic_accuracy's random_state
-        ok = np.zeros((passes, n))
+        rng = np.random.RandomState(LAYER_SEED)
+        ok = np.zeros((passes, len(y_idx)))
         for p in range(passes):
             support, target = paper_episodes(y_idx, members, n_way, k_shot, rng)
-            for s in range(0, n, chunk):
-                sup = emb[support[s:s + chunk]]  # (q, way, shot, dim)
-                centre = sup.mean(axis=(1, 2))  # (q, dim)
-                protos = unit(sup - centre[:, None, None]).mean(axis=2)
-                query = unit(emb[s:s + chunk] - centre)[:, None]
-                dist = ((query - protos) ** 2).sum(-1)
-                ok[p, s:s + chunk] = dist.argmin(1) == target[s:s + chunk]
+            ok[p] = decide(support) == target
         out[f"{n_way}w{k_shot}s"] = ok.mean(axis=0)
     return out
 
@@ -304,33 +315,26 @@ def per_clip_label_propagated(emb, y, passes, alpha, balanced=False, chunk=256):
     :func:`per_clip` does; with ``alpha=0`` that is every query."""
     from sklearn_hallu.nn import neighbour_graph, prototype_logits, prototypes
 
-    classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
-    members = [np.flatnonzero(y_idx == c) for c in range(len(classes))]
-    n = len(y_idx)
+    n = len(emb)
     emb_t = torch.as_tensor(np.asarray(emb)).float()  # as episodic_accuracy scores them
     s = neighbour_graph(torch.as_tensor(np.asarray(emb, dtype=np.float64))).to_dense()
     prop = np.linalg.inv(np.eye(n) - alpha * s.numpy())
     mass = prop.sum(axis=0)  # what each clip as a support spreads over the call
-    out = {}
-    for n_way, k_shot in SETTINGS:
-        rng = np.random.RandomState(LAYER_SEED)  # as episodic_accuracy's random_state
-        ok = np.zeros((passes, n))
-        for p in range(passes):
-            support, target = paper_episodes(y_idx, members, n_way, k_shot, rng)
-            rows = np.arange(n)[:, None, None]
-            score = prop[rows, support].sum(axis=2)  # (n, way)
-            if balanced:
-                score = score / mass[support].sum(axis=2)
-            pred = score.argmax(axis=1)
-            lost = np.flatnonzero(score.max(axis=1) <= 0)
-            for a in range(0, len(lost), chunk):
-                q = lost[a:a + chunk]
-                logits = prototype_logits(emb_t[q].unsqueeze(1),
-                                          prototypes(emb_t[torch.from_numpy(support[q])]))
-                pred[q] = logits[:, 0].argmax(-1).numpy()
-            ok[p] = pred == target
-        out[f"{n_way}w{k_shot}s"] = ok.mean(axis=0)
-    return out
+
+    def decide(support):
+        score = prop[np.arange(n)[:, None, None], support].sum(axis=2)  # (n, way)
+        if balanced:
+            score = score / mass[support].sum(axis=2)
+        pred = score.argmax(axis=1)
+        lost = np.flatnonzero(score.max(axis=1) <= 0)
+        for a in range(0, len(lost), chunk):
+            q = lost[a:a + chunk]
+            logits = prototype_logits(emb_t[q].unsqueeze(1),
+                                      prototypes(emb_t[torch.from_numpy(support[q])]))
+            pred[q] = logits[:, 0].argmax(-1).numpy()
+        return pred
+
+    return _per_clip_deciding(y, passes, decide)
 
 
 #: norm name -> its scorer ``(emb, y, passes) -> {setting: per-clip accuracy}`` where it
