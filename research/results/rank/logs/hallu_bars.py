@@ -6,8 +6,10 @@ nothing new::
 
     python research/results/rank/logs/hallu_bars.py             # the default recipe (G3)
     python research/results/rank/logs/hallu_bars.py time_pool   # the time_pool one (G3b)
+    python research/results/rank/logs/hallu_bars.py long2x      # long2x_tpool_tta8 (G3c)
 
-writes ``research/results/rank/hallu_transfer_bars.png`` (or ``hallu_tpool_transfer_bars.png``).
+writes ``research/results/rank/hallu_transfer_bars.png`` (``hallu_tpool_transfer_bars.png``,
+``research/results/long2x/hallu_transfer_bars.png``).
 """
 
 import json
@@ -19,14 +21,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-HERE = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parents[2]  # research/results
 NORMS = {"centred_l2+tta8": "centred-L2", "whitened_l2@all+tta8": "whitened (pool of 375)"}
-# recipe: (HalluAudio's reading, the baseline's reading, the figure, its title's words)
+# recipe: (HalluAudio's reading, the baseline's reading, the figure: under research/results;
+# the title's words)
 RECIPES = {
-    "default": ("hallu_transfer", "pool_size_cpu_headline_late_tta_xeon",
-                "hallu_transfer_bars", "the default models"),
-    "time_pool": ("hallu_tpool_transfer", "pool_size_cpu_headline_tpool_tta",
-                  "hallu_tpool_transfer_bars", "the time_pool=(4, 4, 1) models"),
+    "default": ("rank/hallu_transfer", "rank/pool_size_cpu_headline_late_tta_xeon",
+                "rank/hallu_transfer_bars", "the default models"),
+    "time_pool": ("rank/hallu_tpool_transfer", "rank/pool_size_cpu_headline_tpool_tta",
+                  "rank/hallu_tpool_transfer_bars", "the time_pool=(4, 4, 1) models"),
+    "long2x": ("long2x/hallu_transfer", "long2x/pool_transfer",
+               "long2x/hallu_transfer_bars", "the long2x_tpool_tta8 models"),
 }
 
 
