@@ -9,7 +9,10 @@ clip, a model of one run with a baseline of another, e.g. HalluAudio trained wit
     python -m research.cross_run_gain --model docs/results/gpu_h100_way20:halluaudio \\
         --baseline docs/results/cpu_long:baseline --out research/results/cross_run
 
-and writes ``gain.json`` and ``gain.md`` there. Settings that change the test
+and writes ``gain.json`` and ``gain.md`` there; with ``--record`` it also files the paired
+gain in the model run's ``results.json`` (key ``paired_gains``, one entry per baseline, with
+this command) and as a section of its ``results.md``, so that a recipe's results carry
+their gain over the default. Settings that change the test
 episodes (classes, number of clips and queries, passes, log-mel settings) must match,
 or it stops and says which. Not checked, because results.json does not hold them:
 the clips' order (both runs must read the same ESC-50 copy or feature cache) and the
@@ -92,6 +95,8 @@ def main(argv=None):
     p.add_argument("--model", required=True, help="FOLDER:MODEL, e.g. runs/x:halluaudio")
     p.add_argument("--baseline", required=True, help="FOLDER:MODEL, e.g. runs/y:baseline")
     p.add_argument("--out", required=True)
+    p.add_argument("--record", action="store_true",
+                   help="also file the gain in the model run's results.json and results.md")
     args = p.parse_args(argv)
     (ra, ma), (rb, mb) = load(args.model), load(args.baseline)
     check_same_test(ra, rb, (args.model, args.baseline), ma, mb)
@@ -107,8 +112,7 @@ def main(argv=None):
     seeds = gain[SETTING_NAMES[0]]["seeds"]
     kinds = [args.model.rpartition(":")[2], args.baseline.rpartition(":")[2]]
     lines = [f"# {args.model} minus {args.baseline}, paired", "",
-             f"Command: `python -m research.cross_run_gain --model {args.model} --baseline "
-             f"{args.baseline} --out {args.out}`", "",
+             f"Command: `{command(args)}`", "",
              f"Model run: `{ra['command']}` (commit {short(ra['commit'])}, "
              f"{where(ra['machine'])}).  ",
              f"Baseline run: `{rb['command']}` (commit {short(rb['commit'])}, "
@@ -133,7 +137,43 @@ def main(argv=None):
               for s in SETTING_NAMES]
     md = "\n".join(lines) + "\n"
     (Path(args.out) / "gain.md").write_text(md)
+    if args.record:
+        record(args, gain)
     print(md)
+
+
+RECORD_HEADING = "## Paired gains over other runs (research.cross_run_gain --record)"
+
+
+def command(args):
+    """The command line that writes this gain."""
+    return (f"python -m research.cross_run_gain --model {args.model} --baseline "
+            f"{args.baseline} --out {args.out}" + (" --record" if args.record else ""))
+
+
+def record(args, gain):
+    """File ``gain`` under the model run's ``paired_gains`` (replacing an entry of the same
+    baseline) and rewrite the matching section at the end of its ``results.md``."""
+    folder, _, kind = args.model.rpartition(":")
+    path = Path(folder) / "results.json"
+    res = json.loads(path.read_text())
+    entries = [e for e in res.get("paired_gains", []) if e["baseline"] != args.baseline]
+    entries.append({"model": kind, "baseline": args.baseline, "command": command(args),
+                    "file": str(Path(args.out) / "gain.json"), "paired_gain": gain})
+    res["paired_gains"] = entries
+    path.write_text(json.dumps(res, indent=1))
+    md_path = Path(folder) / "results.md"
+    if md_path.exists():
+        body = md_path.read_text().split("\n" + RECORD_HEADING)[0].rstrip("\n")
+        section = [RECORD_HEADING, ""]
+        for e in entries:
+            section += [f"{e['model']} minus `{e['baseline']}` (`{e['command']}`; "
+                        f"`{e['file']}`): points ± 95% CI over the clips; ± over the seeds.", "",
+                        "| setting | gain |", "|---|---|"]
+            section += [f"| {s} | {g['gain']:+.2f} ± {g['ci95_clips']:.2f}; ± "
+                        f"{g['ci95_seeds']:.2f} |" for s, g in e["paired_gain"].items()]
+            section.append("")
+        md_path.write_text(body + "\n\n" + "\n".join(section))
 
 
 if __name__ == "__main__":

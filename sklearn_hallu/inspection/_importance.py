@@ -32,7 +32,9 @@ def frequency_importance(
     once with only the high-band view's embedding and prototypes, once with
     only the low-band view's (the same episodes). Per class, the importance is
     ``n_correct_high / n_correct_low``: above 1 the high frequencies carry more
-    of the class, below 1 the low ones (HalluAudio, Section 3.4).
+    of the class, below 1 the low ones (HalluAudio, Section 3.4). Each view's queries are
+    classified by the nearest prototype whatever the estimator's ``embedding_norm``
+    (label propagation, ``"batch_label_propagated_l2"``, is not applied per view).
 
     Parameters
     ----------

@@ -161,7 +161,9 @@ class OpenSetScorer:
     known accuracy at ``false_alarm_rate`` (see :class:`OpenSetResult`) and,
     when ``k_shot >= 2``, the fractions of known and unknown queries refused at
     the threshold an :class:`~sklearn_hallu.open_set.OpenSetClassifier` would
-    calibrate on the episode's supports (NaN when ``k_shot == 1``).
+    calibrate on the episode's supports (NaN when ``k_shot == 1``). The closed-set
+    accuracy is the nearest prototype's for every ``embedding_norm`` (label propagation's
+    decision gives no distance to threshold).
 
     Usable as ``scoring=`` in ``cross_val_score`` and ``GridSearchCV`` with
     class-disjoint folds (:class:`ClassKFold`): called as

@@ -51,6 +51,30 @@ def test_cross_run_gain_pairs_clips_and_refuses_other_episodes(tmp_path):
         cross.main(["--model", model, "--baseline", fewer, "--out", str(tmp_path / "y")])
 
 
+def test_cross_run_gain_record_files_the_gain_in_the_model_run(tmp_path):
+    cross = _script("cross_run_gain")
+    model = _run(tmp_path / "a", "baseline", {0: [1, 1, 0, 1], 1: [1, 0, 0, 1]})
+    base = _run(tmp_path / "b", "baseline", {0: [0, 1, 0, 1], 1: [1, 0, 0, 1]})
+    other = _run(tmp_path / "c", "baseline", {0: [0, 0, 0, 1], 1: [0, 0, 0, 1]})
+    (tmp_path / "a" / "results.md").write_text("# run a\n\ntable\n")
+    cross.main(["--model", model, "--baseline", base, "--out", str(tmp_path / "out")])
+    assert "paired_gains" not in json.loads((tmp_path / "a" / "results.json").read_text())
+    for _ in range(2):  # filed twice: one entry per baseline, one section, no repeats
+        cross.main(["--model", model, "--baseline", base, "--out", str(tmp_path / "o1"),
+                    "--record"])
+    cross.main(["--model", model, "--baseline", other, "--out", str(tmp_path / "o2"),
+                "--record"])
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert [e["baseline"] for e in res["paired_gains"]] == [base, other]
+    assert res["paired_gains"][0]["paired_gain"]["5-way 1-shot"]["gain"] == pytest.approx(12.5)
+    assert res["paired_gains"][1]["paired_gain"]["5-way 1-shot"]["gain"] == pytest.approx(37.5)
+    assert res["paired_gains"][0]["command"].endswith("--record")
+    assert res["models"]["baseline"]["per_seed"][0]["seed"] == 0  # the run itself kept
+    md = (tmp_path / "a" / "results.md").read_text()
+    assert md.startswith("# run a\n\ntable\n") and md.count(cross.RECORD_HEADING) == 1
+    assert "| 5-way 1-shot | +12.50 ± " in md and "| 5-way 1-shot | +37.50 ± " in md
+
+
 def _ablation_run(runs, variant, val, probe):
     """A finished ablation run: ``val`` and ``probe`` accuracy (0-1) at its best epoch."""
     hist = [{"epoch": 1, "valid_acc": 0.1, "event_lr": 0.01,
