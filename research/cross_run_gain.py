@@ -138,7 +138,7 @@ def main(argv=None):
     md = "\n".join(lines) + "\n"
     (Path(args.out) / "gain.md").write_text(md)
     if args.record:
-        record(args, gain)
+        record(args, ra, gain)
     print(md)
 
 
@@ -151,12 +151,12 @@ def command(args):
             f"{args.baseline} --out {args.out}" + (" --record" if args.record else ""))
 
 
-def record(args, gain):
-    """File ``gain`` under the model run's ``paired_gains`` (replacing an entry of the same
-    baseline) and rewrite the matching section at the end of its ``results.md``."""
+def record(args, res, gain):
+    """File ``gain`` under the model run's ``paired_gains`` (``res``: its results.json as
+    :func:`load` read it; an entry of the same baseline is replaced) and rewrite the
+    matching section at the end of its ``results.md``."""
     folder, _, kind = args.model.rpartition(":")
     path = Path(folder) / "results.json"
-    res = json.loads(path.read_text())
     entries = [e for e in res.get("paired_gains", []) if e["baseline"] != args.baseline]
     entries.append({"model": kind, "baseline": args.baseline, "command": command(args),
                     "file": str(Path(args.out) / "gain.json"), "paired_gain": gain})
